@@ -1,0 +1,225 @@
+//! Bit streams packed LSB first, shared by the bit-packed codecs.
+//!
+//! Bit `i` of a stream is bit `i % 8` of byte `i / 8`. A value of width `w` occupies the next
+//! `w` bits, its low bit first. The writer pads the last byte with zero bits, and the reader
+//! rejects a stream whose padding is not zero.
+
+use super::{DecodeError, DecodeResult};
+
+/// Returns the mask of the low `width` bits, for `width` in 0..=64.
+pub fn low_bits(width: u32) -> u64 {
+    match width {
+        0 => 0,
+        64.. => u64::MAX,
+        _ => (1u64 << width) - 1,
+    }
+}
+
+/// Returns the number of bits needed to write `v`: 0 for 0, 64 for `u64::MAX`.
+pub fn bit_width(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+/// Returns the bytes of a stream of `count` values of `width` bits, or `None` on overflow.
+pub fn packed_len(count: usize, width: u32) -> Option<usize> {
+    count
+        .checked_mul(width as usize)
+        .map(|bits| bits.div_ceil(8))
+}
+
+/// Appends values bit by bit to a byte vector.
+pub struct BitWriter<'a> {
+    out: &'a mut Vec<u8>,
+    pending: u128,
+    pending_bits: u32,
+}
+
+impl<'a> BitWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        BitWriter {
+            out,
+            pending: 0,
+            pending_bits: 0,
+        }
+    }
+
+    /// Writes the low `width` bits of `value`, for `width` in 0..=64.
+    pub fn write(&mut self, value: u64, width: u32) {
+        let width = width.min(64);
+        self.pending |= u128::from(value & low_bits(width)) << self.pending_bits;
+        self.pending_bits += width;
+        if self.pending_bits >= 64 {
+            self.out
+                .extend_from_slice(&(self.pending as u64).to_le_bytes());
+            self.pending >>= 64;
+            self.pending_bits -= 64;
+        }
+    }
+
+    pub fn write_bit(&mut self, bit: bool) {
+        self.write(u64::from(bit), 1);
+    }
+
+    /// Flushes the last partial byte, padded with zero bits.
+    pub fn finish(self) {
+        let bytes = self.pending.to_le_bytes();
+        let len = self.pending_bits.div_ceil(8) as usize;
+        self.out.extend(bytes.iter().take(len));
+    }
+}
+
+/// Reads values bit by bit from a byte slice.
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    /// Offset of `bytes` within the decoder's input, for error offsets.
+    base: usize,
+    bit_position: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// Reads from `bytes`, which start at offset `base` of the decoder's input.
+    pub fn new(bytes: &'a [u8], base: usize) -> Self {
+        BitReader {
+            bytes,
+            base,
+            bit_position: 0,
+        }
+    }
+
+    pub fn remaining_bits(&self) -> usize {
+        (self.bytes.len() * 8).saturating_sub(self.bit_position)
+    }
+
+    /// Builds an error at the byte holding the next unread bit.
+    pub fn error(&self, reason: impl Into<String>) -> DecodeError {
+        DecodeError::new(self.base + self.bit_position / 8, reason)
+    }
+
+    /// Reads `width` bits, for `width` in 0..=64.
+    pub fn read(&mut self, width: u32) -> DecodeResult<u64> {
+        let width = width.min(64);
+        if width as usize > self.remaining_bits() {
+            return Err(self.error(format!(
+                "bit stream ends {} bits before the end of a {width}-bit value",
+                width as usize - self.remaining_bits()
+            )));
+        }
+        let byte = self.bit_position / 8;
+        let shift = (self.bit_position % 8) as u32;
+        let mut value = self.load_u64(byte) >> shift;
+        if shift + width > 64 {
+            let next = self.bytes.get(byte + 8).copied().unwrap_or(0);
+            value |= u64::from(next) << (64 - shift);
+        }
+        self.bit_position += width as usize;
+        Ok(value & low_bits(width))
+    }
+
+    pub fn read_bit(&mut self) -> DecodeResult<bool> {
+        self.read(1).map(|bit| bit == 1)
+    }
+
+    /// Fails unless the stream ends within the current byte and its padding bits are zero.
+    pub fn check_end(&self) -> DecodeResult<()> {
+        let used = self.bit_position.div_ceil(8);
+        if used != self.bytes.len() {
+            return Err(DecodeError::new(
+                self.base + used,
+                format!(
+                    "{} unexpected bytes after the bit stream",
+                    self.bytes.len() - used
+                ),
+            ));
+        }
+        let padding = self.remaining_bits() as u32;
+        let last = self.bytes.last().copied().unwrap_or(0);
+        if padding > 0 && u64::from(last) >> (8 - padding) != 0 {
+            return Err(self.error("padding bits after the bit stream are not zero"));
+        }
+        Ok(())
+    }
+
+    /// Loads 8 bytes from `byte` on, with zeros past the end of the slice.
+    fn load_u64(&self, byte: usize) -> u64 {
+        let chunk = self.bytes.get(byte..byte + 8);
+        if let Some(word) = chunk.and_then(|chunk| <[u8; 8]>::try_from(chunk).ok()) {
+            return u64::from_le_bytes(word);
+        }
+        let mut word = [0u8; 8];
+        let available = self.bytes.get(byte..).unwrap_or_default();
+        for (slot, value) in word.iter_mut().zip(available) {
+            *slot = *value;
+        }
+        u64::from_le_bytes(word)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn writer_packs_lsb_first() {
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        writer.write_bit(true);
+        writer.write_bit(false);
+        writer.write(0b11, 2);
+        writer.finish();
+        assert_eq!(out, vec![0b1101]);
+    }
+
+    #[test]
+    fn reader_rejects_read_past_end() {
+        let bytes = [0xff];
+        let mut reader = BitReader::new(&bytes, 10);
+        assert_eq!(reader.read(5).unwrap(), 0b11111);
+        let error = reader.read(4).unwrap_err();
+        assert_eq!(error.offset, 10);
+    }
+
+    #[test]
+    fn reader_rejects_nonzero_padding() {
+        let bytes = [0b1000_0001];
+        let mut reader = BitReader::new(&bytes, 0);
+        reader.read(1).unwrap();
+        assert!(reader.check_end().is_err());
+    }
+
+    #[test]
+    fn reader_rejects_unused_bytes() {
+        let bytes = [1, 0];
+        let mut reader = BitReader::new(&bytes, 0);
+        reader.read(1).unwrap();
+        assert!(reader.check_end().is_err());
+    }
+
+    #[test]
+    fn widths_of_extremes() {
+        assert_eq!(bit_width(0), 0);
+        assert_eq!(bit_width(1), 1);
+        assert_eq!(bit_width(u64::MAX), 64);
+        assert_eq!(low_bits(64), u64::MAX);
+        assert_eq!(low_bits(0), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn bit_stream_round_trips(values in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..64)) {
+            let mut out = Vec::new();
+            let mut writer = BitWriter::new(&mut out);
+            for &(value, width) in &values {
+                writer.write(value, width);
+            }
+            writer.finish();
+            let total: usize = values.iter().map(|&(_, width)| width as usize).sum();
+            prop_assert_eq!(out.len(), total.div_ceil(8));
+            let mut reader = BitReader::new(&out, 0);
+            for &(value, width) in &values {
+                prop_assert_eq!(reader.read(width).unwrap(), value & low_bits(width));
+            }
+            prop_assert!(reader.check_end().is_ok());
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Bloom filter over prediction UUIDs, stored after the fences of an index run.
+//!
+//! Positions come from double hashing: `h1 + i * h2` for `i` in `0..hashes`, reduced to the
+//! bit count by a multiply-shift. Both hashes mix all 16 UUID bytes through the SplitMix64
+//! finalizer, so UUIDs that are not random (sequential ones, say) still spread over the bits.
+
+use uuid::Uuid;
+
+/// Bits per entry of a new filter; with 7 hashes the false-positive rate is about 0.8 %.
+pub(crate) const BITS_PER_ENTRY: u64 = 10;
+/// Hash count of a new filter, the optimum `ln 2 * bits per entry` rounded.
+pub(crate) const HASHES: u32 = 7;
+/// Largest hash count accepted when reading a file.
+pub(crate) const MAX_HASHES: u32 = 32;
+const WORD_BITS: u64 = 64;
+const SEED_1: u64 = 0x9e37_79b9_7f4a_7c15;
+const SEED_2: u64 = 0xd1b5_4a32_d192_ed03;
+
+/// SplitMix64 finalizer: a bijection on u64 whose output bits each depend on every input bit.
+fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Computes the two hashes of a UUID. The second is odd, so its multiples cycle through all
+/// residues.
+fn hash_pair(uuid: &Uuid) -> (u64, u64) {
+    let value = uuid.as_u128();
+    let high = (value >> 64) as u64;
+    let low = value as u64;
+    let h1 = mix64(high ^ mix64(low ^ SEED_1));
+    let h2 = mix64(low ^ mix64(high ^ SEED_2)) | 1;
+    (h1, h2)
+}
+
+/// Maps a hash to a bit index below `bits` without a division.
+fn reduce(hash: u64, bits: u64) -> u64 {
+    ((u128::from(hash) * u128::from(bits)) >> 64) as u64
+}
+
+/// A bloom filter of `words.len() * 64` bits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Bloom {
+    words: Vec<u64>,
+    hashes: u32,
+}
+
+impl Bloom {
+    /// Creates an empty filter sized for `entries` entries, at least one word.
+    pub(crate) fn with_capacity(entries: u64) -> Bloom {
+        let bits = entries.saturating_mul(BITS_PER_ENTRY).max(WORD_BITS);
+        let words = bits.div_ceil(WORD_BITS) as usize;
+        Bloom {
+            words: vec![0; words],
+            hashes: HASHES,
+        }
+    }
+
+    /// Rebuilds a filter from its stored words; the caller checks the word count and hashes.
+    pub(crate) fn from_words(words: Vec<u64>, hashes: u32) -> Bloom {
+        Bloom { words, hashes }
+    }
+
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    pub(crate) fn hashes(&self) -> u32 {
+        self.hashes
+    }
+
+    pub(crate) fn bits(&self) -> u64 {
+        self.words.len() as u64 * WORD_BITS
+    }
+
+    pub(crate) fn insert(&mut self, uuid: &Uuid) {
+        let bits = self.bits();
+        let (h1, h2) = hash_pair(uuid);
+        for i in 0..u64::from(self.hashes) {
+            let bit = reduce(h1.wrapping_add(i.wrapping_mul(h2)), bits);
+            if let Some(word) = self.words.get_mut((bit / WORD_BITS) as usize) {
+                *word |= 1 << (bit % WORD_BITS);
+            }
+        }
+    }
+
+    /// Returns false when `uuid` was never inserted; true means it probably was.
+    pub(crate) fn may_contain(&self, uuid: &Uuid) -> bool {
+        let bits = self.bits();
+        let (h1, h2) = hash_pair(uuid);
+        (0..u64::from(self.hashes)).all(|i| {
+            let bit = reduce(h1.wrapping_add(i.wrapping_mul(h2)), bits);
+            self.words
+                .get((bit / WORD_BITS) as usize)
+                .is_some_and(|word| word & (1 << (bit % WORD_BITS)) != 0)
+        })
+    }
+
+    /// Heap bytes held by the filter.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.words.capacity() * size_of::<u64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserted_uuids_are_found() {
+        let mut bloom = Bloom::with_capacity(1000);
+        let uuids: Vec<Uuid> = (0..1000u128).map(|i| Uuid::from_u128(i * 7919)).collect();
+        for uuid in &uuids {
+            bloom.insert(uuid);
+        }
+        for uuid in &uuids {
+            assert!(bloom.may_contain(uuid), "{uuid}");
+        }
+    }
+
+    #[test]
+    fn sequential_uuids_have_low_false_positives() {
+        let mut bloom = Bloom::with_capacity(10_000);
+        for i in 0..10_000u128 {
+            bloom.insert(&Uuid::from_u128(i));
+        }
+        let false_positives = (10_000..110_000u128)
+            .filter(|i| bloom.may_contain(&Uuid::from_u128(*i)))
+            .count();
+        // 0.8 % expected; 2 % leaves room for chance.
+        assert!(
+            false_positives < 2_000,
+            "{false_positives} false positives in 100000"
+        );
+    }
+
+    #[test]
+    fn empty_filter_contains_nothing() {
+        let bloom = Bloom::with_capacity(0);
+        assert_eq!(bloom.bits(), 64);
+        assert!(!bloom.may_contain(&Uuid::nil()));
+    }
+
+    #[test]
+    fn capacity_gives_ten_bits_per_entry() {
+        let bloom = Bloom::with_capacity(1000);
+        assert_eq!(bloom.bits(), 10_048);
+        assert_eq!(bloom.hashes(), HASHES);
+    }
+}

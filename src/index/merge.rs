@@ -1,0 +1,223 @@
+//! Merge policy and merging of index runs.
+//!
+//! Policy (size-tiered): sort the runs by entry count and find the smallest run `s` that has at
+//! least `MERGE_MIN_RUNS` runs, itself included, whose sizes lie in `[s, MERGE_SIZE_RATIO * s]`.
+//! Those runs are merged into one. The store applies plans until `plan_merge` returns `None`.
+//!
+//! Why the run count stays logarithmic: when no plan is left, walk the runs by size from the
+//! smallest. Each window `[s, 4s]` contains at most 4 runs, and the next run is larger than `4s`.
+//! So after every 4 runs the size grows by more than 4, and with `N` entries in total there are
+//! at most `4 * (log4(N) + 1)` runs. Each merge removes at least 4 runs, so applying plans ends.
+//!
+//! Runs are grouped by size, not by age: with flushes of alternating sizes (1, 100, 1, 100, ...)
+//! no two runs adjacent in age are within a factor of 4, and an age-adjacent policy would never
+//! merge. Lookups ask every run, so the age of a run does not matter for correctness.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::run::{IndexRun, RunIter};
+use super::writer::RunWriter;
+use super::{IndexEntry, RunInfo};
+use crate::error::Result;
+
+/// Minimum number of runs in a size tier for `plan_merge` to merge them.
+pub const MERGE_MIN_RUNS: usize = 5;
+/// Maximum ratio between the sizes of the runs of one tier.
+pub const MERGE_SIZE_RATIO: u64 = 4;
+
+/// Returns the ids (ascending) of the runs to merge next, or `None` when the runs satisfy the
+/// policy of this module. Sizes are entry counts, an empty run counting as one entry.
+pub fn plan_merge(runs: &[RunInfo]) -> Option<Vec<u64>> {
+    let mut by_size: Vec<(u64, u64)> = runs.iter().map(|r| (r.entries.max(1), r.id)).collect();
+    by_size.sort_unstable();
+    for (start, (smallest, _)) in by_size.iter().enumerate() {
+        let limit = smallest.saturating_mul(MERGE_SIZE_RATIO);
+        let tier = by_size.get(start..).unwrap_or(&[]);
+        let count = tier.iter().take_while(|(size, _)| *size <= limit).count();
+        if count >= MERGE_MIN_RUNS {
+            let mut ids: Vec<u64> = tier.iter().take(count).map(|(_, id)| *id).collect();
+            ids.sort_unstable();
+            return Some(ids);
+        }
+    }
+    None
+}
+
+/// Merges `inputs` into run `new_id` in `dir`, keeping the entries for which `keep` returns
+/// true. The merge streams: it reads one page per input at a time and never collects the entries.
+///
+/// NOTE: the bloom filter is sized for the entries of all inputs, so when `keep` drops many
+/// entries the new run uses more than 10 bits per kept entry until it is merged again.
+pub fn merge(
+    dir: &Path,
+    new_id: u64,
+    inputs: &[Arc<IndexRun>],
+    keep: &dyn Fn(&IndexEntry) -> bool,
+) -> Result<IndexRun> {
+    let started = Instant::now();
+    let input_entries: u64 = inputs.iter().map(|run| run.info().entries).sum();
+    let mut writer = RunWriter::create(dir, new_id, input_entries)?;
+    let mut merger = Merger::new(inputs)?;
+    let mut kept = 0u64;
+    while let Some(entry) = merger.next_entry()? {
+        if keep(&entry) {
+            writer.push(&entry)?;
+            kept += 1;
+        }
+    }
+    writer.finish()?;
+    let run = IndexRun::open(dir, new_id)?;
+    log::info!(
+        "merged {} index runs into {}: {} entries kept, {} dropped, in {:?}",
+        inputs.len(),
+        run.path().display(),
+        kept,
+        input_entries.saturating_sub(kept),
+        started.elapsed()
+    );
+    Ok(run)
+}
+
+/// K-way merge of sorted runs through a min-heap holding the next entry of each input.
+/// Equal entries come out in input order.
+struct Merger<'a> {
+    iters: Vec<RunIter<'a>>,
+    heap: BinaryHeap<Reverse<(IndexEntry, usize)>>,
+}
+
+impl<'a> Merger<'a> {
+    fn new(inputs: &'a [Arc<IndexRun>]) -> Result<Merger<'a>> {
+        let mut merger = Merger {
+            iters: inputs.iter().map(|run| run.entries()).collect(),
+            heap: BinaryHeap::with_capacity(inputs.len()),
+        };
+        for input in 0..inputs.len() {
+            merger.refill(input)?;
+        }
+        Ok(merger)
+    }
+
+    fn refill(&mut self, input: usize) -> Result<()> {
+        if let Some(entry) = self.iters.get_mut(input).and_then(Iterator::next) {
+            self.heap.push(Reverse((entry?, input)));
+        }
+        Ok(())
+    }
+
+    fn next_entry(&mut self) -> Result<Option<IndexEntry>> {
+        let Some(Reverse((entry, input))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        self.refill(input)?;
+        Ok(Some(entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn info(id: u64, entries: u64) -> RunInfo {
+        RunInfo {
+            id,
+            entries,
+            file_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn plan_waits_for_five_similar_runs() {
+        let runs: Vec<RunInfo> = (1..=4).map(|id| info(id, 100)).collect();
+        assert_eq!(plan_merge(&runs), None);
+    }
+
+    #[test]
+    fn plan_merges_five_similar_runs() {
+        let runs: Vec<RunInfo> = (1..=5).map(|id| info(id, 100 + id)).collect();
+        assert_eq!(plan_merge(&runs), Some(vec![1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn plan_prefers_smallest_tier() {
+        let mut runs: Vec<RunInfo> = (1..=5).map(|id| info(id, 10_000)).collect();
+        runs.extend((6..=10).map(|id| info(id, 10)));
+        assert_eq!(plan_merge(&runs), Some(vec![6, 7, 8, 9, 10]));
+    }
+
+    #[test]
+    fn plan_skips_runs_beyond_ratio() {
+        let sizes = [10, 20, 30, 40, 40, 41, 1000];
+        let runs: Vec<RunInfo> = sizes.iter().zip(1..).map(|(s, id)| info(id, *s)).collect();
+        assert_eq!(plan_merge(&runs), Some(vec![1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn plan_groups_alternating_sizes() {
+        let runs: Vec<RunInfo> = (1..=10)
+            .map(|id| info(id, [1, 100][id as usize % 2]))
+            .collect();
+        assert_eq!(plan_merge(&runs), Some(vec![2, 4, 6, 8, 10]));
+    }
+
+    #[test]
+    fn plan_counts_empty_runs_as_one() {
+        let runs: Vec<RunInfo> = (1..=5).map(|id| info(id, id % 2)).collect();
+        assert_eq!(plan_merge(&runs), Some(vec![1, 2, 3, 4, 5]));
+    }
+
+    /// Adds runs of the given sizes one by one, applying plans until none is left after each,
+    /// and returns the largest ratio of run count to `log4(total entries) + 1` seen.
+    fn simulate(sizes: &[u64]) -> f64 {
+        let mut runs: Vec<RunInfo> = Vec::new();
+        let mut next_id = 0;
+        let mut total = 0u64;
+        let mut worst: f64 = 0.0;
+        for size in sizes {
+            next_id += 1;
+            total += size.max(&1);
+            runs.push(info(next_id, *size));
+            while let Some(ids) = plan_merge(&runs) {
+                assert!(ids.len() >= MERGE_MIN_RUNS);
+                let merged: u64 = runs
+                    .iter()
+                    .filter(|r| ids.contains(&r.id))
+                    .map(|r| r.entries)
+                    .sum();
+                runs.retain(|r| !ids.contains(&r.id));
+                next_id += 1;
+                runs.push(info(next_id, merged));
+            }
+            let bound = (total as f64).log(4.0) + 1.0;
+            worst = worst.max(runs.len() as f64 / bound);
+        }
+        worst
+    }
+
+    #[test]
+    fn equal_flushes_keep_few_runs() {
+        let worst = simulate(&vec![1000; 2000]);
+        assert!(worst <= 4.0, "ratio {worst}");
+    }
+
+    proptest! {
+        #[test]
+        fn run_count_stays_logarithmic(sizes in prop::collection::vec(0u64..100_000, 1..300)) {
+            let worst = simulate(&sizes);
+            prop_assert!(worst <= 4.0, "run count reached {worst} * (log4(total) + 1)");
+        }
+
+        #[test]
+        fn run_count_logarithmic_for_skewed_sizes(
+            exponents in prop::collection::vec(0u32..20, 1..300)
+        ) {
+            let sizes: Vec<u64> = exponents.iter().map(|e| 1u64 << e).collect();
+            let worst = simulate(&sizes);
+            prop_assert!(worst <= 4.0, "run count reached {worst} * (log4(total) + 1)");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The persistent UUID index: where the prediction row and the delayed-metric rows of a
+//! prediction UUID lie in the segment files.
+//!
+//! The index is a set of immutable runs, one file each (`index-{id:020}.idx`). A flush of the
+//! head writes one run with the entries of the new segment. `plan_merge` and `merge` combine
+//! runs of similar size, so the number of runs grows like the logarithm of the entry count.
+//! docs/format/index.md describes the file layout, the bloom filter and the merge policy.
+
+mod bloom;
+mod format;
+mod merge;
+mod run;
+mod set;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use merge::{MERGE_MIN_RUNS, MERGE_SIZE_RATIO, merge, plan_merge};
+pub use run::IndexRun;
+pub use set::IndexSet;
+
+/// Largest segment id an index entry can store: bit 63 of the on-disk segment field stores the
+/// entry kind.
+pub const MAX_SEGMENT_ID: u64 = format::MAX_SEGMENT;
+
+/// Kind of the row that an index entry locates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryKind {
+    /// The prediction with its inline metrics.
+    Prediction,
+    /// Delayed metrics of the prediction.
+    Delayed,
+}
+
+/// The location of one row of a prediction UUID. Entries sort by UUID bytes, then kind
+/// (prediction first), segment and row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexEntry {
+    pub uuid: uuid::Uuid,
+    pub kind: EntryKind,
+    /// Segment id, at most `MAX_SEGMENT_ID`.
+    pub segment: u64,
+    /// Row number inside the segment.
+    pub row: u32,
+}
+
+/// Id and size of a run, the input of `plan_merge`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: u64,
+    pub entries: u64,
+    pub file_bytes: u64,
+}
+
+/// File name of index run `id`.
+pub fn index_file_name(id: u64) -> String {
+    format!("index-{id:020}.idx")
+}
+
+/// Returns the run id named by `name` when it has the form of `index_file_name`.
+pub fn parse_index_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("index-")?.strip_suffix(".idx")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}

@@ -1,0 +1,84 @@
+//! A snapshot of the live index runs.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::run::IndexRun;
+use super::{EntryKind, IndexEntry};
+use crate::error::Result;
+
+/// A snapshot of the live runs, newest (highest id) first; lookups ask every run whose bloom
+/// filter may contain the uuid. Cloning copies one pointer per run.
+#[derive(Clone, Debug, Default)]
+pub struct IndexSet {
+    runs: Vec<Arc<IndexRun>>,
+}
+
+impl IndexSet {
+    /// Creates a snapshot of `runs`, in any order.
+    pub fn new(runs: Vec<Arc<IndexRun>>) -> Self {
+        let mut set = IndexSet { runs };
+        set.sort();
+        set
+    }
+
+    /// Returns the runs, newest first.
+    pub fn runs(&self) -> &[Arc<IndexRun>] {
+        &self.runs
+    }
+
+    /// Returns a new snapshot with `run` added.
+    pub fn with_run(&self, run: Arc<IndexRun>) -> IndexSet {
+        let mut runs = self.runs.clone();
+        runs.push(run);
+        IndexSet::new(runs)
+    }
+
+    /// Returns a new snapshot without the runs whose ids are in `removed` and with `added`,
+    /// as after a merge. Ids that are not in the snapshot are ignored.
+    pub fn replace(&self, removed: &[u64], added: Arc<IndexRun>) -> IndexSet {
+        let mut runs: Vec<Arc<IndexRun>> = self
+            .runs
+            .iter()
+            .filter(|run| !removed.contains(&run.info().id))
+            .cloned()
+            .collect();
+        runs.push(added);
+        IndexSet::new(runs)
+    }
+
+    /// Returns every entry of `uuid` in all runs, sorted.
+    pub fn lookup(&self, uuid: &Uuid) -> Result<Vec<IndexEntry>> {
+        let mut out = Vec::new();
+        for run in &self.runs {
+            run.lookup(uuid, &mut out)?;
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Returns true when some run contains a prediction entry for `uuid`.
+    pub fn contains_prediction(&self, uuid: &Uuid) -> Result<bool> {
+        let mut out = Vec::new();
+        for run in &self.runs {
+            out.clear();
+            run.lookup(uuid, &mut out)?;
+            if out.iter().any(|entry| entry.kind == EntryKind::Prediction) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Heap bytes held by the runs (bloom filters and fences) and by this snapshot.
+    pub fn memory_bytes(&self) -> usize {
+        let runs: usize = self.runs.iter().map(|run| run.memory_bytes()).sum();
+        runs + self.runs.capacity() * size_of::<Arc<IndexRun>>()
+    }
+
+    fn sort(&mut self) {
+        self.runs
+            .sort_unstable_by_key(|run| std::cmp::Reverse(run.info().id));
+    }
+}

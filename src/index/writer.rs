@@ -1,0 +1,199 @@
+//! Streaming writer of an index run file.
+//!
+//! Entries arrive sorted, one at a time, so a merge never keeps them all in memory. The writer
+//! fills the header region with zeros first and writes the real header last, then syncs: a file
+//! cut short at any point has a zero magic or no valid footer, and fails to open.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::bloom::Bloom;
+use super::format::{
+    self, DATA_OFFSET, ENTRIES_PER_PAGE, ENTRY_SIZE, Footer, Header, MAX_SEGMENT, PAGE_CRC_OFFSET,
+    PAGE_SIZE,
+};
+use super::{IndexEntry, index_file_name};
+use crate::error::{Error, IoContext, Result};
+
+/// Bytes buffered between the writer and the file.
+const WRITE_BUFFER: usize = 16 * PAGE_SIZE;
+
+/// Writes one run file; dropping it before `finish` removes the partial file.
+pub(crate) struct RunWriter {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+    run_id: u64,
+    page: Vec<u8>,
+    in_page: usize,
+    pages: u64,
+    entries: u64,
+    fences: Vec<u8>,
+    bloom: Bloom,
+    last: Option<IndexEntry>,
+}
+
+impl RunWriter {
+    /// Creates `dir/index-{id}.idx`, which must not exist, with a bloom filter sized for
+    /// `expected_entries`.
+    pub(crate) fn create(dir: &Path, run_id: u64, expected_entries: u64) -> Result<RunWriter> {
+        let path = dir.join(index_file_name(run_id));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .io_context("create index run", &path)?;
+        let mut writer = RunWriter {
+            path,
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            run_id,
+            page: vec![0; PAGE_SIZE],
+            in_page: 0,
+            pages: 0,
+            entries: 0,
+            fences: Vec::new(),
+            bloom: Bloom::with_capacity(expected_entries),
+            last: None,
+        };
+        writer.write_bytes(&[0; DATA_OFFSET as usize])?;
+        Ok(writer)
+    }
+
+    /// Appends an entry, which must not sort before the previous one.
+    pub(crate) fn push(&mut self, entry: &IndexEntry) -> Result<()> {
+        if entry.segment > MAX_SEGMENT {
+            let reason = format!("an index entry stores segment ids up to {MAX_SEGMENT}");
+            return Err(Error::invalid(
+                "segment id",
+                entry.segment.to_string(),
+                reason,
+            ));
+        }
+        if self.last.is_some_and(|last| *entry < last) {
+            let reason = "index run entries must be pushed in sorted order";
+            return Err(Error::invalid("index entry", format!("{entry:?}"), reason));
+        }
+        if self.in_page == 0 {
+            self.fences.extend_from_slice(entry.uuid.as_bytes());
+        }
+        let at = self.in_page * ENTRY_SIZE;
+        if let Some(slot) = self.page.get_mut(at..at + ENTRY_SIZE) {
+            format::encode_entry(entry, slot);
+        }
+        self.bloom.insert(&entry.uuid);
+        self.last = Some(*entry);
+        self.entries += 1;
+        self.in_page += 1;
+        if self.in_page == ENTRIES_PER_PAGE {
+            self.write_page()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last page, the fences, the bloom filter, the footer and the header, then
+    /// syncs the file. Returns its path.
+    pub(crate) fn finish(mut self) -> Result<PathBuf> {
+        if self.in_page > 0 {
+            self.write_page()?;
+        }
+        let footer = self.footer();
+        let fences = std::mem::take(&mut self.fences);
+        self.write_bytes(&fences)?;
+        self.write_bloom()?;
+        self.write_bytes(&footer.encode())?;
+        self.write_header()?;
+        self.file = None;
+        Ok(std::mem::take(&mut self.path))
+    }
+
+    fn footer(&self) -> Footer {
+        let bloom_bytes = self.bloom.words().len() as u64 * 8;
+        let fence_offset = format::page_offset(self.pages);
+        let mut bloom_crc = crc32fast::Hasher::new();
+        for word in self.bloom.words() {
+            bloom_crc.update(&word.to_le_bytes());
+        }
+        Footer {
+            fence_offset,
+            fence_len: self.fences.len() as u64,
+            bloom_offset: fence_offset + self.fences.len() as u64,
+            bloom_len: bloom_bytes,
+            bloom_bits: self.bloom.bits(),
+            bloom_hashes: self.bloom.hashes(),
+            fence_crc: format::crc32(&self.fences),
+            bloom_crc: bloom_crc.finalize(),
+        }
+    }
+
+    fn write_page(&mut self) -> Result<()> {
+        let used = self.in_page * ENTRY_SIZE;
+        if let Some(tail) = self.page.get_mut(used..) {
+            tail.fill(0);
+        }
+        let crc = format::page_crc(self.pages, &self.page);
+        if let Some(slot) = self.page.get_mut(PAGE_CRC_OFFSET..) {
+            slot.copy_from_slice(&crc.to_le_bytes());
+        }
+        let page = std::mem::take(&mut self.page);
+        let written = self.write_bytes(&page);
+        self.page = page;
+        written?;
+        self.pages += 1;
+        self.in_page = 0;
+        Ok(())
+    }
+
+    fn write_bloom(&mut self) -> Result<()> {
+        let path = &self.path;
+        let file = self.file.as_mut().ok_or_else(|| finished_error(path))?;
+        for word in self.bloom.words() {
+            file.write_all(&word.to_le_bytes())
+                .io_context("write index run", path)?;
+        }
+        Ok(())
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        let header = Header {
+            run_id: self.run_id,
+            entry_count: self.entries,
+            page_count: self.pages,
+        };
+        let path = &self.path;
+        let file = self.file.as_mut().ok_or_else(|| finished_error(path))?;
+        file.flush().io_context("write index run", path)?;
+        let inner = file.get_mut();
+        inner
+            .seek(SeekFrom::Start(0))
+            .io_context("seek index run", path)?;
+        inner
+            .write_all(&header.encode())
+            .io_context("write index run", path)?;
+        // NOTE: the directory is not synced here, so the new file name is durable only after
+        // the store syncs the directory, which its manifest update must do.
+        inner.sync_all().io_context("sync index run", path)
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let path = &self.path;
+        let file = self.file.as_mut().ok_or_else(|| finished_error(path))?;
+        file.write_all(bytes).io_context("write index run", path)
+    }
+}
+
+fn finished_error(path: &Path) -> Error {
+    Error::Io {
+        operation: "write index run",
+        path: path.to_path_buf(),
+        source: std::io::Error::other("the writer was already finished"),
+    }
+}
+
+impl Drop for RunWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Best effort: the store also deletes files that its manifest does not list.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

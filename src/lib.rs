@@ -1,0 +1,24 @@
+//! modelmetrics: an embedded time-series store for monitoring machine-learning models.
+
+pub mod error;
+pub mod options;
+pub mod record;
+pub mod value;
+
+pub mod codec;
+pub mod index;
+pub mod manifest;
+pub mod segment;
+pub mod wal;
+
+mod head;
+mod query;
+mod store;
+
+pub use error::{Error, Result};
+pub use options::{Durability, Options};
+pub use query::ReadMetrics;
+pub use record::{Aggregate, NewAggregate, NewDelayed, NewPrediction, OrphanedDelayed, Prediction};
+pub use store::Store;
+pub use uuid::Uuid;
+pub use value::{Metric, Metrics, Value};

@@ -1,0 +1,111 @@
+//! Settings of a store, with safe defaults.
+
+use std::time::Duration;
+
+/// When a `track_*` call's bytes reach stable storage.
+///
+/// Every mode writes the record into a memory-mapped write-ahead log file before the call
+/// returns, so a process that is killed (SIGKILL, a panic that aborts) loses nothing that a call
+/// returned for: the kernel owns the mapped pages. The modes differ in what a power loss or an
+/// operating-system crash can lose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Each call returns after its bytes are synced to disk. Calls from many threads share one
+    /// sync (group commit). A power loss loses nothing that a call returned for.
+    Sync,
+    /// A background thread syncs the log at this interval. A power loss loses at most the
+    /// records of the last interval.
+    Interval(Duration),
+    /// The store syncs only on `sync`, flush and close; the operating system writes the rest
+    /// back when it chooses. A power loss can lose everything since the last sync.
+    Os,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Durability::Interval(Duration::from_millis(100))
+    }
+}
+
+/// Settings of a store, passed to `Store::open_with`.
+///
+/// ```
+/// use std::time::Duration;
+/// use modelmetrics::{Durability, Options};
+/// let options = Options::default()
+///     .durability(Durability::Sync)
+///     .head_size_bytes(16 << 20)
+///     .flush_interval(Duration::from_secs(60));
+/// assert_eq!(options.durability, Durability::Sync);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// When writes reach stable storage. Default: `Durability::Interval` of 100 ms.
+    pub durability: Durability,
+    /// Bytes of records the in-memory head holds before it is flushed to a segment.
+    /// Default: 64 MiB. Zero is raised to the minimum of 64 KiB.
+    pub head_size_bytes: usize,
+    /// Age of the oldest record in the head after which the head is flushed, whatever its size.
+    /// Default: 10 minutes. Zero means that only the size triggers a flush.
+    pub flush_interval: Duration,
+    /// Size of each write-ahead log file, preallocated on creation. Default: 64 MiB.
+    /// A record larger than this gets a file of its own.
+    pub wal_file_size: u64,
+    /// When true, `track_delayed_metrics` for a prediction UUID the store does not hold fails
+    /// with `Error::UnknownPrediction`. When false (the default), such metrics are stored as
+    /// orphans, listed by `Store::orphaned_delayed_metrics`, and joined to the prediction if it
+    /// is tracked later.
+    pub reject_unknown_predictions: bool,
+    /// zstd level for columns that zstd compresses. Default: 3.
+    pub zstd_level: i32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::default(),
+            head_size_bytes: 64 << 20,
+            flush_interval: Duration::from_secs(600),
+            wal_file_size: 64 << 20,
+            reject_unknown_predictions: false,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl Options {
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    pub fn head_size_bytes(mut self, bytes: usize) -> Self {
+        self.head_size_bytes = bytes;
+        self
+    }
+
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    pub fn wal_file_size(mut self, bytes: u64) -> Self {
+        self.wal_file_size = bytes;
+        self
+    }
+
+    pub fn reject_unknown_predictions(mut self, reject: bool) -> Self {
+        self.reject_unknown_predictions = reject;
+        self
+    }
+
+    pub fn zstd_level(mut self, level: i32) -> Self {
+        self.zstd_level = level;
+        self
+    }
+
+    /// Smallest head size a store uses, whatever `head_size_bytes` says.
+    pub const MIN_HEAD_SIZE_BYTES: usize = 64 << 10;
+    /// Smallest write-ahead log file a store creates.
+    pub const MIN_WAL_FILE_SIZE: u64 = 64 << 10;
+}

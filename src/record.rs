@@ -1,0 +1,127 @@
+//! Records as the write-ahead log, the head and the segments hold them, and as reads return them.
+
+use uuid::Uuid;
+
+use crate::value::Metrics;
+
+/// Position of a record in the store's write order. Later records have larger numbers, so
+/// "the latest value" of a metric is the one with the largest sequence number.
+pub type Seq = u64;
+
+/// One tracked prediction with its inline metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PredictionRecord {
+    pub seq: Seq,
+    pub model: String,
+    pub uuid: Uuid,
+    pub timestamp_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// Metrics that arrived later for one prediction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelayedRecord {
+    pub seq: Seq,
+    pub uuid: Uuid,
+    pub timestamp_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// Metrics of one model over a window `[start_ms, end_ms)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AggregateRecord {
+    pub seq: Seq,
+    pub model: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// The prediction a delayed record belongs to, found when the head is flushed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PredictionKey {
+    pub model: String,
+    pub timestamp_ms: i64,
+}
+
+/// A delayed record as a segment stores it: with its prediction's key, or without one when the
+/// prediction was unknown at flush time (an orphan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedDelayed {
+    pub record: DelayedRecord,
+    pub prediction: Option<PredictionKey>,
+}
+
+/// One entry of the write-ahead log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogRecord {
+    Prediction(PredictionRecord),
+    Delayed(DelayedRecord),
+    Aggregate(AggregateRecord),
+}
+
+impl LogRecord {
+    pub fn seq(&self) -> Seq {
+        match self {
+            LogRecord::Prediction(r) => r.seq,
+            LogRecord::Delayed(r) => r.seq,
+            LogRecord::Aggregate(r) => r.seq,
+        }
+    }
+}
+
+/// A prediction as `read_metrics` and `lookup` return it: its inline metrics and, joined in,
+/// the latest value of each delayed metric tracked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prediction {
+    pub model: String,
+    pub uuid: Uuid,
+    pub timestamp_ms: i64,
+    pub metrics: Metrics,
+    pub delayed: Metrics,
+}
+
+/// Aggregate metrics of one model and window as `read_aggregate_metrics` returns them, with the
+/// latest value of each metric tracked for that exact window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    pub model: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// Input of `Store::track_metrics_batch`: one prediction with its inline metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPrediction {
+    pub model: String,
+    pub uuid: Uuid,
+    pub timestamp_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// Input of `Store::track_delayed_metrics_batch`: metrics for one earlier prediction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDelayed {
+    pub uuid: Uuid,
+    pub timestamp_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// Input of `Store::track_aggregate_metrics_batch`: metrics of one model and window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAggregate {
+    pub model: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub metrics: Metrics,
+}
+
+/// Delayed metrics whose prediction UUID the store does not hold, as
+/// `Store::orphaned_delayed_metrics` returns them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrphanedDelayed {
+    pub uuid: Uuid,
+    pub timestamp_ms: i64,
+    pub metrics: Metrics,
+}

@@ -1,0 +1,382 @@
+//! Reads of an open segment: scans by model and window, and single rows by row number.
+
+use std::iter::FusedIterator;
+use std::ops::Range;
+
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::record::{
+    AggregateRecord, DelayedRecord, PredictionKey, PredictionRecord, ResolvedDelayed,
+};
+use crate::segment::Segment;
+use crate::segment::block::BlockReader;
+use crate::segment::layout::{FixedColumn, Table};
+
+/// Streams the predictions of one model and window, one decoded block at a time.
+///
+/// Each item holds the rows of one block that fall in the window, in (timestamp, seq) order,
+/// and is never empty. After an error the scan ends.
+pub struct PredictionScan<'s> {
+    segment: &'s Segment,
+    blocks: Range<usize>,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+impl Iterator for PredictionScan<'_> {
+    type Item = Result<Vec<PredictionRecord>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(index) = self.blocks.next() {
+            let block = self.segment.blocks(Table::Predictions).get(index)?;
+            if block.min_ts >= self.end_ms {
+                // The blocks of a model are sorted by timestamp: none of the rest is in range.
+                self.blocks = 0..0;
+                return None;
+            }
+            if block.max_ts < self.start_ms {
+                continue;
+            }
+            match self
+                .segment
+                .predictions_in_block(index, self.start_ms, self.end_ms)
+            {
+                Ok(rows) if rows.is_empty() => continue,
+                Ok(rows) => return Some(Ok(rows)),
+                Err(error) => {
+                    self.blocks = 0..0;
+                    return Some(Err(error));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl FusedIterator for PredictionScan<'_> {}
+
+impl Segment {
+    /// Decodes every block and checks every chunk's CRC, codec and row counts, and that each
+    /// block's rows lie in the time range its footer entry records.
+    pub fn verify(&self) -> Result<()> {
+        for table in Table::ALL {
+            for index in 0..self.blocks(table).len() {
+                self.block_reader(table, index)?.verify()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the minimum and maximum timestamp of the predictions of `model`, or `None` when
+    /// the segment has none. Reads only the footer.
+    pub fn prediction_range(&self, model: &str) -> Option<(i64, i64)> {
+        let range = self.model_blocks(Table::Predictions, model);
+        let blocks = self.blocks(Table::Predictions).get(range)?;
+        let min = blocks.iter().map(|b| b.min_ts).min()?;
+        let max = blocks.iter().map(|b| b.max_ts).max()?;
+        Some((min, max))
+    }
+
+    /// Streams the predictions of `model` with `start_ms <= timestamp_ms < end_ms`, a decoded
+    /// block at a time, rows in (timestamp, seq) order.
+    pub fn scan_predictions<'s>(
+        &'s self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> PredictionScan<'s> {
+        let blocks = if start_ms < end_ms {
+            self.model_blocks(Table::Predictions, model)
+        } else {
+            0..0
+        };
+        PredictionScan {
+            segment: self,
+            blocks,
+            start_ms,
+            end_ms,
+        }
+    }
+
+    /// Decodes the block of prediction row `row` and returns that row.
+    pub fn prediction_at(&self, row: u32) -> Result<PredictionRecord> {
+        let (index, position) = self.locate_row(Table::Predictions, row)?;
+        let reader = self.block_reader(Table::Predictions, index)?;
+        let timestamps = reader.i64_column(FixedColumn::Timestamp)?;
+        let rows = self.prediction_rows(&reader, &timestamps, position..position + 1)?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| missing_row(self, Table::Predictions, row))
+    }
+
+    /// Returns the prediction UUID of prediction row `row`, read in place.
+    ///
+    /// NOTE: the UUID column is stored raw so that this reads 16 bytes without decoding the
+    /// block, and so it does not check the chunk's CRC either: `verify` and the block reads do.
+    pub fn uuid_at(&self, row: u32) -> Result<Uuid> {
+        let (index, position) = self.locate_row(Table::Predictions, row)?;
+        self.block_reader(Table::Predictions, index)?
+            .uuid_at(position)
+    }
+
+    /// Returns the resolved delayed records whose prediction belongs to `model` and has
+    /// `start_ms <= timestamp_ms < end_ms`, in (prediction timestamp, UUID, seq) order.
+    pub fn delayed_for(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<ResolvedDelayed>> {
+        let mut out = Vec::new();
+        if start_ms >= end_ms {
+            return Ok(out);
+        }
+        for index in self.model_blocks(Table::Delayed, model) {
+            let Some(block) = self.blocks(Table::Delayed).get(index) else {
+                break;
+            };
+            if block.min_ts >= end_ms {
+                break;
+            }
+            if block.max_ts < start_ms {
+                continue;
+            }
+            let reader = self.block_reader(Table::Delayed, index)?;
+            let timestamps = prediction_timestamps(&reader)?;
+            let rows = window_rows(&timestamps, start_ms, end_ms);
+            out.extend(self.delayed_rows(&reader, &timestamps, rows)?);
+        }
+        Ok(out)
+    }
+
+    /// Decodes the block of delayed row `row` and returns that row.
+    pub fn delayed_at(&self, row: u32) -> Result<ResolvedDelayed> {
+        let (index, position) = self.locate_row(Table::Delayed, row)?;
+        let reader = self.block_reader(Table::Delayed, index)?;
+        let timestamps = prediction_timestamps(&reader)?;
+        let rows = self.delayed_rows(&reader, &timestamps, position..position + 1)?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| missing_row(self, Table::Delayed, row))
+    }
+
+    /// Returns the delayed records whose prediction was unknown when the segment was written,
+    /// in (delayed timestamp, UUID, seq) order.
+    pub fn orphans(&self) -> Result<Vec<ResolvedDelayed>> {
+        let blocks = self.blocks(Table::Delayed);
+        let first_orphan = blocks.partition_point(|b| b.model.is_some());
+        let mut out = Vec::new();
+        for index in first_orphan..blocks.len() {
+            let reader = self.block_reader(Table::Delayed, index)?;
+            let timestamps = prediction_timestamps(&reader)?;
+            out.extend(self.delayed_rows(&reader, &timestamps, 0..reader.rows())?);
+        }
+        Ok(out)
+    }
+
+    /// Returns the aggregate records of `model` whose window overlaps `[start_ms, end_ms)`, in
+    /// (start, end, seq) order.
+    pub fn aggregates(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<AggregateRecord>> {
+        let mut out = Vec::new();
+        if start_ms >= end_ms {
+            return Ok(out);
+        }
+        for index in self.model_blocks(Table::Aggregates, model) {
+            let Some(block) = self.blocks(Table::Aggregates).get(index) else {
+                break;
+            };
+            if block.min_ts >= end_ms {
+                break;
+            }
+            if block.max_ts <= start_ms {
+                continue;
+            }
+            let reader = self.block_reader(Table::Aggregates, index)?;
+            out.extend(self.aggregate_rows(&reader, start_ms, end_ms)?);
+        }
+        Ok(out)
+    }
+
+    fn predictions_in_block(
+        &self,
+        index: usize,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<PredictionRecord>> {
+        let reader = self.block_reader(Table::Predictions, index)?;
+        let timestamps = reader.i64_column(FixedColumn::Timestamp)?;
+        let rows = window_rows(&timestamps, start_ms, end_ms);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.prediction_rows(&reader, &timestamps, rows)
+    }
+
+    /// Decodes the block's other columns and returns the records of `rows`.
+    fn prediction_rows(
+        &self,
+        reader: &BlockReader<'_>,
+        timestamps: &[i64],
+        rows: Range<usize>,
+    ) -> Result<Vec<PredictionRecord>> {
+        let model = block_model(self, reader)?;
+        let seqs = reader.seq_column()?;
+        let uuids = reader.uuid_column()?;
+        let metrics = reader.metrics(rows.clone())?;
+        let fixed = seqs.iter().zip(timestamps).zip(&uuids).skip(rows.start);
+        let records = fixed
+            .zip(metrics)
+            .map(|(((seq, timestamp), uuid), metrics)| PredictionRecord {
+                seq: *seq,
+                model: model.to_owned(),
+                uuid: *uuid,
+                timestamp_ms: *timestamp,
+                metrics,
+            });
+        Ok(records.collect())
+    }
+
+    /// Decodes the block's other columns and returns the records of `rows`.
+    fn delayed_rows(
+        &self,
+        reader: &BlockReader<'_>,
+        prediction_timestamps: &[i64],
+        rows: Range<usize>,
+    ) -> Result<Vec<ResolvedDelayed>> {
+        let model = reader.model();
+        let seqs = reader.seq_column()?;
+        let uuids = reader.uuid_column()?;
+        let timestamps = reader.i64_column(FixedColumn::DelayedTimestamp)?;
+        let metrics = reader.metrics(rows.clone())?;
+        let fixed = seqs
+            .iter()
+            .zip(&uuids)
+            .zip(&timestamps)
+            .zip(prediction_timestamps);
+        let rows = fixed.skip(rows.start).zip(metrics);
+        let records =
+            rows.map(
+                |((((seq, uuid), timestamp), prediction_ts), metrics)| ResolvedDelayed {
+                    record: DelayedRecord {
+                        seq: *seq,
+                        uuid: *uuid,
+                        timestamp_ms: *timestamp,
+                        metrics,
+                    },
+                    prediction: model.map(|model| PredictionKey {
+                        model: model.to_owned(),
+                        timestamp_ms: *prediction_ts,
+                    }),
+                },
+            );
+        Ok(records.collect())
+    }
+
+    fn aggregate_rows(
+        &self,
+        reader: &BlockReader<'_>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<AggregateRecord>> {
+        let model = block_model(self, reader)?;
+        let starts = reader.i64_column(FixedColumn::Start)?;
+        let ends = reader.i64_column(FixedColumn::End)?;
+        let overlapping = |(s, e): &(&i64, &i64)| **s < end_ms && **e > start_ms;
+        let Some(first) = starts.iter().zip(&ends).position(|pair| overlapping(&pair)) else {
+            return Ok(Vec::new());
+        };
+        let last = starts
+            .iter()
+            .zip(&ends)
+            .rposition(|pair| overlapping(&pair))
+            .unwrap_or(first);
+        let seqs = reader.seq_column()?;
+        let metrics = reader.metrics(first..last + 1)?;
+        let fixed = seqs.iter().zip(&starts).zip(&ends).skip(first);
+        let records = fixed
+            .zip(metrics)
+            .filter(|(((_, s), e), _)| overlapping(&(*s, *e)));
+        let records = records.map(|(((seq, start), end), metrics)| AggregateRecord {
+            seq: *seq,
+            model: model.to_owned(),
+            start_ms: *start,
+            end_ms: *end,
+            metrics,
+        });
+        Ok(records.collect())
+    }
+}
+
+/// Returns the rows of a block sorted by timestamp with `start_ms <= timestamp < end_ms`.
+fn window_rows(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
+    let start = timestamps.partition_point(|t| *t < start_ms);
+    let end = timestamps.partition_point(|t| *t < end_ms);
+    start..end.max(start)
+}
+
+/// Decodes the prediction timestamps of a delayed block, or zeros for a block of orphans,
+/// which has no such column.
+fn prediction_timestamps(reader: &BlockReader<'_>) -> Result<Vec<i64>> {
+    match reader.model() {
+        Some(_) => reader.i64_column(FixedColumn::PredictionTimestamp),
+        None => Ok(vec![0; reader.rows()]),
+    }
+}
+
+fn block_model<'s>(segment: &Segment, reader: &BlockReader<'s>) -> Result<&'s str> {
+    reader.model().ok_or_else(|| {
+        let reason = format!(
+            "{} block {} has no model",
+            reader.table.name(),
+            reader.index
+        );
+        Error::corruption(segment.path(), 0, reason)
+    })
+}
+
+fn missing_row(segment: &Segment, table: Table, row: u32) -> Error {
+    let reason = format!("{} row {row} is missing from its block", table.name());
+    Error::corruption(segment.path(), 0, reason)
+}
+
+impl Segment {
+    /// Returns, for each prediction row in `rows`, its UUID and its key (model and timestamp).
+    /// Decodes only the timestamp column, once per block, so resolving many rows is cheap.
+    pub fn prediction_keys(&self, rows: &[u32]) -> Result<Vec<(Uuid, PredictionKey)>> {
+        let mut sorted = rows.to_vec();
+        sorted.sort_unstable();
+        let mut keys = Vec::with_capacity(sorted.len());
+        let mut cached: Option<(usize, Vec<i64>)> = None;
+        for row in sorted {
+            let (index, position) = self.locate_row(Table::Predictions, row)?;
+            let reader = self.block_reader(Table::Predictions, index)?;
+            if cached.as_ref().is_none_or(|(block, _)| *block != index) {
+                cached = Some((index, reader.i64_column(FixedColumn::Timestamp)?));
+            }
+            let timestamp = cached
+                .as_ref()
+                .and_then(|(_, timestamps)| timestamps.get(position).copied())
+                .ok_or_else(|| missing_row(self, Table::Predictions, row))?;
+            let model = self
+                .blocks(Table::Predictions)
+                .get(index)
+                .and_then(|block| block.model)
+                .and_then(|m| self.footer.models.get(m as usize))
+                .ok_or_else(|| missing_row(self, Table::Predictions, row))?;
+            keys.push((
+                reader.uuid_at(position)?,
+                PredictionKey {
+                    model: model.clone(),
+                    timestamp_ms: timestamp,
+                },
+            ));
+        }
+        Ok(keys)
+    }
+}

@@ -1,0 +1,500 @@
+//! Writing a segment file from the records of a flushed head.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use crate::codec;
+use crate::error::{Error, IoContext, Result};
+use crate::record::{AggregateRecord, PredictionRecord, ResolvedDelayed};
+use crate::segment::columns::{ColumnIndex, encode_metric_columns};
+use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer, NO_COLUMN, TableDir};
+use crate::segment::layout::{BLOCK_ROWS, FLAG_ZSTD, FORMAT_VERSION, Table, ValueType};
+use crate::segment::segment_file_name;
+use crate::segment::trailer::Trailer;
+use crate::value::Metrics;
+
+/// Buffer size of the segment file writer.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+
+/// The records of one segment, in any order: the writer sorts them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SegmentData<'a> {
+    pub predictions: &'a [PredictionRecord],
+    pub delayed: &'a [ResolvedDelayed],
+    pub aggregates: &'a [AggregateRecord],
+}
+
+/// Result of `write_segment`: the file and the prediction UUIDs of its rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    /// Size of the file.
+    pub bytes: u64,
+    /// The prediction UUID of each prediction row, in row order: entry `i` is `(uuid, i)`.
+    pub predictions: Vec<(Uuid, u32)>,
+    /// The prediction UUID of each delayed row, in row order, orphans included.
+    pub delayed: Vec<(Uuid, u32)>,
+}
+
+/// Writes segment `id` into `dir` under its final name and syncs it.
+///
+/// An existing file of that name is replaced: the store's manifest, not the directory, decides
+/// which segments are visible. On error the partial file is removed (best effort).
+pub fn write_segment(
+    dir: &Path,
+    id: u64,
+    data: &SegmentData<'_>,
+    zstd_level: i32,
+) -> Result<Written> {
+    let started = Instant::now();
+    let path = dir.join(segment_file_name(id));
+    check_input(data)?;
+    let result = write_file(&path, data, zstd_level);
+    if result.is_err() {
+        let _ = fs::remove_file(&path);
+    }
+    let written = result?;
+    log::info!(
+        "wrote segment {}: {} predictions, {} delayed records, {} aggregate records, {} bytes \
+         in {} ms",
+        path.display(),
+        data.predictions.len(),
+        data.delayed.len(),
+        data.aggregates.len(),
+        written.bytes,
+        started.elapsed().as_millis()
+    );
+    Ok(written)
+}
+
+fn write_file(path: &Path, data: &SegmentData<'_>, zstd_level: i32) -> Result<Written> {
+    let predictions = sorted(data.predictions, compare_predictions);
+    let delayed = sorted(data.delayed, compare_delayed);
+    let aggregates = sorted(data.aggregates, compare_aggregates);
+    let models = model_dictionary(data);
+    let all_metrics = predictions.iter().map(|r| &r.metrics);
+    let all_metrics = all_metrics.chain(delayed.iter().map(|r| &r.record.metrics));
+    let all_metrics = all_metrics.chain(aggregates.iter().map(|r| &r.metrics));
+    let (index, columns) = ColumnIndex::build(all_metrics);
+    check_columns(&columns)?;
+
+    let file = File::create(path).io_context("create segment file", path)?;
+    let mut writer = SegmentWriter {
+        path,
+        out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
+        offset: 0,
+        zstd_level,
+        models: &models,
+        index: &index,
+    };
+    let tables = [
+        writer.write_predictions(&predictions)?,
+        writer.write_delayed(&delayed)?,
+        writer.write_aggregates(&aggregates)?,
+    ];
+    let mut footer = Footer {
+        time_range: None,
+        models: models.clone(),
+        columns,
+        tables,
+    };
+    footer.time_range = footer.block_time_range();
+    let bytes = writer.finish(&footer)?;
+
+    Ok(Written {
+        path: path.to_path_buf(),
+        bytes,
+        predictions: row_uuids(predictions.iter().map(|r| r.uuid)),
+        delayed: row_uuids(delayed.iter().map(|r| r.record.uuid)),
+    })
+}
+
+/// Rejects input that the file format cannot hold. The store's own checks reject all of it
+/// earlier, and this check keeps a direct caller from writing a segment that fails to open.
+fn check_input(data: &SegmentData<'_>) -> Result<()> {
+    for (table, rows) in [
+        (Table::Predictions, data.predictions.len()),
+        (Table::Delayed, data.delayed.len()),
+        (Table::Aggregates, data.aggregates.len()),
+    ] {
+        if u32::try_from(rows).is_err() {
+            return Err(Error::invalid(
+                "segment",
+                format!("{rows} {} rows", table.name()),
+                "a segment holds at most u32::MAX rows per table: flush smaller heads",
+            ));
+        }
+    }
+    let predictions = data.predictions.iter().map(|r| r.model.as_str());
+    let delayed = data.delayed.iter().filter_map(delayed_model);
+    let aggregates = data.aggregates.iter().map(|r| r.model.as_str());
+    if predictions
+        .chain(delayed)
+        .chain(aggregates)
+        .any(str::is_empty)
+    {
+        return Err(Error::invalid(
+            "model",
+            "\"\"",
+            "a model id must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+/// Rejects an empty metric name, which the column directory cannot hold.
+fn check_columns(columns: &[ColumnDef]) -> Result<()> {
+    if columns.iter().any(|column| column.name.is_empty()) {
+        return Err(Error::invalid(
+            "metric name",
+            "\"\"",
+            "a metric name must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+fn sorted<T>(records: &[T], compare: fn(&T, &T) -> Ordering) -> Vec<&T> {
+    let mut refs: Vec<&T> = records.iter().collect();
+    refs.sort_by(|a, b| compare(a, b));
+    refs
+}
+
+fn compare_predictions(a: &PredictionRecord, b: &PredictionRecord) -> Ordering {
+    (a.model.as_str(), a.timestamp_ms, a.seq).cmp(&(b.model.as_str(), b.timestamp_ms, b.seq))
+}
+
+/// Orders resolved rows by (model, prediction timestamp, UUID, seq), then orphans by
+/// (delayed timestamp, UUID, seq).
+fn compare_delayed(a: &ResolvedDelayed, b: &ResolvedDelayed) -> Ordering {
+    let orphan_key = |r: &ResolvedDelayed| (r.record.timestamp_ms, r.record.uuid, r.record.seq);
+    match (&a.prediction, &b.prediction) {
+        (Some(key_a), Some(key_b)) => {
+            let resolved_a = (key_a.model.as_str(), key_a.timestamp_ms, a.record.uuid);
+            let resolved_b = (key_b.model.as_str(), key_b.timestamp_ms, b.record.uuid);
+            (resolved_a, a.record.seq).cmp(&(resolved_b, b.record.seq))
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => orphan_key(a).cmp(&orphan_key(b)),
+    }
+}
+
+fn compare_aggregates(a: &AggregateRecord, b: &AggregateRecord) -> Ordering {
+    let key_a = (a.model.as_str(), a.start_ms, a.end_ms, a.seq);
+    key_a.cmp(&(b.model.as_str(), b.start_ms, b.end_ms, b.seq))
+}
+
+fn model_dictionary(data: &SegmentData<'_>) -> Vec<String> {
+    let mut models: BTreeSet<&str> = BTreeSet::new();
+    models.extend(data.predictions.iter().map(|r| r.model.as_str()));
+    models.extend(data.delayed.iter().filter_map(delayed_model));
+    models.extend(data.aggregates.iter().map(|r| r.model.as_str()));
+    models.into_iter().map(str::to_owned).collect()
+}
+
+fn delayed_model(record: &ResolvedDelayed) -> Option<&str> {
+    record.prediction.as_ref().map(|key| key.model.as_str())
+}
+
+fn row_uuids(uuids: impl Iterator<Item = Uuid>) -> Vec<(Uuid, u32)> {
+    uuids
+        .enumerate()
+        .map(|(row, uuid)| (uuid, row as u32))
+        .collect()
+}
+
+/// Splits sorted rows into blocks of at most `BLOCK_ROWS` rows of one group (one model).
+fn split_blocks<T>(rows: &[T], same_group: impl Fn(&T, &T) -> bool) -> Vec<Range<usize>> {
+    let mut blocks = Vec::new();
+    let mut start = 0;
+    for end in 1..=rows.len() {
+        let group_ends = match (rows.get(end - 1), rows.get(end)) {
+            (Some(last), Some(next)) => !same_group(last, next),
+            _ => true,
+        };
+        if group_ends || end - start == BLOCK_ROWS {
+            blocks.push(start..end);
+            start = end;
+        }
+    }
+    blocks
+}
+
+/// A fixed column of one block, encoded.
+struct FixedChunk {
+    bytes: Vec<u8>,
+    /// False for chunks that are read in place (UUIDs) or already compressed.
+    compressible: bool,
+    /// The codec's mode tag, or 0 for the UUID column, which has none.
+    mode: u8,
+}
+
+fn timestamps_chunk(values: impl Iterator<Item = i64>) -> FixedChunk {
+    let values: Vec<i64> = values.collect();
+    let mut bytes = Vec::new();
+    codec::timestamps::encode(&values, &mut bytes);
+    FixedChunk {
+        mode: bytes.first().copied().unwrap_or_default(),
+        bytes,
+        compressible: true,
+    }
+}
+
+fn ints_chunk(values: impl Iterator<Item = i64>) -> FixedChunk {
+    let values: Vec<i64> = values.collect();
+    let mut bytes = Vec::new();
+    codec::ints::encode(&values, &mut bytes);
+    FixedChunk {
+        mode: bytes.first().copied().unwrap_or_default(),
+        bytes,
+        compressible: true,
+    }
+}
+
+/// Encodes sequence numbers as the i64 of the same bits: the ints codec round-trips them.
+fn seq_chunk(values: impl Iterator<Item = u64>) -> FixedChunk {
+    ints_chunk(values.map(|seq| seq as i64))
+}
+
+fn uuid_chunk(values: impl Iterator<Item = Uuid>) -> FixedChunk {
+    let mut bytes = Vec::new();
+    for uuid in values {
+        bytes.extend_from_slice(uuid.as_bytes());
+    }
+    FixedChunk {
+        bytes,
+        compressible: false,
+        mode: 0,
+    }
+}
+
+/// One block, ready to write.
+struct BlockInput<'a> {
+    model: Option<u32>,
+    min_ts: i64,
+    max_ts: i64,
+    fixed: Vec<FixedChunk>,
+    metrics: Vec<&'a Metrics>,
+}
+
+struct SegmentWriter<'w> {
+    path: &'w Path,
+    out: BufWriter<File>,
+    offset: u64,
+    zstd_level: i32,
+    models: &'w [String],
+    index: &'w ColumnIndex<'w>,
+}
+
+impl SegmentWriter<'_> {
+    fn model_index(&self, model: &str) -> Option<u32> {
+        self.models
+            .binary_search_by(|m| m.as_str().cmp(model))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    fn write_predictions(&mut self, rows: &[&PredictionRecord]) -> Result<TableDir> {
+        let mut dir = table_dir(rows.len());
+        for range in split_blocks(rows, |a, b| a.model == b.model) {
+            let block = rows.get(range).unwrap_or_default();
+            let timestamps = block.iter().map(|r| r.timestamp_ms);
+            let input = BlockInput {
+                model: block.first().and_then(|r| self.model_index(&r.model)),
+                min_ts: timestamps.clone().min().unwrap_or_default(),
+                max_ts: timestamps.clone().max().unwrap_or_default(),
+                fixed: vec![
+                    seq_chunk(block.iter().map(|r| r.seq)),
+                    timestamps_chunk(timestamps),
+                    uuid_chunk(block.iter().map(|r| r.uuid)),
+                ],
+                metrics: block.iter().map(|r| &r.metrics).collect(),
+            };
+            self.write_block(&mut dir, input)?;
+        }
+        Ok(dir)
+    }
+
+    fn write_delayed(&mut self, rows: &[&ResolvedDelayed]) -> Result<TableDir> {
+        let mut dir = table_dir(rows.len());
+        for range in split_blocks(rows, |a, b| delayed_model(a) == delayed_model(b)) {
+            let block = rows.get(range).unwrap_or_default();
+            let key = block.first().and_then(|r| r.prediction.as_ref());
+            let delayed_ts = block.iter().map(|r| r.record.timestamp_ms);
+            // The block is indexed by prediction timestamps, or by delayed timestamps for
+            // orphans, which have no prediction.
+            let range_ts: Vec<i64> = match key {
+                Some(_) => block
+                    .iter()
+                    .filter_map(|r| Some(r.prediction.as_ref()?.timestamp_ms))
+                    .collect(),
+                None => delayed_ts.clone().collect(),
+            };
+            let mut fixed = vec![
+                seq_chunk(block.iter().map(|r| r.record.seq)),
+                uuid_chunk(block.iter().map(|r| r.record.uuid)),
+                ints_chunk(delayed_ts),
+            ];
+            if key.is_some() {
+                fixed.push(timestamps_chunk(range_ts.iter().copied()));
+            }
+            let input = BlockInput {
+                model: key.and_then(|key| self.model_index(&key.model)),
+                min_ts: range_ts.iter().copied().min().unwrap_or_default(),
+                max_ts: range_ts.iter().copied().max().unwrap_or_default(),
+                fixed,
+                metrics: block.iter().map(|r| &r.record.metrics).collect(),
+            };
+            self.write_block(&mut dir, input)?;
+        }
+        Ok(dir)
+    }
+
+    fn write_aggregates(&mut self, rows: &[&AggregateRecord]) -> Result<TableDir> {
+        let mut dir = table_dir(rows.len());
+        for range in split_blocks(rows, |a, b| a.model == b.model) {
+            let block = rows.get(range).unwrap_or_default();
+            let starts = block.iter().map(|r| r.start_ms);
+            let ends = block.iter().map(|r| r.end_ms);
+            let input = BlockInput {
+                model: block.first().and_then(|r| self.model_index(&r.model)),
+                min_ts: starts.clone().min().unwrap_or_default(),
+                max_ts: ends.clone().max().unwrap_or_default(),
+                fixed: vec![
+                    seq_chunk(block.iter().map(|r| r.seq)),
+                    timestamps_chunk(starts),
+                    timestamps_chunk(ends),
+                ],
+                metrics: block.iter().map(|r| &r.metrics).collect(),
+            };
+            self.write_block(&mut dir, input)?;
+        }
+        Ok(dir)
+    }
+
+    fn write_block(&mut self, dir: &mut TableDir, input: BlockInput<'_>) -> Result<()> {
+        let rows = input.metrics.len() as u32;
+        let first_row = dir.blocks.last().map_or(0, |b| b.first_row + b.rows);
+        let chunk_start = dir.chunks.len() as u32;
+        for fixed in &input.fixed {
+            let chunk = self.write_chunk(&fixed.bytes, fixed.compressible, rows, NO_COLUMN)?;
+            dir.chunks.push(chunk.with_mode(fixed.mode));
+        }
+        let columns = encode_metric_columns(self.index, &input.metrics, self.zstd_level)?;
+        for column in columns {
+            // Blobs compress each value with zstd already.
+            let compressible = column.value_type != ValueType::Bytes;
+            let chunk = self.write_chunk(&column.bytes, compressible, column.present, column.id)?;
+            dir.chunks.push(chunk.with_mode(column.mode));
+        }
+        dir.blocks.push(BlockDir {
+            model: input.model,
+            first_row,
+            rows,
+            min_ts: input.min_ts,
+            max_ts: input.max_ts,
+            chunk_start,
+            chunk_end: dir.chunks.len() as u32,
+        });
+        Ok(())
+    }
+
+    /// Writes one chunk, zstd-compressed when that makes it smaller, and returns its entry
+    /// with mode 0.
+    fn write_chunk(
+        &mut self,
+        raw: &[u8],
+        compressible: bool,
+        present: u32,
+        column: u32,
+    ) -> Result<ChunkRef> {
+        let compressed = compressible.then(|| codec::compress_zstd(raw, self.zstd_level));
+        let (stored, flags) = match &compressed {
+            Some(frame) if frame.len() < raw.len() => (frame.as_slice(), FLAG_ZSTD),
+            _ => (raw, 0),
+        };
+        self.out
+            .write_all(stored)
+            .io_context("write segment file", self.path)?;
+        let chunk = ChunkRef {
+            offset: self.offset,
+            len: stored.len() as u64,
+            raw_len: raw.len() as u64,
+            crc: crc32fast::hash(stored),
+            present,
+            column,
+            flags,
+            mode: 0,
+        };
+        self.offset += chunk.len;
+        Ok(chunk)
+    }
+
+    /// Writes the footer and the trailer, syncs the file and returns its size.
+    fn finish(mut self, footer: &Footer) -> Result<u64> {
+        let mut bytes = Vec::new();
+        footer.encode(FORMAT_VERSION, &mut bytes);
+        let footer_len = u32::try_from(bytes.len()).map_err(|_| {
+            Error::invalid(
+                "segment",
+                format!("{} footer bytes", bytes.len()),
+                "a segment footer is at most 4 GiB: flush smaller heads",
+            )
+        })?;
+        let trailer = Trailer {
+            footer_offset: self.offset,
+            footer_len,
+            footer_crc: crc32fast::hash(&bytes),
+            version: FORMAT_VERSION,
+        };
+        trailer.encode(&mut bytes);
+        self.out
+            .write_all(&bytes)
+            .io_context("write segment file", self.path)?;
+        let file = self.out.into_inner().map_err(|e| e.into_error());
+        let file = file.io_context("write segment file", self.path)?;
+        file.sync_all().io_context("sync segment file", self.path)?;
+        Ok(self.offset + bytes.len() as u64)
+    }
+}
+
+fn table_dir(rows: usize) -> TableDir {
+    TableDir {
+        rows: rows as u32,
+        blocks: Vec::new(),
+        chunks: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_blocks_cuts_at_group_and_size() {
+        let mut rows = vec![1; BLOCK_ROWS + 10];
+        rows.extend([2, 2, 3]);
+        let blocks = split_blocks(&rows, |a, b| a == b);
+        let expected = vec![
+            0..BLOCK_ROWS,
+            BLOCK_ROWS..BLOCK_ROWS + 10,
+            BLOCK_ROWS + 10..BLOCK_ROWS + 12,
+            BLOCK_ROWS + 12..BLOCK_ROWS + 13,
+        ];
+        assert_eq!(blocks, expected);
+    }
+
+    #[test]
+    fn split_blocks_of_nothing_is_empty() {
+        let rows: [u8; 0] = [];
+        assert!(split_blocks(&rows, |a, b| a == b).is_empty());
+    }
+}

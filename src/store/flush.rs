@@ -1,0 +1,329 @@
+//! Flushing the head: freeze it, write a segment and an index run, switch the manifest, trim
+//! the log.
+//!
+//! Order of durable steps, each complete before the next: the segment file and the index run
+//! file are written and synced; the new manifest that lists them, with `wal_start` past the
+//! frozen head's log files, replaces the old one; only then are those log files deleted. A
+//! crash before the manifest switch leaves stray files that the next open deletes, and the log
+//! still holds every record; a crash after it leaves log files that the next open skips.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use super::Inner;
+use crate::error::Result;
+use crate::head::{Head, HeadData};
+use crate::index::{self, EntryKind, IndexEntry, IndexRun, IndexSet};
+use crate::record::{PredictionKey, ResolvedDelayed};
+use crate::segment::{self, Segment, SegmentData};
+
+/// Flushes the head. A head left frozen by a failed flush is written first.
+pub(crate) fn flush(inner: &Inner) -> Result<()> {
+    let _flushing = inner.flush_lock.lock();
+    let pending = inner.state.read().frozen.clone();
+    let (head, wal_start) = match pending {
+        Some(pending) => pending,
+        None => match freeze(inner)? {
+            Some(frozen) => frozen,
+            None => return Ok(()),
+        },
+    };
+    write_frozen(inner, &head, wal_start)?;
+    merge_index_runs(inner)
+}
+
+/// Swaps in an empty head and starts a new log file; returns the old head, or `None` when it
+/// is empty.
+fn freeze(inner: &Inner) -> Result<Option<(Arc<Head>, u64)>> {
+    let _writer = inner.writer.lock();
+    let mut state = inner.state.write();
+    if state.active.read().is_empty() {
+        return Ok(None);
+    }
+    let wal_start = inner.wal.rotate().inspect_err(|e| inner.set_poison(e))?;
+    let head = std::mem::take(&mut state.active);
+    state.frozen = Some((Arc::clone(&head), wal_start));
+    Ok(Some((head, wal_start)))
+}
+
+/// Writes a frozen head to a segment and an index run and makes them live.
+fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
+    let started = Instant::now();
+    let (segments, index, orphans, mut manifest) = {
+        let state = inner.state.read();
+        let orphans = Arc::clone(&state.orphans);
+        (
+            Arc::clone(&state.segments),
+            state.index.clone(),
+            orphans,
+            state.manifest.clone(),
+        )
+    };
+    let data = head.read();
+    let lookup = Resolver {
+        segments: &segments,
+        index: &index,
+    };
+    let mut delayed = resolve_delayed(&data, &lookup)?;
+    let adopted = adopt_orphans(&data, &orphans, &lookup, &mut delayed)?;
+
+    let segment_id = manifest.next_file_id;
+    let run_id = segment_id + 1;
+    let written = segment::write_segment(
+        &inner.dir,
+        segment_id,
+        &SegmentData {
+            predictions: &data.predictions,
+            delayed: &delayed,
+            aggregates: &data.aggregates,
+        },
+        inner.options.zstd_level,
+    )?;
+    let entries = index_entries(segment_id, &written);
+    let installed = IndexRun::write(&inner.dir, run_id, entries)
+        .and_then(|run| Ok((run, Segment::open(&inner.dir, segment_id)?)))
+        .and_then(|(run, segment)| {
+            manifest.next_file_id = run_id + 1;
+            manifest.wal_start = wal_start;
+            manifest.last_seq = manifest.last_seq.max(data.max_seq());
+            manifest.segments.push(segment_id);
+            manifest.index_runs.push(run_id);
+            manifest.store(&inner.dir)?;
+            Ok((run, segment))
+        });
+    let (run, segment) = match installed {
+        Ok(pair) => pair,
+        Err(e) => {
+            remove_unlisted(inner, &[segment_id, run_id]);
+            return Err(e);
+        }
+    };
+
+    let new_orphans: Vec<Uuid> = delayed
+        .iter()
+        .filter(|d| d.prediction.is_none())
+        .map(|d| d.record.uuid)
+        .collect();
+    {
+        let mut state = inner.state.write();
+        let mut segments = (*state.segments).clone();
+        segments.insert(segment_id, Arc::new(segment));
+        state.segments = Arc::new(segments);
+        state.index = state.index.with_run(Arc::new(run));
+        state.manifest = manifest;
+        state.frozen = None;
+        let orphans = Arc::make_mut(&mut state.orphans);
+        orphans.extend(new_orphans);
+        for uuid in &adopted {
+            orphans.remove(uuid);
+        }
+    }
+    inner.wal.remove_files_before(wal_start)?;
+    log::info!(
+        "flushed {} predictions, {} delayed and {} aggregate records into segment {} in {:?}",
+        data.predictions.len(),
+        delayed.len(),
+        data.aggregates.len(),
+        segment_id,
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Finds the prediction of a UUID in the segments through the index.
+struct Resolver<'a> {
+    segments: &'a std::collections::BTreeMap<u64, Arc<Segment>>,
+    index: &'a IndexSet,
+}
+
+impl Resolver<'_> {
+    /// Finds the keys of the predictions of `uuids` stored in segments, reading each
+    /// segment's blocks once for all of them.
+    fn prediction_keys(&self, uuids: &[Uuid]) -> Result<HashMap<Uuid, PredictionKey>> {
+        let mut rows_by_segment: HashMap<u64, Vec<u32>> = HashMap::new();
+        for uuid in uuids {
+            for entry in self.index.lookup(uuid)? {
+                if entry.kind == EntryKind::Prediction {
+                    rows_by_segment
+                        .entry(entry.segment)
+                        .or_default()
+                        .push(entry.row);
+                }
+            }
+        }
+        let wanted: HashSet<&Uuid> = uuids.iter().collect();
+        let mut keys = HashMap::with_capacity(uuids.len());
+        for (id, rows) in rows_by_segment {
+            let Some(segment) = self.segments.get(&id) else {
+                continue;
+            };
+            for (uuid, key) in segment.prediction_keys(&rows)? {
+                if wanted.contains(&uuid) {
+                    keys.insert(uuid, key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Returns the stored delayed records of `uuid` that have no prediction key.
+    fn orphan_records(&self, uuid: &Uuid) -> Result<Vec<ResolvedDelayed>> {
+        let mut found = Vec::new();
+        for entry in self.index.lookup(uuid)? {
+            if entry.kind != EntryKind::Delayed {
+                continue;
+            }
+            if let Some(segment) = self.segments.get(&entry.segment) {
+                let delayed = segment.delayed_at(entry.row)?;
+                if delayed.prediction.is_none() && delayed.record.uuid == *uuid {
+                    found.push(delayed);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Pairs each delayed record of the head with its prediction's key, from the head itself or
+/// from the segments; records whose prediction is unknown become orphans.
+fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<ResolvedDelayed>> {
+    let in_segments: Vec<Uuid> = data
+        .delayed
+        .keys()
+        .filter(|uuid| !data.contains_prediction(uuid))
+        .copied()
+        .collect();
+    let stored_keys = resolver.prediction_keys(&in_segments)?;
+    let mut resolved = Vec::with_capacity(data.delayed.len());
+    for (uuid, records) in &data.delayed {
+        let key = match data.prediction(uuid) {
+            Some(p) => Some(PredictionKey {
+                model: p.model.clone(),
+                timestamp_ms: p.timestamp_ms,
+            }),
+            None => stored_keys.get(uuid).cloned(),
+        };
+        for record in records {
+            resolved.push(ResolvedDelayed {
+                record: record.clone(),
+                prediction: key.clone(),
+            });
+        }
+    }
+    Ok(resolved)
+}
+
+/// Copies the orphaned delayed records of predictions in this head, now resolved, into the
+/// new segment; returns the UUIDs that are no longer orphans.
+fn adopt_orphans(
+    data: &HeadData,
+    orphans: &HashSet<Uuid>,
+    resolver: &Resolver<'_>,
+    delayed: &mut Vec<ResolvedDelayed>,
+) -> Result<Vec<Uuid>> {
+    let mut adopted = Vec::new();
+    if orphans.is_empty() {
+        return Ok(adopted);
+    }
+    for prediction in &data.predictions {
+        if !orphans.contains(&prediction.uuid) {
+            continue;
+        }
+        for mut orphan in resolver.orphan_records(&prediction.uuid)? {
+            orphan.prediction = Some(PredictionKey {
+                model: prediction.model.clone(),
+                timestamp_ms: prediction.timestamp_ms,
+            });
+            delayed.push(orphan);
+        }
+        adopted.push(prediction.uuid);
+    }
+    Ok(adopted)
+}
+
+fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry> {
+    let predictions = written.predictions.iter().map(|&(uuid, row)| IndexEntry {
+        uuid,
+        kind: EntryKind::Prediction,
+        segment: segment_id,
+        row,
+    });
+    let delayed = written.delayed.iter().map(|&(uuid, row)| IndexEntry {
+        uuid,
+        kind: EntryKind::Delayed,
+        segment: segment_id,
+        row,
+    });
+    predictions.chain(delayed).collect()
+}
+
+/// Deletes files that a failed flush wrote and no manifest lists.
+fn remove_unlisted(inner: &Inner, ids: &[u64]) {
+    for &id in ids {
+        for name in [segment::segment_file_name(id), index::index_file_name(id)] {
+            let path = inner.dir.join(name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("removing unlisted file {} failed: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// Merges index runs when the merge policy asks for it, so lookups read few runs.
+fn merge_index_runs(inner: &Inner) -> Result<()> {
+    loop {
+        let (index, mut manifest) = {
+            let state = inner.state.read();
+            (state.index.clone(), state.manifest.clone())
+        };
+        let infos: Vec<_> = index.runs().iter().map(|run| run.info()).collect();
+        let Some(ids) = index::plan_merge(&infos) else {
+            return Ok(());
+        };
+        let inputs: Vec<_> = index
+            .runs()
+            .iter()
+            .filter(|run| ids.contains(&run.info().id))
+            .cloned()
+            .collect();
+        let new_id = manifest.next_file_id;
+        let started = Instant::now();
+        let merged = index::merge(&inner.dir, new_id, &inputs, &|_| true).and_then(|run| {
+            manifest.next_file_id = new_id + 1;
+            manifest.index_runs.retain(|id| !ids.contains(id));
+            manifest.index_runs.push(new_id);
+            manifest.index_runs.sort_unstable();
+            manifest.store(&inner.dir)?;
+            Ok(run)
+        });
+        let run = match merged {
+            Ok(run) => run,
+            Err(e) => {
+                remove_unlisted(inner, &[new_id]);
+                return Err(e);
+            }
+        };
+        let entries = run.info().entries;
+        {
+            let mut state = inner.state.write();
+            state.index = state.index.replace(&ids, Arc::new(run));
+            state.manifest = manifest;
+        }
+        for id in &ids {
+            let path = inner.dir.join(index::index_file_name(*id));
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::warn!("removing merged index run {} failed: {e}", path.display());
+            }
+        }
+        log::info!(
+            "merged {} index runs into run {new_id} ({entries} entries) in {:?}",
+            ids.len(),
+            started.elapsed()
+        );
+    }
+}

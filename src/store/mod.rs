@@ -1,0 +1,228 @@
+//! The `Store`: the public API over the write-ahead log, the head, segments and the UUID index.
+
+mod flush;
+mod lock;
+mod open;
+mod worker;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::head::Head;
+use crate::index::IndexSet;
+use crate::manifest::Manifest;
+use crate::options::Options;
+use crate::query::{self, ReadMetrics, Snapshot};
+use crate::record::{Aggregate, OrphanedDelayed, Prediction};
+use crate::segment::Segment;
+use crate::wal::Wal;
+
+/// An embedded model-metrics store in one directory.
+///
+/// A `Store` is `Send + Sync`: share it between threads through a reference or an `Arc`. Only
+/// one `Store` may have a directory open at a time; a second open fails with `Error::Locked`.
+/// Dropping a store closes it, but only `close` reports a failure of that last flush.
+pub struct Store {
+    inner: Arc<Inner>,
+    worker: Mutex<Option<worker::Worker>>,
+}
+
+/// State shared by the store's callers and its background thread.
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub options: Options,
+    pub wal: Wal,
+    /// Serialises writers: sequence numbers, duplicate checks, log order and head inserts.
+    pub writer: Mutex<()>,
+    pub state: RwLock<State>,
+    /// Serialises flushes and manifest changes.
+    pub flush_lock: Mutex<()>,
+    /// Largest sequence number whose record is in a head; readers see records up to it.
+    pub last_seq: AtomicU64,
+    /// Why writes are rejected, once a sync or a log write failed.
+    pub poison: Mutex<Option<String>>,
+    pub closed: AtomicBool,
+    pub _lock: lock::DirLock,
+}
+
+/// The set of live files and heads; readers clone what they need under a read lock.
+pub(crate) struct State {
+    pub active: Arc<Head>,
+    /// A head being flushed, with the first log file that holds records newer than it.
+    pub frozen: Option<(Arc<Head>, u64)>,
+    pub segments: Arc<BTreeMap<u64, Arc<Segment>>>,
+    pub index: IndexSet,
+    pub manifest: Manifest,
+    /// UUIDs of delayed records stored in segments without their prediction.
+    pub orphans: Arc<std::collections::HashSet<Uuid>>,
+}
+
+impl Store {
+    /// Opens the store in `dir` with default options, creating the directory when missing.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(dir, Options::default())
+    }
+
+    /// Opens the store in `dir`, creating the directory when missing, and replays its log.
+    pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let inner = Arc::new(open::open(dir.as_ref(), options)?);
+        let worker = worker::Worker::start(Arc::clone(&inner))?;
+        Ok(Store {
+            inner,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Returns the store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Returns the tracked predictions of `model` with `start_ms <= timestamp < end_ms`, in
+    /// timestamp order (ties in tracking order), each with its delayed metrics joined in.
+    /// Inline and delayed metrics come back sorted by name, whatever order they were tracked in.
+    ///
+    /// The iterator reads a consistent snapshot taken by this call: records tracked later are
+    /// not returned. It decodes the window a slice at a time, so memory grows with a slice and
+    /// with the head, not with the window.
+    pub fn read_metrics(&self, model: &str, start_ms: i64, end_ms: i64) -> Result<ReadMetrics> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        self.check_open()?;
+        Ok(ReadMetrics::new(self.snapshot(), model, start_ms, end_ms))
+    }
+
+    /// Returns the aggregate metrics of `model` whose window overlaps `[start_ms, end_ms)`, one
+    /// entry per distinct window, ordered by (start, end). A metric tracked again for the same
+    /// window shows its latest value.
+    pub fn read_aggregate_metrics(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Aggregate>> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        self.check_open()?;
+        query::read_aggregates(&self.snapshot(), model, start_ms, end_ms)
+    }
+
+    /// Returns one prediction with its delayed metrics joined in, found through the UUID
+    /// index, or `None` when the store holds no prediction with that UUID.
+    pub fn lookup(&self, prediction_uuid: Uuid) -> Result<Option<Prediction>> {
+        self.check_open()?;
+        query::lookup(&self.snapshot(), &prediction_uuid)
+    }
+
+    /// Returns the delayed metrics whose prediction UUID the store does not hold, oldest
+    /// tracking first. They stay stored and are joined in if the prediction is tracked later.
+    pub fn orphaned_delayed_metrics(&self) -> Result<Vec<OrphanedDelayed>> {
+        self.check_open()?;
+        query::orphans(&self.snapshot())
+    }
+
+    /// Writes the head to a segment and starts a new head, so the log can be trimmed.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        flush::flush(&self.inner)
+    }
+
+    /// Makes every record tracked so far durable against a power loss.
+    pub fn sync(&self) -> Result<()> {
+        self.check_open()?;
+        self.inner.check_poison()?;
+        self.inner
+            .wal
+            .sync()
+            .inspect_err(|e| self.inner.set_poison(e))
+    }
+
+    /// Flushes the head, syncs and closes the store, and stops its background thread.
+    ///
+    /// After `close` the log holds no records, so the next open replays nothing. Calling it
+    /// twice is harmless; the second call returns `Ok`.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let stopped = match self.worker.lock().take() {
+            Some(worker) => worker.stop(),
+            None => Ok(()),
+        };
+        let closed = open::close(&self.inner);
+        stopped.and(closed)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.inner.snapshot()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            log::error!("closing store {} failed: {e}", self.inner.dir.display());
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let state = self.state.read();
+        let limit = self.last_seq.load(Ordering::Acquire);
+        Snapshot {
+            seq_limit: limit,
+            active: Arc::clone(&state.active),
+            frozen: state.frozen.as_ref().map(|(head, _)| Arc::clone(head)),
+            segments: Arc::clone(&state.segments),
+            index: state.index.clone(),
+            orphans: Arc::clone(&state.orphans),
+        }
+    }
+
+    pub(crate) fn check_poison(&self) -> Result<()> {
+        match self.poison.lock().as_ref() {
+            Some(reason) => Err(Error::Poisoned {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Rejects further writes after a failure that left the log in an unknown state.
+    pub(crate) fn set_poison(&self, error: &Error) {
+        let mut poison = self.poison.lock();
+        if poison.is_none() {
+            log::error!(
+                "store {} rejects writes from now on: {error}",
+                self.dir.display()
+            );
+            *poison = Some(error.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Store>();
+    }
+}

@@ -1,0 +1,189 @@
+//! Opening a store (lock, manifest, stray files, segments, index, log replay) and closing it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use super::lock::DirLock;
+use super::{Inner, State, flush};
+use crate::error::{Error, IoContext, Result};
+use crate::head::Head;
+use crate::index::{self, IndexRun, IndexSet};
+use crate::manifest::{MANIFEST_FILE, MANIFEST_TMP_FILE, Manifest};
+use crate::options::Options;
+use crate::segment::{self, Segment};
+use crate::wal::{self, Wal, WalOptions};
+
+pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
+    let started = Instant::now();
+    fs::create_dir_all(dir).io_context("create store directory", dir)?;
+    let dir = dir
+        .canonicalize()
+        .io_context("resolve store directory", dir)?;
+    let lock = DirLock::acquire(&dir)?;
+    let manifest = load_or_create_manifest(&dir)?;
+    remove_stray_files(&dir, &manifest)?;
+
+    let segments = open_segments(&dir, &manifest)?;
+    let runs = manifest
+        .index_runs
+        .iter()
+        .rev()
+        .map(|&id| IndexRun::open(&dir, id).map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    let index = IndexSet::new(runs);
+    let orphans = find_orphans(&segments, &index)?;
+
+    let head = Head::default();
+    let mut last_seq = manifest.last_seq;
+    let wal_options = WalOptions {
+        durability: options.durability,
+        file_size: options.wal_file_size.max(Options::MIN_WAL_FILE_SIZE),
+    };
+    let (wal, stats) = Wal::open(&dir, manifest.wal_start, wal_options, &mut |records| {
+        let mut data = head.write();
+        for record in records {
+            last_seq = last_seq.max(record.seq());
+            data.insert(record);
+        }
+        Ok(())
+    })?;
+    log::info!(
+        "opened store {} in {:?}: {} segments, {} index runs, {} records replayed from {} log files",
+        dir.display(),
+        started.elapsed(),
+        segments.len(),
+        index.runs().len(),
+        stats.records,
+        stats.files
+    );
+    Ok(Inner {
+        dir,
+        options,
+        wal,
+        writer: Mutex::new(()),
+        state: RwLock::new(State {
+            active: Arc::new(head),
+            frozen: None,
+            segments: Arc::new(segments),
+            index,
+            manifest,
+            orphans: Arc::new(orphans),
+        }),
+        flush_lock: Mutex::new(()),
+        last_seq: AtomicU64::new(last_seq),
+        poison: Mutex::new(None),
+        closed: AtomicBool::new(false),
+        _lock: lock,
+    })
+}
+
+/// Flushes the head, syncs the log and trims it, so that the closed store holds its records
+/// in segments only.
+pub(crate) fn close(inner: &Inner) -> Result<()> {
+    let flushed = if inner.poison.lock().is_some() {
+        Ok(())
+    } else {
+        flush::flush(inner)
+    };
+    let closed = inner.wal.close();
+    let head_empty = inner.state.read().active.read().is_empty();
+    if flushed.is_ok() && closed.is_ok() && head_empty {
+        // Every record is in a segment now, so the log files hold nothing to replay.
+        if let Err(e) = inner.wal.remove_files_before(u64::MAX) {
+            log::warn!("removing empty log files at close failed: {e}");
+        }
+    }
+    inner.closed.store(true, Ordering::SeqCst);
+    flushed.and(closed)
+}
+
+fn load_or_create_manifest(dir: &Path) -> Result<Manifest> {
+    if let Some(manifest) = Manifest::load(dir)? {
+        return Ok(manifest);
+    }
+    let data_files = fs::read_dir(dir)
+        .io_context("list store directory", dir)?
+        .filter_map(|entry| entry.ok())
+        .any(|entry| is_data_file(&entry.file_name().to_string_lossy()));
+    if data_files {
+        return Err(Error::corruption(
+            &dir.join(MANIFEST_FILE),
+            0,
+            "the manifest is missing but the directory holds segment or index files; \
+             restore MANIFEST from a backup",
+        ));
+    }
+    let manifest = Manifest::new_store();
+    manifest.store(dir)?;
+    Ok(manifest)
+}
+
+fn is_data_file(name: &str) -> bool {
+    name.starts_with("seg-") || name.starts_with("index-")
+}
+
+/// Deletes files that no manifest lists: output of a flush or merge that crashed before its
+/// manifest switch, a temporary manifest, and log files already flushed.
+fn remove_stray_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let live: HashSet<String> = manifest
+        .segments
+        .iter()
+        .map(|&id| segment::segment_file_name(id))
+        .chain(
+            manifest
+                .index_runs
+                .iter()
+                .map(|&id| index::index_file_name(id)),
+        )
+        .collect();
+    let flushed_logs: HashSet<String> = Wal::file_numbers(dir)?
+        .into_iter()
+        .filter(|&n| n < manifest.wal_start)
+        .map(wal::wal_file_name)
+        .collect();
+    for entry in fs::read_dir(dir).io_context("list store directory", dir)? {
+        let entry = entry.io_context("list store directory", dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stray = (is_data_file(&name) && !live.contains(&name))
+            || name == MANIFEST_TMP_FILE
+            || flushed_logs.contains(&name);
+        if stray {
+            let path = entry.path();
+            log::warn!("removing stray file {}", path.display());
+            fs::remove_file(&path).io_context("remove stray file", &path)?;
+        }
+    }
+    Ok(())
+}
+
+fn open_segments(dir: &Path, manifest: &Manifest) -> Result<BTreeMap<u64, Arc<Segment>>> {
+    manifest
+        .segments
+        .iter()
+        .map(|&id| Ok((id, Arc::new(Segment::open(dir, id)?))))
+        .collect()
+}
+
+/// Collects the UUIDs of stored orphaned delayed records whose prediction is still unknown.
+fn find_orphans(segments: &BTreeMap<u64, Arc<Segment>>, index: &IndexSet) -> Result<HashSet<Uuid>> {
+    let mut orphans = HashSet::new();
+    for segment in segments.values() {
+        for orphan in segment.orphans()? {
+            orphans.insert(orphan.record.uuid);
+        }
+    }
+    let mut unresolved = HashSet::with_capacity(orphans.len());
+    for uuid in orphans {
+        if !index.contains_prediction(&uuid)? {
+            unresolved.insert(uuid);
+        }
+    }
+    Ok(unresolved)
+}

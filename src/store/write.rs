@@ -1,0 +1,269 @@
+//! The `track_*` calls: validate, check, log, insert into the head.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use uuid::Uuid;
+
+use super::{Inner, Store, flush};
+use crate::error::{Error, Result};
+use crate::options::Durability;
+use crate::record::{
+    AggregateRecord, DelayedRecord, LogRecord, NewAggregate, NewDelayed, NewPrediction,
+    PredictionRecord,
+};
+use crate::value::{MAX_BATCH_LEN, Metrics, validate_metrics, validate_model, validate_window};
+
+impl Store {
+    /// Tracks one prediction and its inline metrics.
+    ///
+    /// Fails with `Error::DuplicatePrediction`, writing nothing, when the store already holds a
+    /// prediction with this UUID.
+    pub fn track_metrics(
+        &self,
+        model: &str,
+        prediction_uuid: Uuid,
+        timestamp_ms: i64,
+        metrics: &Metrics,
+    ) -> Result<()> {
+        validate_model(model)?;
+        validate_metrics(metrics)?;
+        let record = PredictionRecord {
+            seq: 0,
+            model: model.to_owned(),
+            uuid: prediction_uuid,
+            timestamp_ms,
+            metrics: metrics.clone(),
+        };
+        self.append(vec![LogRecord::Prediction(record)])
+    }
+
+    /// Tracks many predictions at once: all of them or, on any error, none.
+    pub fn track_metrics_batch(&self, predictions: &[NewPrediction]) -> Result<()> {
+        check_batch_len(predictions.len())?;
+        let mut uuids = HashSet::with_capacity(predictions.len());
+        let mut records = Vec::with_capacity(predictions.len());
+        for p in predictions {
+            validate_model(&p.model)?;
+            validate_metrics(&p.metrics)?;
+            if !uuids.insert(p.uuid) {
+                return Err(Error::invalid(
+                    "batch",
+                    p.uuid.to_string(),
+                    "the prediction UUID appears twice in one batch",
+                ));
+            }
+            records.push(LogRecord::Prediction(PredictionRecord {
+                seq: 0,
+                model: p.model.clone(),
+                uuid: p.uuid,
+                timestamp_ms: p.timestamp_ms,
+                metrics: p.metrics.clone(),
+            }));
+        }
+        self.append(records)
+    }
+
+    /// Tracks metrics that became known later for the prediction `prediction_uuid`, such as
+    /// its ground truth.
+    ///
+    /// A metric tracked again for the same prediction replaces the earlier value on read. When
+    /// the store does not hold the prediction, the metrics are kept as orphans (see
+    /// `orphaned_delayed_metrics`) unless `Options::reject_unknown_predictions` is set, in
+    /// which case the call fails with `Error::UnknownPrediction`.
+    pub fn track_delayed_metrics(
+        &self,
+        prediction_uuid: Uuid,
+        timestamp_ms: i64,
+        metrics: &Metrics,
+    ) -> Result<()> {
+        validate_metrics(metrics)?;
+        let record = DelayedRecord {
+            seq: 0,
+            uuid: prediction_uuid,
+            timestamp_ms,
+            metrics: metrics.clone(),
+        };
+        self.append(vec![LogRecord::Delayed(record)])
+    }
+
+    /// Tracks delayed metrics for many predictions at once: all of them or none.
+    pub fn track_delayed_metrics_batch(&self, items: &[NewDelayed]) -> Result<()> {
+        check_batch_len(items.len())?;
+        let mut records = Vec::with_capacity(items.len());
+        for d in items {
+            validate_metrics(&d.metrics)?;
+            records.push(LogRecord::Delayed(DelayedRecord {
+                seq: 0,
+                uuid: d.uuid,
+                timestamp_ms: d.timestamp_ms,
+                metrics: d.metrics.clone(),
+            }));
+        }
+        self.append(records)
+    }
+
+    /// Tracks metrics of `model` over the window `[start_ms, end_ms)`, such as last week's
+    /// ROC AUC. Tracking a metric again for the same model and window replaces it on read.
+    pub fn track_aggregate_metrics(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+        metrics: &Metrics,
+    ) -> Result<()> {
+        let item = NewAggregate {
+            model: model.to_owned(),
+            start_ms,
+            end_ms,
+            metrics: metrics.clone(),
+        };
+        self.track_aggregate_metrics_batch(std::slice::from_ref(&item))
+    }
+
+    /// Tracks aggregate metrics of many windows at once: all of them or none.
+    pub fn track_aggregate_metrics_batch(&self, items: &[NewAggregate]) -> Result<()> {
+        check_batch_len(items.len())?;
+        let mut records = Vec::with_capacity(items.len());
+        for a in items {
+            validate_model(&a.model)?;
+            validate_window(a.start_ms, a.end_ms)?;
+            validate_metrics(&a.metrics)?;
+            records.push(LogRecord::Aggregate(AggregateRecord {
+                seq: 0,
+                model: a.model.clone(),
+                start_ms: a.start_ms,
+                end_ms: a.end_ms,
+                metrics: a.metrics.clone(),
+            }));
+        }
+        self.append(records)
+    }
+
+    /// Checks, numbers, logs and inserts one batch of validated records.
+    fn append(&self, mut records: Vec<LogRecord>) -> Result<()> {
+        self.check_open()?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        let (position, head_bytes) = {
+            let _writer = inner.writer.lock();
+            inner.check_poison()?;
+            let state = inner.state.read();
+            check_existence(inner, &state, &records)?;
+            let first = inner.last_seq.load(Ordering::Relaxed) + 1;
+            for (record, seq) in records.iter_mut().zip(first..) {
+                prepare(record, seq);
+            }
+            let position = inner.wal.append(&records).inspect_err(|e| {
+                if !e.is_disk_full() {
+                    inner.set_poison(e);
+                }
+            })?;
+            let last = first + records.len() as u64 - 1;
+            let mut head = state.active.write();
+            for record in records {
+                head.insert(record);
+            }
+            let head_bytes = head.bytes();
+            drop(head);
+            inner.last_seq.store(last, Ordering::Release);
+            (position, head_bytes)
+        };
+        if inner.options.durability == Durability::Sync {
+            inner
+                .wal
+                .wait_durable(position)
+                .inspect_err(|e| inner.set_poison(e))?;
+        }
+        self.after_append(head_bytes)
+    }
+
+    /// Starts a flush when the head is full: in the background, or in this thread when the
+    /// head has grown to twice its size because flushes fall behind (back-pressure).
+    fn after_append(&self, head_bytes: usize) -> Result<()> {
+        let limit = self.inner.head_limit();
+        if head_bytes < limit {
+            return Ok(());
+        }
+        if head_bytes >= limit.saturating_mul(2) {
+            return flush::flush(&self.inner);
+        }
+        if let Some(worker) = self.worker.lock().as_ref() {
+            worker.nudge();
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    pub(crate) fn head_limit(&self) -> usize {
+        self.options
+            .head_size_bytes
+            .max(crate::options::Options::MIN_HEAD_SIZE_BYTES)
+    }
+}
+
+fn check_batch_len(len: usize) -> Result<()> {
+    if len > MAX_BATCH_LEN {
+        return Err(Error::invalid(
+            "batch",
+            format!("{len} records"),
+            format!("a batch holds at most {MAX_BATCH_LEN} records: split it"),
+        ));
+    }
+    Ok(())
+}
+
+/// Numbers a record and puts its metrics in name order, the order reads return them in.
+fn prepare(record: &mut LogRecord, seq: u64) {
+    let metrics = match record {
+        LogRecord::Prediction(r) => {
+            r.seq = seq;
+            &mut r.metrics
+        }
+        LogRecord::Delayed(r) => {
+            r.seq = seq;
+            &mut r.metrics
+        }
+        LogRecord::Aggregate(r) => {
+            r.seq = seq;
+            &mut r.metrics
+        }
+    };
+    metrics.sort_by_name();
+}
+
+/// Rejects a prediction UUID the store holds and, when so configured, a delayed record for a
+/// prediction it does not hold.
+fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -> Result<()> {
+    let holds = |uuid: &Uuid| -> Result<bool> {
+        if state.active.read().contains_prediction(uuid) {
+            return Ok(true);
+        }
+        if let Some((frozen, _)) = &state.frozen
+            && frozen.read().contains_prediction(uuid)
+        {
+            return Ok(true);
+        }
+        state.index.contains_prediction(uuid)
+    };
+    for record in records {
+        match record {
+            LogRecord::Prediction(p) if holds(&p.uuid)? => {
+                return Err(Error::DuplicatePrediction { uuid: p.uuid });
+            }
+            LogRecord::Delayed(d) if inner.options.reject_unknown_predictions => {
+                let in_batch = records
+                    .iter()
+                    .any(|r| matches!(r, LogRecord::Prediction(p) if p.uuid == d.uuid));
+                if !in_batch && !holds(&d.uuid)? {
+                    return Err(Error::UnknownPrediction { uuid: d.uuid });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

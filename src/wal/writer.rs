@@ -1,0 +1,220 @@
+//! The append side of the log: which file takes the next frame, and what a sync must cover.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::LogPosition;
+use super::file::{FileOps, LogFile};
+use super::format::{FRAME_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, frame_header};
+use super::payload::encode_records;
+use crate::error::{Error, Result};
+use crate::record::LogRecord;
+
+/// Largest frame buffer kept between appends; a larger one, left by a large batch, is freed.
+const MAX_KEPT_FRAME_CAPACITY: usize = 16 << 20;
+
+/// A file with bytes that a sync has not covered yet.
+pub(crate) struct SyncTarget {
+    pub number: u64,
+    pub path: PathBuf,
+    pub file: Arc<File>,
+}
+
+/// Files and end position that one sync covers to make everything appended so far durable.
+pub(crate) struct SyncPlan {
+    /// Position after the last frame appended before the plan was made.
+    pub end: LogPosition,
+    pub files: Vec<SyncTarget>,
+    /// The directory, when a file was created in it since the last sync.
+    pub dir: Option<PathBuf>,
+}
+
+/// State behind the write-ahead log's lock.
+pub(crate) struct Writer {
+    dir: PathBuf,
+    file_size: u64,
+    ops: Arc<dyn FileOps>,
+    /// File that takes the next frame if it fits; `None` after a rotation or a failed creation.
+    active: Option<LogFile>,
+    /// Number of the next file to create.
+    next_number: u64,
+    /// Files closed for appending whose bytes a sync has not covered yet.
+    retired: Vec<SyncTarget>,
+    /// True when a file was created since the last sync, so the directory needs a sync.
+    dir_changed: bool,
+    /// Position after the last frame appended.
+    end: LogPosition,
+    closed: bool,
+    /// Frame under construction, kept to reuse its allocation.
+    frame: Vec<u8>,
+}
+
+impl Writer {
+    /// Starts appending after `end`, in `active` if it is given, else in file `next_number`.
+    pub fn new(
+        dir: PathBuf,
+        file_size: u64,
+        ops: Arc<dyn FileOps>,
+        active: Option<LogFile>,
+        next_number: u64,
+        end: LogPosition,
+    ) -> Self {
+        Writer {
+            dir,
+            file_size,
+            ops,
+            active,
+            next_number,
+            retired: Vec::new(),
+            dir_changed: false,
+            end,
+            closed: false,
+            frame: Vec::new(),
+        }
+    }
+
+    /// Returns the position after the last frame appended.
+    pub fn end(&self) -> LogPosition {
+        self.end
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Retires the active file and rejects later appends with `Error::Closed`.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.retire_active();
+    }
+
+    /// Drops the retired files numbered below `number` from the next sync: they are about to
+    /// be removed.
+    pub fn forget_files_before(&mut self, number: u64) {
+        self.retired.retain(|target| target.number >= number);
+    }
+
+    /// Writes `records` as one frame and returns the position after it.
+    pub fn append(&mut self, records: &[LogRecord]) -> Result<LogPosition> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if records.is_empty() {
+            return Ok(self.end);
+        }
+        self.encode_frame(records)?;
+        let end = match self.write_frame() {
+            Some(end) => end,
+            None => {
+                self.start_file(self.frame.len())?;
+                self.write_frame().ok_or_else(|| {
+                    Error::invalid(
+                        "frame",
+                        format!("{} bytes", self.frame.len()),
+                        "a new write-ahead log file has no room for the frame it was sized for",
+                    )
+                })?
+            }
+        };
+        if self.frame.capacity() > MAX_KEPT_FRAME_CAPACITY {
+            self.frame = Vec::new();
+        }
+        self.end = end;
+        Ok(end)
+    }
+
+    /// Closes the active file for appending and returns the number of the next file.
+    pub fn retire_active(&mut self) -> u64 {
+        if let Some(active) = self.active.take() {
+            // Unmapping keeps the written pages in the page cache, and the sync of the file
+            // descriptor writes them back.
+            self.retired.push(SyncTarget {
+                number: active.number,
+                path: active.path,
+                file: active.file,
+            });
+            self.next_number = self.next_number.max(active.number + 1);
+        }
+        self.next_number
+    }
+
+    /// Returns the files and position that a sync must cover now. The plan takes the retired
+    /// files out of the writer.
+    pub fn plan_sync(&mut self) -> SyncPlan {
+        let mut files = std::mem::take(&mut self.retired);
+        if let Some(active) = &self.active {
+            files.push(SyncTarget {
+                number: active.number,
+                path: active.path.clone(),
+                file: Arc::clone(&active.file),
+            });
+        }
+        let dir = std::mem::take(&mut self.dir_changed).then(|| self.dir.clone());
+        SyncPlan {
+            end: self.end,
+            files,
+            dir,
+        }
+    }
+
+    /// Returns the number of the file that the next frame goes to if it fits.
+    pub fn current_file(&self) -> u64 {
+        match &self.active {
+            Some(active) => active.number,
+            None => self.next_number,
+        }
+    }
+
+    /// Copies the frame into the active file and returns the position after it, or `None` when
+    /// no file is active or the frame does not fit.
+    fn write_frame(&mut self) -> Option<LogPosition> {
+        let active = self.active.as_mut()?;
+        if !active.write(&self.frame) {
+            return None;
+        }
+        Some(LogPosition {
+            file: active.number,
+            offset: active.write_offset as u64,
+        })
+    }
+
+    /// Encodes `records` as a whole frame into `self.frame`.
+    fn encode_frame(&mut self, records: &[LogRecord]) -> Result<()> {
+        self.frame.clear();
+        self.frame.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+        encode_records(records, &mut self.frame);
+        let payload = self.frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
+        let Some(header) = frame_header(payload) else {
+            return Err(Error::invalid(
+                "batch",
+                format!("{} records of {} bytes", records.len(), payload.len()),
+                format!("one frame holds at most {MAX_PAYLOAD_LEN} bytes: split the batch"),
+            ));
+        };
+        for (target, byte) in self.frame.iter_mut().zip(header) {
+            *target = byte;
+        }
+        Ok(())
+    }
+
+    /// Retires the active file and creates the next one, large enough for a frame of
+    /// `frame_len` bytes. On failure no file is active and the next append tries again.
+    fn start_file(&mut self, frame_len: usize) -> Result<()> {
+        let number = self.retire_active();
+        let needed = (HEADER_LEN + frame_len) as u64;
+        let size = self.file_size.max(needed);
+        let file = LogFile::create(&self.dir, number, size, self.ops.as_ref())?;
+        if size > self.file_size {
+            log::info!(
+                "created {} with {size} bytes for a frame larger than the file size of {}",
+                file.path.display(),
+                self.file_size
+            );
+        }
+        self.active = Some(file);
+        self.next_number = number + 1;
+        self.dir_changed = true;
+        Ok(())
+    }
+}

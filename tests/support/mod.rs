@@ -1,0 +1,135 @@
+//! Helpers shared by the integration tests: stores in temporary directories, reads that
+//! collect a whole window, checks run in each place a record can live, and file listings.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use modelmetrics::{Aggregate, Metrics, Options, Prediction, Store, Uuid};
+
+/// Bounds of the widest window, which covers every timestamp except `i64::MAX`.
+pub const ALL_START: i64 = i64::MIN;
+pub const ALL_END: i64 = i64::MAX;
+
+/// Where the records of a check live when it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The last writes are still in the head.
+    Head,
+    /// Everything was flushed to segments.
+    Flushed,
+    /// The store was closed and opened again.
+    Reopened,
+}
+
+/// Runs `write` on a store in `dir`, then `check` three times: with the writes in the head,
+/// after a flush, and after a close and a new open. `check` receives the stage for its
+/// assert messages.
+pub fn check_in_stages(
+    dir: &Path,
+    options: &Options,
+    write: impl FnOnce(&Store),
+    check: impl Fn(&Store, Stage),
+) {
+    let store = Store::open_with(dir, options.clone()).unwrap();
+    write(&store);
+    check(&store, Stage::Head);
+    store.flush().unwrap();
+    check(&store, Stage::Flushed);
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open_with(dir, options.clone()).unwrap();
+    check(&store, Stage::Reopened);
+    store.close().unwrap();
+}
+
+/// Returns every prediction of `model` in `[start, end)`, failing the test on a read error.
+pub fn read(store: &Store, model: &str, start: i64, end: i64) -> Vec<Prediction> {
+    store
+        .read_metrics(model, start, end)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// Returns every prediction of `model`.
+pub fn read_all(store: &Store, model: &str) -> Vec<Prediction> {
+    read(store, model, ALL_START, ALL_END)
+}
+
+/// Returns every aggregate of `model`.
+pub fn aggregates_all(store: &Store, model: &str) -> Vec<Aggregate> {
+    store
+        .read_aggregate_metrics(model, ALL_START, ALL_END)
+        .unwrap()
+}
+
+/// Returns the UUIDs of `rows` in order.
+pub fn uuids(rows: &[Prediction]) -> Vec<Uuid> {
+    rows.iter().map(|p| p.uuid).collect()
+}
+
+/// Returns a UUID that is fixed for `n`, so that failures name the same UUIDs on every run.
+pub fn uuid(n: u128) -> Uuid {
+    Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 | n)
+}
+
+/// Returns a one-metric list.
+pub fn metric(name: &str, value: impl Into<modelmetrics::Value>) -> Metrics {
+    Metrics::new().with(name, value)
+}
+
+/// Returns the names and sizes of the files in `dir`, sorted by name.
+pub fn list_files(dir: &Path) -> BTreeMap<String, u64> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, entry.metadata().unwrap().len())
+        })
+        .collect()
+}
+
+/// Returns the paths of the files in `dir` whose name starts with `prefix`, sorted.
+pub fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(prefix))
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Copies every file of `from` except `LOCK` into `to`, creating `to`. The copy is what a
+/// crash of the process that has `from` open would leave, because the store writes its log
+/// through a shared mapping whose pages are in the page cache.
+pub fn copy_store(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "LOCK" {
+            continue;
+        }
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Returns options with small log files, for tests that copy a store many times.
+pub fn small_log_options() -> Options {
+    Options::default().wal_file_size(Options::MIN_WAL_FILE_SIZE)
+}
+
+/// Returns the metrics keyed by name, for comparisons that ignore the order of the list.
+pub fn by_name(metrics: &Metrics) -> BTreeMap<String, modelmetrics::Value> {
+    metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.value.clone()))
+        .collect()
+}
