@@ -1,4 +1,8 @@
-//! modelmetrics: an embedded time-series store for monitoring machine-learning models.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 pub mod error;
 pub mod options;

@@ -102,7 +102,7 @@ impl Manifest {
         if bytes.len() < HEADER_LEN + TRAILER_LEN {
             return Err(corrupt(0, "file is shorter than a manifest header"));
         }
-        if bytes[..8] != MAGIC {
+        if bytes.get(..MAGIC.len()) != Some(&MAGIC[..]) {
             return Err(corrupt(0, "bad magic: not a modelmetrics manifest"));
         }
         let version = read_u32(bytes, 8);
@@ -118,11 +118,13 @@ impl Manifest {
             return Err(corrupt(12, "payload length does not match the file size"));
         }
         let crc_at = HEADER_LEN + payload_len;
-        if crc32fast::hash(&bytes[..crc_at]) != read_u32(bytes, crc_at) {
+        let covered = bytes.get(..crc_at).unwrap_or_default();
+        if crc32fast::hash(covered) != read_u32(bytes, crc_at) {
             return Err(corrupt(crc_at, "checksum mismatch"));
         }
+
         let mut reader = FieldReader {
-            bytes: &bytes[..crc_at],
+            bytes: covered,
             at: HEADER_LEN,
             path,
         };
@@ -148,7 +150,7 @@ impl Manifest {
     /// Checks the invariants: ids ascending, unique and below `next_file_id`.
     fn check(&self, path: &Path) -> Result<()> {
         for ids in [&self.segments, &self.index_runs] {
-            let ascending = ids.windows(2).all(|w| w[0] < w[1]);
+            let ascending = ids.is_sorted_by(|a, b| a < b);
             let below_next = ids.iter().all(|&id| id < self.next_file_id);
             if !ascending || !below_next {
                 return Err(Error::corruption(

@@ -42,7 +42,7 @@ impl Default for Durability {
 pub struct Options {
     /// When writes reach stable storage. Default: `Durability::Interval` of 100 ms.
     pub durability: Durability,
-    /// Bytes of records the in-memory head holds before it is flushed to a segment.
+    /// Estimated bytes of records the in-memory head keeps before it is flushed to a segment.
     /// Default: 64 MiB. Zero is raised to the minimum of 64 KiB.
     pub head_size_bytes: usize,
     /// Age of the oldest record in the head after which the head is flushed, whatever its size.
@@ -104,7 +104,7 @@ impl Options {
         self
     }
 
-    /// Smallest head size a store uses, whatever `head_size_bytes` says.
+    /// Minimum head size a store uses, whatever `head_size_bytes` is set to.
     pub const MIN_HEAD_SIZE_BYTES: usize = 64 << 10;
     /// Smallest write-ahead log file a store creates.
     pub const MIN_WAL_FILE_SIZE: u64 = 64 << 10;

@@ -17,14 +17,14 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use modelmetrics::{Metrics, NewAggregate, NewDelayed, NewPrediction, Options, Store, Uuid};
+use modelmetrics::{Error, Metrics, NewAggregate, NewDelayed, NewPrediction, Options, Store, Uuid};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use support::{ALL_END, ALL_START, by_name, copy_store};
 
 const CHILD_DIR_VAR: &str = "MODELMETRICS_TEST_WRITER_DIR";
 const CHILD_ROUND_VAR: &str = "MODELMETRICS_TEST_WRITER_ROUND";
-/// Seed of the kill delays; a random one is printed when it is unset.
+/// Seed of the kill delays. When it is unset, the test picks a seed and prints it.
 const SEED_VAR: &str = "MODELMETRICS_TEST_KILL_SEED";
 const CHILD_TEST: &str = "writer_child_tracks_until_killed";
 
@@ -259,17 +259,26 @@ fn read_acks(stdout: impl Read, acks: mpsc::Sender<u64>) -> u64 {
     count
 }
 
+/// Returns the error of an open of `dir` while another process has it open.
+fn open_while_held(dir: &Path) -> Option<Error> {
+    Store::open_with(dir, writer_options()).err()
+}
+
 /// Runs one writer until a random delay after its first acknowledgement, kills it with
-/// SIGKILL, and returns the number of steps it acknowledged.
+/// SIGKILL, and returns the number of steps it acknowledged. While the writer runs, an open of
+/// its directory from this process must fail with `Error::Locked` naming the writer.
 fn run_and_kill(dir: &Path, round: u64, delay: Duration) -> u64 {
     let mut child = spawn_writer(dir, round);
     let stdout = child.stdout.take().unwrap();
     let (sender, acks) = mpsc::channel();
     let reader = thread::spawn(move || read_acks(stdout, sender));
     let first = acks.recv_timeout(Duration::from_secs(30));
+    let mut second_open = None;
     if first.is_ok() {
+        second_open = open_while_held(dir);
         thread::sleep(delay);
     }
+    let child_pid = child.id().to_string();
     child.kill().unwrap();
     let status = child.wait().unwrap();
     let mut stderr = String::new();
@@ -287,6 +296,16 @@ fn run_and_kill(dir: &Path, round: u64, delay: Duration) -> u64 {
         status.signal(),
         Some(libc::SIGKILL),
         "round {round}: {status}: {stderr}"
+    );
+    let second_open = second_open.expect("a second open succeeded while the writer ran");
+    let text = second_open.to_string();
+    assert!(
+        matches!(second_open, Error::Locked { .. }),
+        "{second_open:?}"
+    );
+    assert!(
+        text.contains(&child_pid),
+        "{text:?} does not name process {child_pid}"
     );
     reader.join().unwrap()
 }

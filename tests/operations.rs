@@ -782,3 +782,84 @@ fn metrics_read_back_in_name_order() {
         },
     );
 }
+
+#[test]
+fn latest_value_wins_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    track(&store, "m", 1, T0);
+    store
+        .track_delayed_metrics(uuid(1), T0, &metric("label", 1))
+        .unwrap();
+    store
+        .track_aggregate_metrics("m", 0, 10, &metric("auc", 0.1))
+        .unwrap();
+    store.close().unwrap();
+    drop(store);
+    check_in_stages(
+        dir.path(),
+        &Options::default(),
+        |store| {
+            store
+                .track_delayed_metrics(uuid(1), T0, &metric("label", 2))
+                .unwrap();
+            store
+                .track_aggregate_metrics("m", 0, 10, &metric("auc", 0.2))
+                .unwrap();
+        },
+        |store, stage| {
+            let found = store.lookup(uuid(1)).unwrap().unwrap();
+            assert_eq!(found.delayed, metric("label", 2), "{stage:?}");
+            let aggregates = aggregates_all(store, "m");
+            assert_eq!(aggregates.len(), 1, "{stage:?}");
+            assert_eq!(aggregates[0].metrics, metric("auc", 0.2), "{stage:?}");
+        },
+    );
+}
+
+#[test]
+fn latest_value_wins_after_log_replay() {
+    let root = tempfile::tempdir().unwrap();
+    let live = root.path().join("live");
+    let store = Store::open(&live).unwrap();
+    track(&store, "m", 1, T0);
+    store.flush().unwrap();
+    store
+        .track_delayed_metrics(uuid(1), T0, &metric("label", 1))
+        .unwrap();
+    store.sync().unwrap();
+    // The copy of an open store is what a crash would leave: the delayed record is only in
+    // the log.
+    let image = root.path().join("image");
+    support::copy_store(&live, &image);
+    drop(store);
+    check_in_stages(
+        &image,
+        &Options::default(),
+        |store| {
+            store
+                .track_delayed_metrics(uuid(1), T0, &metric("label", 2))
+                .unwrap();
+        },
+        |store, stage| {
+            let found = store.lookup(uuid(1)).unwrap().unwrap();
+            assert_eq!(found.delayed, metric("label", 2), "{stage:?}");
+        },
+    );
+}
+
+#[test]
+fn read_snapshot_ignores_later_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    track(&store, "m", 1, T0);
+    store.flush().unwrap();
+    track(&store, "m", 2, T0 + 1);
+    let reader = store.read_metrics("m", T0, T0 + 100).unwrap();
+    track(&store, "m", 3, T0 + 2);
+    store.flush().unwrap();
+    track(&store, "m", 4, T0 + 3);
+    let rows: Vec<_> = reader.map(Result::unwrap).collect();
+    assert_eq!(uuids(&rows), [uuid(1), uuid(2)]);
+    assert_eq!(read(&store, "m", T0, T0 + 100).len(), 4);
+}

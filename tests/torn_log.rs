@@ -15,7 +15,7 @@ use modelmetrics::{Metrics, Store};
 use support::{by_name, copy_store, files_with_prefix, read_all, small_log_options, uuid};
 
 const T0: i64 = 1_700_000_000_000;
-/// Records in the log of the crash image; each `track_metrics` call writes one frame.
+/// Records in the log of the crash image. Each `track_metrics` call writes one frame.
 const RECORDS: u128 = 12;
 /// UUID number of the record written after recovery.
 const NEW_RECORD: u128 = 1000;
@@ -58,8 +58,9 @@ fn build_crash_image(live: &Path, image: &Path, last: LastRecord) -> Store {
     store
 }
 
-/// Returns the start offset of each frame of a log file, and the end of the last, parsed as
-/// docs/format/wal.md describes them: frames follow the header, each a u32 LE payload
+/// Returns the start offset of each frame of a log file, and the end of the last frame.
+///
+/// The layout is that of docs/format/wal.md. Frames follow the header, each a u32 LE payload
 /// length, a CRC and the payload, and a length of 0 ends them.
 fn frame_starts(log: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();

@@ -274,7 +274,7 @@ fn remove_unlisted(inner: &Inner, ids: &[u64]) {
     }
 }
 
-/// Merges index runs when the merge policy asks for it, so lookups read few runs.
+/// Merges index runs whenever the merge policy plans a merge, so lookups read few runs.
 fn merge_index_runs(inner: &Inner) -> Result<()> {
     loop {
         let (index, mut manifest) = {

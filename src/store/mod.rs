@@ -46,7 +46,7 @@ pub(crate) struct Inner {
     pub flush_lock: Mutex<()>,
     /// Largest sequence number whose record is in a head; readers see records up to it.
     pub last_seq: AtomicU64,
-    /// Why writes are rejected, once a sync or a log write failed.
+    /// Reason the store rejects writes, set when a sync or a log write failed.
     pub poison: Mutex<Option<String>>,
     pub closed: AtomicBool,
     pub _lock: lock::DirLock,
@@ -55,7 +55,7 @@ pub(crate) struct Inner {
 /// The set of live files and heads; readers clone what they need under a read lock.
 pub(crate) struct State {
     pub active: Arc<Head>,
-    /// A head being flushed, with the first log file that holds records newer than it.
+    /// A head being flushed, with the first log file that contains records newer than it.
     pub frozen: Option<(Arc<Head>, u64)>,
     pub segments: Arc<BTreeMap<u64, Arc<Segment>>>,
     pub index: IndexSet,
@@ -115,7 +115,7 @@ impl Store {
     }
 
     /// Returns one prediction with its delayed metrics joined in, found through the UUID
-    /// index, or `None` when the store holds no prediction with that UUID.
+    /// index, or `None` when the store has no prediction with that UUID.
     pub fn lookup(&self, prediction_uuid: Uuid) -> Result<Option<Prediction>> {
         self.check_open()?;
         query::lookup(&self.snapshot(), &prediction_uuid)
@@ -146,7 +146,7 @@ impl Store {
 
     /// Flushes the head, syncs and closes the store, and stops its background thread.
     ///
-    /// After `close` the log holds no records, so the next open replays nothing. Calling it
+    /// After `close` the log contains no records, so the next open replays nothing. Calling it
     /// twice is harmless; the second call returns `Ok`.
     pub fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::SeqCst) {

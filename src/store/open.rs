@@ -84,7 +84,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
     })
 }
 
-/// Flushes the head, syncs the log and trims it, so that the closed store holds its records
+/// Flushes the head, syncs the log and trims it, so that the closed store keeps its records
 /// in segments only.
 pub(crate) fn close(inner: &Inner) -> Result<()> {
     let flushed = if inner.poison.lock().is_some() {

@@ -10,7 +10,7 @@ use super::{Inner, flush};
 use crate::error::{Error, Result};
 use crate::options::Durability;
 
-/// Longest sleep between two checks of the head.
+/// Maximum sleep between two checks of the head.
 const MAX_TICK: Duration = Duration::from_secs(1);
 /// Shortest sleep between two checks, whatever the sync interval.
 const MIN_TICK: Duration = Duration::from_millis(5);
@@ -46,7 +46,8 @@ impl Worker {
         Ok(Worker { commands, thread })
     }
 
-    /// Asks the thread to check the head soon; never blocks.
+    /// Asks the thread to check the head soon. Returns at once, dropping the request when the
+    /// command queue is full.
     pub fn nudge(&self) {
         let _ = self.commands.try_send(Command::Nudge);
     }

@@ -17,7 +17,7 @@ use crate::value::{MAX_BATCH_LEN, Metrics, validate_metrics, validate_model, val
 impl Store {
     /// Tracks one prediction and its inline metrics.
     ///
-    /// Fails with `Error::DuplicatePrediction`, writing nothing, when the store already holds a
+    /// Fails with `Error::DuplicatePrediction`, writing nothing, when the store already has a
     /// prediction with this UUID.
     pub fn track_metrics(
         &self,
@@ -235,8 +235,8 @@ fn prepare(record: &mut LogRecord, seq: u64) {
     metrics.sort_by_name();
 }
 
-/// Rejects a prediction UUID the store holds and, when so configured, a delayed record for a
-/// prediction it does not hold.
+/// Rejects a prediction UUID the store already has and, when so configured, a delayed record
+/// for a prediction it does not have.
 fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -> Result<()> {
     let holds = |uuid: &Uuid| -> Result<bool> {
         if state.active.read().contains_prediction(uuid) {
