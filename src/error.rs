@@ -37,7 +37,7 @@ pub enum Error {
     /// Another process (or another `Store` in this one) holds the directory for writing.
     #[error(
         "store {} is locked for writing by {holder}: close that store first, \
-         or open this one with Store::open_read_only",
+         or wait for that process to exit",
         dir.display()
     )]
     Locked { dir: PathBuf, holder: String },

@@ -115,13 +115,13 @@ fn open_and_read(dir: &Path) -> Result<Contents> {
     contents
 }
 
-/// Positions to flip: every byte of a small segment, else every 7th byte and the first and
-/// last 64, so that a debug run stays within seconds.
-fn positions(len: usize) -> Vec<usize> {
+/// Positions to flip: every byte of a small segment, else every 7th byte from `phase` and the
+/// first and last 64, so that a debug run stays within seconds.
+fn positions(len: usize, phase: usize) -> Vec<usize> {
     if len <= FLIP_EVERY_BYTE_UP_TO {
         return (0..len).collect();
     }
-    let mut positions: Vec<usize> = (0..len).step_by(7).collect();
+    let mut positions: Vec<usize> = (phase..len).step_by(7).collect();
     positions.extend(0..64.min(len));
     positions.extend(len.saturating_sub(64)..len);
     positions.sort_unstable();
@@ -129,12 +129,12 @@ fn positions(len: usize) -> Vec<usize> {
     positions
 }
 
-/// Flips every bit of the byte at `position` of `segment` in a copy of `image`, opens and
-/// reads the copy, and returns a description of what went wrong, if anything did.
+/// Flips the bits of `mask` in the byte at `position` of `segment` in a copy of `image`, opens
+/// and reads the copy, and returns a description of what went wrong, if anything did.
 fn check_flip(
     image: &Path,
     segment: &Path,
-    position: usize,
+    (position, mask): (usize, u8),
     expected: &Contents,
 ) -> Option<String> {
     let work = tempfile::tempdir().unwrap();
@@ -142,19 +142,18 @@ fn check_flip(
     copy_store(image, &dir);
     let target = dir.join(segment.file_name().unwrap());
     let mut bytes = fs::read(&target).unwrap();
-    bytes[position] = !bytes[position];
+    bytes[position] ^= mask;
     fs::write(&target, bytes).unwrap();
 
     let outcome = catch_unwind(AssertUnwindSafe(|| open_and_read(&dir)));
     let canonical = target.canonicalize().unwrap();
+    let flip = format!("byte {position} ^ {mask:#04x}");
     match outcome {
-        Err(panic) => Some(format!("byte {position}: panic {}", panic_text(&panic))),
+        Err(panic) => Some(format!("{flip}: panic {}", panic_text(&panic))),
         Ok(Ok(found)) if found == *expected => None,
-        Ok(Ok(_)) => Some(format!(
-            "byte {position}: reads returned wrong data without error"
-        )),
+        Ok(Ok(_)) => Some(format!("{flip}: reads returned wrong data without error")),
         Ok(Err(Error::Corruption { file, .. })) if file == canonical || file == target => None,
-        Ok(Err(error)) => Some(format!("byte {position}: unexpected error {error:?}")),
+        Ok(Err(error)) => Some(format!("{flip}: unexpected error {error:?}")),
     }
 }
 
@@ -191,9 +190,17 @@ fn flipped_segment_byte_is_caught() {
     // Panics are caught and listed below, so silence their default report.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let failures: Vec<String> = positions(len)
+    // Every bit of the bytes of one sample, and the lowest bit of the bytes of another.
+    let flips = positions(len, 0)
         .into_iter()
-        .filter_map(|position| check_flip(&image, &segment, position, &expected))
+        .map(|position| (position, 0xff))
+        .chain(
+            positions(len, 3)
+                .into_iter()
+                .map(|position| (position, 0x01)),
+        );
+    let failures: Vec<String> = flips
+        .filter_map(|flip| check_flip(&image, &segment, flip, &expected))
         .collect();
     std::panic::set_hook(default_hook);
 

@@ -31,7 +31,7 @@ const CHILD_TEST: &str = "writer_child_tracks_until_killed";
 const ROUNDS: u64 = 5;
 const KILL_DELAY_MS: std::ops::RangeInclusive<u64> = 50..=400;
 /// Steps of the writer's cycle, see `Step::of`.
-const CYCLE: u64 = 6;
+const CYCLE: u64 = 7;
 const BATCH: u64 = 8;
 const AGGREGATE_BATCH: u64 = 3;
 const MODELS: [&str; 3] = ["a", "b", "c"];
@@ -49,6 +49,8 @@ enum Step {
     DelayedBatch,
     Aggregate,
     AggregateBatch,
+    /// Delayed metrics for a prediction UUID that is never tracked.
+    Orphan,
 }
 
 impl Step {
@@ -59,14 +61,15 @@ impl Step {
             2 => Step::Delayed,
             3 => Step::DelayedBatch,
             4 => Step::Aggregate,
-            _ => Step::AggregateBatch,
+            5 => Step::AggregateBatch,
+            _ => Step::Orphan,
         }
     }
 
     /// Number of records the step writes.
     fn items(step: u64) -> u64 {
         match Step::of(step) {
-            Step::Prediction | Step::Delayed | Step::Aggregate => 1,
+            Step::Prediction | Step::Delayed | Step::Aggregate | Step::Orphan => 1,
             Step::PredictionBatch | Step::DelayedBatch => BATCH,
             Step::AggregateBatch => AGGREGATE_BATCH,
         }
@@ -183,6 +186,12 @@ fn write_step(store: &Store, round: u64, step: u64) {
                 })
                 .collect();
             store.track_delayed_metrics_batch(&batch).unwrap();
+        }
+        Step::Orphan => {
+            let orphan = key(step, 0).uuid();
+            store
+                .track_delayed_metrics(orphan, T0, &delayed_metrics(step))
+                .unwrap();
         }
         Step::Aggregate | Step::AggregateBatch => {
             let batch: Vec<_> = items
@@ -437,14 +446,50 @@ fn check_aggregates(store: &Store, acked: &[u64], context: &str) {
     }
 }
 
+/// Checks the orphaned delayed metrics against the acknowledged steps.
+fn check_orphans(store: &Store, acked: &[u64], context: &str) {
+    let mut found = HashMap::new();
+    for orphan in store.orphaned_delayed_metrics().unwrap() {
+        let key = Key::from_uuid(orphan.uuid);
+        assert_eq!(Step::of(key.step), Step::Orphan, "{context}: {key:?}");
+        assert_ne!(
+            fate(acked, key.round, key.step),
+            Fate::NotStarted,
+            "{context}: {key:?}"
+        );
+        assert_eq!(
+            orphan.metrics,
+            delayed_metrics(key.step),
+            "{context}: {key:?}"
+        );
+        assert_eq!(orphan.timestamp_ms, T0, "{context}: {key:?}");
+        *found.entry(key).or_insert(0) += 1;
+    }
+    let duplicated: Vec<_> = found.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "{context}: orphans listed twice: {duplicated:?}"
+    );
+    for (round, &count) in acked.iter().enumerate() {
+        for step in (0..count).filter(|&s| Step::of(s) == Step::Orphan) {
+            let key = Key {
+                round: round as u64,
+                step,
+                item: 0,
+            };
+            assert!(
+                found.contains_key(&key),
+                "{context}: acknowledged {key:?} is missing"
+            );
+        }
+    }
+}
+
 fn check_store(dir: &Path, acked: &[u64], context: &str) {
     let store = Store::open_with(dir, writer_options()).unwrap();
     check_predictions(&store, acked, context);
     check_aggregates(&store, acked, context);
-    assert!(
-        store.orphaned_delayed_metrics().unwrap().is_empty(),
-        "{context}"
-    );
+    check_orphans(&store, acked, context);
 }
 
 fn kill_seed() -> u64 {

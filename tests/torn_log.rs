@@ -84,6 +84,9 @@ enum Cut {
     Truncate,
     /// The file keeps its preallocated size, with zeros from the position on.
     Zero,
+    /// Every byte from the position to `end` is replaced by a different value, as when a page
+    /// of the frame reached the disk and a later one did not but held other bytes.
+    Garbage { end: usize },
 }
 
 fn cut_log(path: &Path, position: usize, cut: Cut) {
@@ -94,6 +97,13 @@ fn cut_log(path: &Path, position: usize, cut: Cut) {
             let len = file.metadata().unwrap().len() as usize;
             file.seek(SeekFrom::Start(position as u64)).unwrap();
             file.write_all(&vec![0; len - position]).unwrap();
+        }
+        Cut::Garbage { end } => {
+            let mut bytes = fs::read(path).unwrap();
+            for byte in &mut bytes[position..end] {
+                *byte ^= 0xa5;
+            }
+            fs::write(path, bytes).unwrap();
         }
     }
 }
@@ -176,6 +186,8 @@ fn check_every_cut(last: LastRecord) {
         let unchanged = log[position..last_end].iter().all(|&b| b == 0);
         let expected = if unchanged { &all[..] } else { without_last };
         check_cut(&image, &log_name, position, Cut::Zero, expected);
+        let garbage = Cut::Garbage { end: last_end };
+        check_cut(&image, &log_name, position, garbage, without_last);
     }
     drop(live);
 }

@@ -1,0 +1,231 @@
+//! The workload on a modelmetrics store with default options, or `Durability::Sync` in durable
+//! mode.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use modelmetrics::{Durability, Metrics, NewDelayed, NewPrediction, Options, Store, Value};
+
+use crate::car_loan::{self, CarLoan};
+use crate::measure::{BenchResult, Scored, dir_bytes};
+use crate::peer::{Mode, Peer};
+use crate::workload::{BATCH_LEN, Label, MODEL, Row, RowGenerator, Window};
+
+pub struct Ours {
+    dir: PathBuf,
+    store: Option<Store>,
+}
+
+impl Ours {
+    pub fn open(dir: &Path, mode: Mode) -> BenchResult<Ours> {
+        Ok(Ours {
+            dir: dir.to_owned(),
+            store: Some(Store::open_with(dir, options(mode))?),
+        })
+    }
+
+    fn store(&self) -> BenchResult<&Store> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| format!("the store in {} is closed", self.dir.display()).into())
+    }
+}
+
+fn options(mode: Mode) -> Options {
+    match mode {
+        Mode::Default => Options::default(),
+        Mode::Durable => Options::default().durability(Durability::Sync),
+    }
+}
+
+fn metrics(row: &Row) -> Metrics {
+    Metrics::new()
+        .with("score", row.score)
+        .with("amount", row.amount)
+        .with("ratio", row.ratio)
+        .with("tenure", row.tenure)
+}
+
+fn new_prediction(model: &str, row: &Row) -> NewPrediction {
+    NewPrediction {
+        model: model.to_owned(),
+        uuid: row.uuid,
+        timestamp_ms: row.timestamp_ms,
+        metrics: metrics(row),
+    }
+}
+
+/// Converts one prediction read back into its score and label.
+fn scored(prediction: &modelmetrics::Prediction) -> BenchResult<Scored> {
+    let score = prediction
+        .metrics
+        .get("score")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("prediction {} has no f64 score", prediction.uuid))?;
+    let label = match prediction.delayed.get("label") {
+        None => None,
+        Some(Value::Bool(label)) => Some(*label),
+        Some(other) => return Err(format!("label {other} is not a bool").into()),
+    };
+    Ok(Scored { score, label })
+}
+
+impl Peer for Ours {
+    fn ingest(&mut self, rows: &[Row]) -> BenchResult<Duration> {
+        let store = self.store()?;
+        // The batches are built before the clock starts, as the caller would hold them.
+        let batches: Vec<Vec<NewPrediction>> = rows
+            .chunks(BATCH_LEN)
+            .map(|chunk| chunk.iter().map(|r| new_prediction(MODEL, r)).collect())
+            .collect();
+        let started = Instant::now();
+        for batch in &batches {
+            store.track_metrics_batch(batch)?;
+        }
+        Ok(started.elapsed())
+    }
+
+    fn track_labels(&mut self, labels: &[Label]) -> BenchResult<Duration> {
+        let store = self.store()?;
+        let batches: Vec<Vec<NewDelayed>> = labels
+            .chunks(BATCH_LEN)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|l| NewDelayed {
+                        uuid: l.uuid,
+                        timestamp_ms: l.timestamp_ms,
+                        metrics: Metrics::new().with("label", l.label),
+                    })
+                    .collect()
+            })
+            .collect();
+        let started = Instant::now();
+        for batch in &batches {
+            store.track_delayed_metrics_batch(batch)?;
+        }
+        Ok(started.elapsed())
+    }
+
+    fn flush(&mut self) -> BenchResult<()> {
+        Ok(self.store()?.flush()?)
+    }
+
+    fn read_window(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        let mut rows = Vec::new();
+        for prediction in self.store()?.read_metrics(MODEL, start_ms, end_ms)? {
+            rows.push(scored(&prediction?)?);
+        }
+        Ok(rows)
+    }
+
+    fn track_aggregates(&mut self, windows: &[Window]) -> BenchResult<()> {
+        let store = self.store()?;
+        for w in windows {
+            let metrics = Metrics::new()
+                .with("roc_auc", w.roc_auc)
+                .with("predictions", w.predictions);
+            store.track_aggregate_metrics(MODEL, w.start_ms, w.end_ms, &metrics)?;
+        }
+        Ok(store.flush()?)
+    }
+
+    fn read_aggregates(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<usize> {
+        let windows = self
+            .store()?
+            .read_aggregate_metrics(MODEL, start_ms, end_ms)?;
+        Ok(windows.iter().map(|w| w.metrics.len()).sum())
+    }
+
+    fn single_calls(&mut self, rows: &[Row]) -> BenchResult<Vec<Duration>> {
+        let store = self.store()?;
+        let inputs: Vec<Metrics> = rows.iter().map(metrics).collect();
+        let mut latencies = Vec::with_capacity(rows.len());
+        for (row, metrics) in rows.iter().zip(&inputs) {
+            let started = Instant::now();
+            store.track_metrics(MODEL, row.uuid, row.timestamp_ms, metrics)?;
+            latencies.push(started.elapsed());
+        }
+        Ok(latencies)
+    }
+
+    fn calls_from_threads(
+        &mut self,
+        threads: usize,
+        duration: Duration,
+        seed: u64,
+        start_ms: i64,
+    ) -> BenchResult<u64> {
+        let store = self.store()?;
+        let deadline = Instant::now() + duration;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| scope.spawn(move || track_until(store, deadline, seed + t as u64, start_ms)))
+                .collect();
+            let mut calls = 0;
+            for worker in workers {
+                calls += worker.join().map_err(|_| "a writer thread panicked")??;
+            }
+            Ok(calls)
+        })
+    }
+
+    fn reopen(&mut self, mode: Mode) -> BenchResult<u64> {
+        let bytes = self.close()?;
+        self.store = Some(Store::open_with(&self.dir, options(mode))?);
+        Ok(bytes)
+    }
+
+    fn close(&mut self) -> BenchResult<u64> {
+        if let Some(store) = self.store.take() {
+            store.close()?;
+        }
+        dir_bytes(&self.dir)
+    }
+}
+
+/// Tracks single predictions until `deadline` and returns how many it tracked.
+fn track_until(store: &Store, deadline: Instant, seed: u64, start_ms: i64) -> BenchResult<u64> {
+    let mut generator = RowGenerator::new(seed);
+    let mut calls = 0;
+    while Instant::now() < deadline {
+        let row = generator.row(start_ms + calls as i64);
+        store.track_metrics(MODEL, row.uuid, row.timestamp_ms, &metrics(&row))?;
+        calls += 1;
+    }
+    Ok(calls)
+}
+
+/// Tracks the car-loan data into a new store in `dir` and returns its bytes after close.
+pub fn track_car_loan(dir: &Path, data: &CarLoan) -> BenchResult<u64> {
+    let mut ours = Ours::open(dir, Mode::Default)?;
+    let store = ours.store()?;
+    for chunk in data.loans.chunks(BATCH_LEN) {
+        let batch: Vec<NewPrediction> = chunk
+            .iter()
+            .map(|loan| NewPrediction {
+                model: car_loan::MODEL.to_owned(),
+                uuid: loan.uuid,
+                timestamp_ms: loan.timestamp_ms,
+                metrics: loan.metrics(),
+            })
+            .collect();
+        store.track_metrics_batch(&batch)?;
+    }
+    let labels: Vec<NewDelayed> = data
+        .label_order
+        .iter()
+        .filter_map(|&i| data.loans.get(i))
+        .filter_map(|loan| {
+            Some(NewDelayed {
+                uuid: loan.uuid,
+                timestamp_ms: loan.timestamp_ms,
+                metrics: Metrics::new().with("repaid", loan.repaid?),
+            })
+        })
+        .collect();
+    for batch in labels.chunks(BATCH_LEN) {
+        store.track_delayed_metrics_batch(batch)?;
+    }
+    ours.close()
+}

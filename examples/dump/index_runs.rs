@@ -1,0 +1,85 @@
+//! The index run section: one line per UUID index run.
+
+use std::io::{self, Write};
+
+use modelmetrics::index::{IndexRun, index_file_name};
+
+use crate::report::{Dump, ratio};
+use crate::table::{Align, TextTable};
+
+/// Prints a table of the index runs of `ids`, and with `--verify` checks every page of each.
+/// Problems are printed after the table.
+pub fn dump_index_runs(dump: &mut Dump<impl Write>, ids: &[u64]) -> io::Result<()> {
+    writeln!(dump.out, "\nindex runs: {}", ids.len())?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut columns = vec![
+        ("id", Align::Right),
+        ("file", Align::Left),
+        ("entries", Align::Right),
+        ("file bytes", Align::Right),
+        ("bytes/entry", Align::Right),
+        ("memory bytes", Align::Right),
+    ];
+    if dump.verify {
+        columns.push(("verify", Align::Left));
+    }
+    let mut table = TextTable::new(&columns);
+    let mut failures = Vec::new();
+    for &id in ids {
+        let name = index_file_name(id);
+        let (cells, failure) = run_cells(dump, id, &name);
+        table.push([vec![id.to_string(), name.clone()], cells].concat());
+        failures.extend(failure.map(|error| (name, error)));
+    }
+    table.write(&mut dump.out, "  ")?;
+    writeln!(
+        dump.out,
+        "  memory bytes: heap held by an open run (bloom filter, fences, page-check bits)"
+    )?;
+    for (name, failure) in failures {
+        match failure {
+            Failure::Missing => dump.missing(&name)?,
+            Failure::Error(error) => dump.file_error(&name, &error)?,
+        }
+    }
+    Ok(())
+}
+
+enum Failure {
+    Missing,
+    Error(modelmetrics::Error),
+}
+
+/// Returns the cells of run `id` after its id and name, and what failed, if anything.
+fn run_cells(dump: &mut Dump<impl Write>, id: u64, name: &str) -> (Vec<String>, Option<Failure>) {
+    if !dump.was_listed(name) {
+        return (vec!["missing".to_owned()], Some(Failure::Missing));
+    }
+    let run = match IndexRun::open(&dump.dir, id) {
+        Ok(run) => run,
+        Err(error) => return (vec!["cannot open".to_owned()], Some(Failure::Error(error))),
+    };
+    let info = run.info();
+    let mut cells = vec![
+        info.entries.to_string(),
+        info.file_bytes.to_string(),
+        ratio(info.file_bytes, info.entries),
+        run.memory_bytes().to_string(),
+    ];
+    if !dump.verify {
+        return (cells, None);
+    }
+    dump.totals.index_runs_checked += 1;
+    match run.verify() {
+        Ok(()) => {
+            cells.push("OK".to_owned());
+            (cells, None)
+        }
+        Err(error) => {
+            cells.push("damaged".to_owned());
+            (cells, Some(Failure::Error(error)))
+        }
+    }
+}
