@@ -6,22 +6,22 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 Usage: dump [--verify] [--all-frames] DIR
 
-Prints what the modelmetrics store in DIR holds: the manifest, every file with its size, each
+Prints what the modelmetrics store in DIR contains: the manifest, every file with its size, each
 segment (rows, blocks, time range, models, columns), each UUID index run and each write-ahead
 log file with its frames. The dump only reads: it takes no lock and writes no byte, so it can
 run while a writer has the store open.
 
 Options:
-  --verify       also decode every block of every segment, every page of every index run
-                 and every log frame, checking each checksum
+  --verify       also decode every block of every segment and check every page of every
+                 index run (log frames are decoded and checked in every dump)
   --all-frames   list every frame of each log file (default: the first 20 and the last 5)
   -h, --help     print this help and exit
 
-Exit status: 0 when no file is damaged, 1 when a file is damaged or missing, or DIR holds no
-store, 2 on invalid arguments.
+Exit status: 0 when no file is damaged, 1 when a file is damaged or missing, or DIR contains
+no store, 2 on invalid arguments.
 ";
 
-/// What the command line asks for.
+/// Action that the arguments select.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Dump(Args),

@@ -13,7 +13,7 @@ pub const MANIFEST_FILE: &str = "MANIFEST";
 pub const MANIFEST_TMP_FILE: &str = "MANIFEST.tmp";
 pub const LOCK_FILE: &str = "LOCK";
 
-/// What a directory entry is, from its name.
+/// Kind of a directory entry, from its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FileKind {
     Manifest,
@@ -35,23 +35,19 @@ pub struct StoreFile {
 }
 
 /// Lists the entries of `dir` sorted by name. Names that are not UTF-8 are shown lossily and
-/// count as other files.
+/// count as other files, and directories count 0 bytes.
 pub fn list_files(dir: &Path) -> io::Result<Vec<StoreFile>> {
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let metadata = entry.metadata()?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let kind = if metadata.is_dir() {
-            FileKind::Directory
+        let (kind, bytes) = if metadata.is_dir() {
+            (FileKind::Directory, 0)
         } else {
-            classify(&name)
+            (classify(&name), metadata.len())
         };
-        files.push(StoreFile {
-            name,
-            bytes: metadata.len(),
-            kind,
-        });
+        files.push(StoreFile { name, bytes, kind });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
@@ -85,16 +81,17 @@ pub fn classify(name: &str) -> FileKind {
     FileKind::Other
 }
 
+/// Reason a segment or index run file is stray. A writer creates the file of a flush or merge
+/// before the manifest lists it, and a crash can leave it behind.
+const NOT_LISTED: &str = "stray: the manifest does not list it (a flush or merge in progress, \
+                          or left by a crash)";
+
 /// Returns why a file is stray, or `None` when the store uses it. Without a manifest no
 /// segment, index run or log file counts as stray.
 pub fn stray_reason(kind: FileKind, manifest: Option<&Manifest>) -> Option<&'static str> {
     match (kind, manifest) {
-        (FileKind::Segment(id), Some(m)) if !m.segments.contains(&id) => {
-            Some("stray: the manifest does not list it")
-        }
-        (FileKind::IndexRun(id), Some(m)) if !m.index_runs.contains(&id) => {
-            Some("stray: the manifest does not list it")
-        }
+        (FileKind::Segment(id), Some(m)) if !m.segments.contains(&id) => Some(NOT_LISTED),
+        (FileKind::IndexRun(id), Some(m)) if !m.index_runs.contains(&id) => Some(NOT_LISTED),
         (FileKind::Log(n), Some(m)) if n < m.wal_start => {
             Some("stray: numbered below wal_start, so already flushed")
         }

@@ -18,8 +18,8 @@ pub fn write_header(
     dump: &mut Dump<impl Write>,
     manifest_bytes: &[u8],
 ) -> io::Result<Option<Manifest>> {
-    let shown = fs::canonicalize(&dump.dir).unwrap_or_else(|_| dump.dir.clone());
-    writeln!(dump.out, "store: {}", shown.display())?;
+    let path = fs::canonicalize(&dump.dir).unwrap_or_else(|_| dump.dir.clone());
+    writeln!(dump.out, "store: {}", path.display())?;
     let manifest = match Manifest::decode(manifest_bytes, &dump.dir.join(MANIFEST_FILE)) {
         Ok(manifest) => {
             write_manifest(&mut dump.out, &manifest, manifest_bytes)?;

@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use modelmetrics::Error;
 use modelmetrics::wal::{FileContents, FileEnd, FrameInfo, read_file, wal_file_name};
 
 use crate::report::Dump;
@@ -39,11 +40,19 @@ fn dump_log(dump: &mut Dump<impl Write>, number: u64, newest: bool) -> io::Resul
     let name = wal_file_name(number);
     let bytes = file_bytes(dump, &name);
     writeln!(dump.out, "\nlog file {number}: {name}, {bytes} bytes")?;
+
     let contents = match read_file(&dump.dir.join(&name)) {
         Ok(contents) => contents,
-        Err(error) => return dump.file_error(&name, &error),
+        Err(error) => {
+            dump.file_error(&name, &error)?;
+            if newest && matches!(error, Error::Corruption { .. }) {
+                write_newest_note(&mut dump.out)?;
+            }
+            return Ok(());
+        }
     };
     dump.totals.log_files_checked += 1;
+
     let header = contents.header;
     writeln!(
         dump.out,
@@ -54,6 +63,7 @@ fn dump_log(dump: &mut Dump<impl Write>, number: u64, newest: bool) -> io::Resul
         let message = format!("the header names file number {}", header.number);
         dump.problem(&name, message)?;
     }
+
     write_frame_summary(&mut dump.out, &contents.frames)?;
     write_frames(&mut dump.out, &contents.frames, dump.all_frames)?;
     dump.totals.log_predictions += contents
@@ -142,17 +152,23 @@ fn write_end(
             dump.totals.log_bytes_used += offset;
             writeln!(dump.out, "  end: damaged at offset {offset}")?;
             dump.problem(name, format!("damaged at offset {offset}: {reason}"))?;
-            if !newest {
-                return Ok(());
+            if newest {
+                write_newest_note(&mut dump.out)?;
             }
-            writeln!(
-                dump.out,
-                "  note: damage after the last frame of the newest log file is what a crash \
-                 during a write leaves, and the next open zeroes it. While a writer appends, \
-                 a frame being copied can look damaged too: run the dump again to tell."
-            )
+            Ok(())
         }
     }
+}
+
+/// Explains damage in the newest log file, which need not be damage to synced data.
+fn write_newest_note(out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "  note: damage in the newest log file is what a crash during a write leaves, and the \
+         next open zeroes it (or removes the file when its header is damaged). While a writer \
+         has the store open, a file or frame being written can look damaged too: run the dump \
+         again to tell."
+    )
 }
 
 fn seq_range(min: Option<u64>, max: Option<u64>) -> String {

@@ -1,4 +1,5 @@
-//! Prints what a modelmetrics store directory holds, and with `--verify` checks every checksum.
+//! Prints what a modelmetrics store directory contains. With `--verify` it also checks every
+//! checksum.
 //!
 //! ```text
 //! cargo run --example dump -- [--verify] [--all-frames] DIR
@@ -8,7 +9,7 @@
 //! run while a writer has the store open. It never calls `Store::open`, which would take the
 //! lock and repair the log. A damaged file is reported and the dump goes on with the others.
 //!
-//! Exit codes: 0 when no problem was found, 1 when a file is damaged or missing or DIR holds
+//! Exit codes: 0 when no problem was found, 1 when a file is damaged or missing or DIR contains
 //! no store, 2 on invalid arguments.
 
 mod args;
@@ -34,10 +35,12 @@ use crate::report::{Dump, Totals};
 
 /// Exit code for invalid arguments.
 const EXIT_USAGE: u8 = 2;
+/// Times the manifest is read to get a directory listing that matches it.
+const MANIFEST_READS: usize = 5;
 
-/// Why a dump ended early.
+/// Reason a dump ended early.
 enum Failure {
-    /// DIR is missing or holds no store.
+    /// DIR is missing or contains no store.
     NoStore(String),
     /// Writing to standard output failed.
     Output(io::Error),
@@ -68,7 +71,7 @@ fn main() -> ExitCode {
             eprintln!("dump: {message}");
             ExitCode::FAILURE
         }
-        // A reader such as `head` that stops early closes the pipe: nothing left to say.
+        // A reader such as `head` closes the pipe when it has read enough, so exit quietly.
         Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
             ExitCode::FAILURE
         }
@@ -81,8 +84,8 @@ fn main() -> ExitCode {
 
 /// Dumps the store in `args.dir` to standard output. Returns true when a problem was found.
 fn run(args: &Args) -> Result<bool, Failure> {
-    let files = list_store(&args.dir)?;
-    let manifest_bytes = read_manifest(&args.dir)?;
+    check_directory(&args.dir)?;
+    let (files, manifest_bytes) = list_with_manifest(&args.dir)?;
     let mut dump = Dump {
         dir: args.dir.clone(),
         verify: args.verify,
@@ -103,23 +106,45 @@ fn run(args: &Args) -> Result<bool, Failure> {
     Ok(!dump.problems.is_empty())
 }
 
-/// Lists `dir`, or explains why it holds no store.
-fn list_store(dir: &Path) -> Result<Vec<StoreFile>, Failure> {
-    let shown = dir.display();
+/// Checks that `dir` exists and is a directory.
+fn check_directory(dir: &Path) -> Result<(), Failure> {
+    let path = dir.display();
     match std::fs::metadata(dir) {
-        Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => return Err(Failure::NoStore(format!("{shown} is not a directory"))),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            let message = format!("store directory {shown} not found: check the path");
-            return Err(Failure::NoStore(message));
-        }
-        Err(error) => {
-            let message = format!("reading store directory {shown} failed: {error}");
-            return Err(Failure::NoStore(message));
-        }
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(Failure::NoStore(format!("{path} is not a directory"))),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(Failure::NoStore(format!(
+            "store directory {path} not found: check the path"
+        ))),
+        Err(error) => Err(Failure::NoStore(format!(
+            "reading store directory {path} failed: {error}"
+        ))),
     }
+}
+
+/// Lists `dir` and reads its manifest, such that the manifest did not change while the
+/// directory was listed.
+///
+/// A writer creates the files of a flush or merge before it switches the manifest and deletes
+/// the old files after. So a listing taken between two equal reads of the manifest contains
+/// every file that the manifest lists. When the manifest changes between every pair of its
+/// `MANIFEST_READS` reads, the dump goes on with a new listing and the last manifest read.
+fn list_with_manifest(dir: &Path) -> Result<(Vec<StoreFile>, Vec<u8>), Failure> {
+    let mut before = read_manifest(dir)?;
+    for _ in 1..MANIFEST_READS {
+        let files = list_files(dir)?;
+        let after = read_manifest(dir)?;
+        if after == before {
+            return Ok((files, after));
+        }
+        before = after;
+    }
+    Ok((list_files(dir)?, before))
+}
+
+fn list_files(dir: &Path) -> Result<Vec<StoreFile>, Failure> {
     files::list_files(dir).map_err(|error| {
-        Failure::NoStore(format!("listing store directory {shown} failed: {error}"))
+        let message = format!("listing store directory {} failed: {error}", dir.display());
+        Failure::NoStore(message)
     })
 }
 
@@ -129,7 +154,7 @@ fn read_manifest(dir: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(&path).map_err(|error| {
         let message = match error.kind() {
             io::ErrorKind::NotFound => format!(
-                "{} has no MANIFEST, so it holds no modelmetrics store: pass the directory \
+                "{} has no MANIFEST, so it contains no modelmetrics store: pass the directory \
                  that a Store was opened in",
                 dir.display()
             ),

@@ -40,7 +40,7 @@ pub struct Dump<W: Write> {
 }
 
 impl<W: Write> Dump<W> {
-    /// Returns true when the directory listing taken at the start holds `name`.
+    /// Returns true when the directory listing taken at the start contains `name`.
     pub fn was_listed(&self, name: &str) -> bool {
         self.files.iter().any(|file| file.name == name)
     }

@@ -117,6 +117,10 @@ fn rows_cells(names: &[&str], rows: &RowsSummary) -> Vec<String> {
     cells
 }
 
+// NOTE: `Segment::summary` keys a delayed-table metric column by its chunk's position after the
+// fixed columns, and orphan blocks have one fixed column fewer than resolved blocks. So a metric
+// of orphans prints as a row of its own next to the same metric of resolved rows, or is added to
+// the row of another column of the delayed table.
 fn write_columns(out: &mut impl Write, summary: &SegmentSummary) -> io::Result<()> {
     writeln!(
         out,
@@ -171,8 +175,8 @@ fn column_cells(column: &ColumnSummary, table_rows: u64) -> Vec<String> {
     ]
 }
 
-/// Returns the rows of the table that `ColumnSummary::table` names; the delayed table holds the
-/// orphans too.
+/// Returns the rows of the table that `ColumnSummary::table` names; the delayed table contains
+/// the orphans too.
 fn table_rows(summary: &SegmentSummary, table: &str) -> u64 {
     match table {
         "predictions" => summary.predictions.rows,

@@ -118,16 +118,12 @@ pub fn write_problems(dump: &mut Dump<impl Write>) -> io::Result<()> {
         }
         return writeln!(
             out,
-            "\nverify: OK: the manifest, {} segments, {} index runs and {} log files",
+            "\nverify: OK (checked the manifest, segments: {}, index runs: {}, log files: {})",
             totals.segments_checked, totals.index_runs_checked, totals.log_files_checked
         );
     }
-    let heading = if dump.verify {
-        "verify: FAILED"
-    } else {
-        "problems"
-    };
-    writeln!(out, "\n{heading}: {} problems", dump.problems.len())?;
+    let heading = if dump.verify { "verify: FAILED, " } else { "" };
+    writeln!(out, "\n{heading}problems: {}", dump.problems.len())?;
     for problem in &dump.problems {
         writeln!(out, "  {}: {}", problem.file, problem.message)?;
     }

@@ -123,13 +123,15 @@ impl Segment {
 
     fn column_summaries(&self, table: Table) -> Vec<ColumnSummary> {
         let dir = self.footer.table(table);
-        let mut columns: BTreeMap<u64, (Encoding, ColumnSummary)> = BTreeMap::new();
+        // Fixed columns are keyed by position (an orphan block's fixed columns are a prefix of a
+        // resolved block's), metric columns by their directory id.
+        let mut columns: BTreeMap<(bool, u64), (Encoding, ColumnSummary)> = BTreeMap::new();
         for block in &dir.blocks {
             let fixed = fixed_columns(table, block.model.is_none());
             for (position, chunk) in dir.block_chunks(block).iter().enumerate() {
                 let key = match fixed.get(position) {
-                    Some(_) => position as u64,
-                    None => fixed.len() as u64 + u64::from(chunk.column),
+                    Some(_) => (false, position as u64),
+                    None => (true, u64::from(chunk.column)),
                 };
                 let (encoding, summary) =
                     columns

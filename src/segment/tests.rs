@@ -980,3 +980,28 @@ fn credit_predictions_stay_under_37_bytes() {
     }
     eprintln!("{per_prediction:.3} bytes per prediction");
 }
+
+#[test]
+fn summary_lists_each_delayed_column_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, segment) = Fixture::mixed(5_000).write(dir.path(), 1);
+    let summary = segment.summary();
+    let delayed: Vec<_> = summary
+        .columns
+        .iter()
+        .filter(|c| c.table == Table::Delayed.name())
+        .collect();
+    let mut keys: Vec<_> = delayed.iter().map(|c| (&c.name, c.value_type)).collect();
+    let listed = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        listed,
+        "a delayed column is listed twice: {keys:?}"
+    );
+    let truth_columns = delayed.iter().filter(|c| c.name == "truth").count();
+    assert_eq!(truth_columns, 2, "truth is stored as bool and as string");
+    let fixed = delayed.iter().filter(|c| !c.metric).count();
+    assert_eq!(fixed, 4);
+}

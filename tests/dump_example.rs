@@ -1,0 +1,438 @@
+//! The `dump` example run as a program against a store built here. The tests check what it
+//! prints for a store that a writer has open and its exit status with `--verify` on intact and
+//! damaged copies. They also check its handling of bad arguments and of directories without a
+//! store.
+//!
+//! The tests run the example binary that cargo builds into `target/<profile>/examples`. A plain
+//! `cargo test` (or `cargo test --release`) builds the examples before it runs any test; a run
+//! limited with `--test dump_example` needs `cargo build --example dump` with the same profile
+//! first.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use modelmetrics::segment::Segment;
+use modelmetrics::{Metrics, NewAggregate, NewDelayed, NewPrediction, Options, Store};
+use support::{copy_store, files_with_prefix, uuid};
+
+const T0: i64 = 1_700_000_000_000;
+const MODELS: [&str; 2] = ["credit", "fraud"];
+const DAY_MS: i64 = 86_400_000;
+/// Predictions flushed into the segment.
+const FLUSHED: u128 = 300;
+/// Predictions left in the log, tracked one per call so that each is a frame of its own.
+const LOGGED: u128 = 40;
+/// Delayed records left in the log, one per call.
+const LOGGED_DELAYED: u128 = 10;
+/// Aggregate records left in the log, one per call.
+const LOGGED_AGGREGATES: i64 = 2;
+
+/// Returns the path of the compiled example, checking that it exists and is newer than the
+/// sources it is built from.
+fn dump_binary() -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    // Integration tests run from target/<profile>/deps; examples are in target/<profile>/examples.
+    let profile_dir = test_binary.parent().and_then(Path::parent).unwrap();
+    let name = format!("dump{}", std::env::consts::EXE_SUFFIX);
+    let binary = profile_dir.join("examples").join(name);
+    assert!(
+        binary.is_file(),
+        "{} not found: run `cargo test` without target filters, or `cargo build --example \
+         dump` with the profile of this test run, first",
+        binary.display()
+    );
+    let built = fs::metadata(&binary).unwrap().modified().unwrap();
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sources in [crate_dir.join("src"), crate_dir.join("examples/dump")] {
+        let newest = newest_modification(&sources);
+        assert!(
+            newest <= built,
+            "{} is older than the sources in {}: rebuild it with `cargo build --example dump`",
+            binary.display(),
+            sources.display()
+        );
+    }
+    binary
+}
+
+/// Returns the latest modification time of the files under `dir`.
+fn newest_modification(dir: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let metadata = entry.metadata().unwrap();
+        let modified = if metadata.is_dir() {
+            newest_modification(&entry.path())
+        } else {
+            metadata.modified().unwrap()
+        };
+        newest = newest.max(modified);
+    }
+    newest
+}
+
+fn run_dump(arguments: &[&str], dir: Option<&Path>) -> Output {
+    let mut command = Command::new(dump_binary());
+    command.args(arguments);
+    if let Some(dir) = dir {
+        command.arg(dir);
+    }
+    command.output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// Returns the lines of `text` trimmed, with every run of spaces made one space, so that
+/// checks do not depend on column widths.
+fn normalized_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn has_line_starting(text: &str, prefix: &str) -> bool {
+    normalized_lines(text)
+        .iter()
+        .any(|line| line.starts_with(prefix))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn prediction(n: u128) -> NewPrediction {
+    NewPrediction {
+        model: MODELS[(n % 2) as usize].to_owned(),
+        uuid: uuid(n),
+        timestamp_ms: T0 + n as i64 * 1000,
+        metrics: Metrics::new()
+            .with("score", n as f64 / 400.0)
+            .with("amount", n as i64 * 10)
+            .with("approved", n.is_multiple_of(3)),
+    }
+}
+
+fn delayed(n: u128) -> NewDelayed {
+    NewDelayed {
+        uuid: uuid(n),
+        timestamp_ms: T0 + DAY_MS,
+        metrics: Metrics::new().with("label", n.is_multiple_of(2)),
+    }
+}
+
+fn aggregate(model: &str, day: i64) -> NewAggregate {
+    NewAggregate {
+        model: model.to_owned(),
+        start_ms: T0 + day * DAY_MS,
+        end_ms: T0 + (day + 1) * DAY_MS,
+        metrics: Metrics::new().with("auc", 0.75).with("day", day),
+    }
+}
+
+/// Opens a store in `dir` and writes one segment (300 predictions, 100 delayed records, an
+/// orphan and 6 aggregates), then leaves 40 predictions, 10 delayed records and 2 aggregates
+/// in the log. Returns the store, still open.
+fn build_store(dir: &Path) -> Store {
+    let options = Options::default()
+        .wal_file_size(Options::MIN_WAL_FILE_SIZE)
+        .flush_interval(Duration::ZERO);
+    let store = Store::open_with(dir, options).unwrap();
+    let predictions: Vec<NewPrediction> = (0..FLUSHED).map(prediction).collect();
+    store.track_metrics_batch(&predictions).unwrap();
+    let labels: Vec<NewDelayed> = (0..FLUSHED).step_by(3).map(delayed).collect();
+    store.track_delayed_metrics_batch(&labels).unwrap();
+    store.track_delayed_metrics_batch(&[delayed(9000)]).unwrap();
+    let aggregates: Vec<NewAggregate> = MODELS
+        .iter()
+        .flat_map(|model| (0..3).map(|day| aggregate(model, day)))
+        .collect();
+    store.track_aggregate_metrics_batch(&aggregates).unwrap();
+    store.flush().unwrap();
+
+    for n in FLUSHED..FLUSHED + LOGGED {
+        store.track_metrics_batch(&[prediction(n)]).unwrap();
+    }
+    for n in FLUSHED..FLUSHED + LOGGED_DELAYED {
+        store.track_delayed_metrics_batch(&[delayed(n)]).unwrap();
+    }
+    for day in 3..3 + LOGGED_AGGREGATES {
+        store
+            .track_aggregate_metrics_batch(&[aggregate(MODELS[0], day)])
+            .unwrap();
+    }
+    store
+}
+
+/// Builds a store, copies its files while it is open (as a crash would leave them), then closes
+/// it. Returns the temporary directory, which owns both, and the copy.
+fn copied_store() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("store");
+    let copy = dir.path().join("copy");
+    let store = build_store(&original);
+    copy_store(&original, &copy);
+    store.close().unwrap();
+    (dir, copy)
+}
+
+/// Returns the contents of every file in `dir` by name.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, fs::read(entry.path()).unwrap())
+        })
+        .collect()
+}
+
+/// Flips one bit of the byte at `offset` of `path`.
+fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[offset as usize] ^= 0x10;
+    fs::write(path, bytes).unwrap();
+}
+
+/// Returns the id and path of the only segment of `dir`.
+fn only_segment(dir: &Path) -> (u64, PathBuf) {
+    let segments = files_with_prefix(dir, "seg-");
+    assert_eq!(segments.len(), 1, "segments: {segments:?}");
+    let name = file_name(&segments[0]);
+    let id = name
+        .trim_start_matches("seg-")
+        .trim_end_matches(".seg")
+        .parse()
+        .unwrap();
+    (id, segments[0].clone())
+}
+
+#[test]
+fn dump_of_open_store_lists_every_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let segments = files_with_prefix(dir.path(), "seg-");
+    let runs = files_with_prefix(dir.path(), "index-");
+    let output = run_dump(&["--verify"], Some(dir.path()));
+    store.close().unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    assert!(!segments.is_empty());
+    assert!(!runs.is_empty());
+    for path in segments.iter().chain(&runs) {
+        assert!(text.contains(&file_name(path)), "{path:?} missing:\n{text}");
+    }
+    assert!(has_line_starting(
+        &text,
+        &format!("lock holder: process {}", std::process::id())
+    ));
+    assert!(has_line_starting(&text, "verify: OK"), "{text}");
+}
+
+#[test]
+fn dump_of_open_store_names_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let logs = files_with_prefix(dir.path(), "wal-");
+    let output = run_dump(&[], Some(dir.path()));
+    store.close().unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    assert_eq!(logs.len(), 1, "log files: {logs:?}");
+    let name = file_name(&logs[0]);
+    assert!(
+        has_line_starting(&text, &format!("log file 2: {name}")),
+        "{text}"
+    );
+    let frames = LOGGED + LOGGED_DELAYED + LOGGED_AGGREGATES as u128;
+    let summary = format!(
+        "frames: {frames}, records: {frames} (predictions {LOGGED}, delayed \
+         {LOGGED_DELAYED}, aggregates {LOGGED_AGGREGATES})"
+    );
+    assert!(has_line_starting(&text, &summary), "{text}");
+    let skipped = frames - 25;
+    let note = format!("... {skipped} frames not listed");
+    assert!(has_line_starting(&text, &note), "{text}");
+    assert!(has_line_starting(&text, "end: clean at offset"), "{text}");
+}
+
+#[test]
+fn all_frames_lists_every_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let output = run_dump(&["--all-frames"], Some(dir.path()));
+    store.close().unwrap();
+    let text = stdout(&output);
+
+    assert!(!text.contains("frames not listed"), "{text}");
+    let last = LOGGED + LOGGED_DELAYED + LOGGED_AGGREGATES as u128 - 1;
+    for frame in [0, 20, 30, last] {
+        let listed = normalized_lines(&text)
+            .iter()
+            .any(|line| line.split(' ').next() == Some(frame.to_string().as_str()));
+        assert!(listed, "frame {frame} not listed:\n{text}");
+    }
+}
+
+#[test]
+fn dump_prints_rows_per_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let output = run_dump(&[], Some(dir.path()));
+    store.close().unwrap();
+    let text = stdout(&output);
+
+    // table, rows, blocks: 300 predictions and 100 delayed records of two models, an orphan,
+    // and 3 aggregates of each model.
+    for row in [
+        "predictions 300 2 ",
+        "delayed 100 2 ",
+        "orphans 1 1 ",
+        "aggregates 6 2 ",
+    ] {
+        assert!(has_line_starting(&text, row), "no row {row:?}:\n{text}");
+    }
+    assert!(
+        has_line_starting(&text, "credit predictions 150 1 "),
+        "{text}"
+    );
+    assert!(has_line_starting(&text, "fraud delayed 50 1 "), "{text}");
+    assert!(
+        has_line_starting(&text, "predictions score f64 floats"),
+        "{text}"
+    );
+    let totals = format!(
+        "predictions: {} ({FLUSHED} in segments, {LOGGED} in log files)",
+        FLUSHED + LOGGED
+    );
+    assert!(has_line_starting(&text, &totals), "{text}");
+}
+
+#[test]
+fn dump_prints_utc_time_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let output = run_dump(&[], Some(dir.path()));
+    store.close().unwrap();
+    let text = stdout(&output);
+
+    // T0 is 2023-11-14T22:13:20Z; the last aggregate window ends 3 days later.
+    let range = "time range: 1700000000000 .. 1700259200000 ms \
+                 (2023-11-14T22:13:20.000Z .. 2023-11-17T22:13:20.000Z)";
+    assert!(has_line_starting(&text, range), "{text}");
+}
+
+#[test]
+fn dump_writes_no_byte() {
+    let (_dir, copy) = copied_store();
+    let before = snapshot(&copy);
+    let output = run_dump(&["--verify"], Some(&copy));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(before == snapshot(&copy), "the dump changed a file");
+}
+
+#[test]
+fn verify_names_damaged_segment() {
+    let (_dir, copy) = copied_store();
+    let (id, path) = only_segment(&copy);
+    let block_data = Segment::open(&copy, id).unwrap().footer_offset();
+    flip_byte(&path, block_data / 2);
+
+    let output = run_dump(&["--verify"], Some(&copy));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let name = file_name(&path);
+    assert!(
+        has_line_starting(&text, &format!("{name}: damaged at offset")),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&text, "verify: FAILED, problems: 1"),
+        "{text}"
+    );
+    // The damage stops neither the index runs nor the log from being dumped.
+    assert!(has_line_starting(&text, "index runs: 1"), "{text}");
+    assert!(has_line_starting(&text, "end: clean at offset"), "{text}");
+}
+
+#[test]
+fn verify_names_damaged_log_frame() {
+    let (_dir, copy) = copied_store();
+    let logs = files_with_prefix(&copy, "wal-");
+    // The first frame header is at 24; its payload starts 8 bytes later.
+    flip_byte(&logs[0], 24 + 8 + 3);
+
+    let output = run_dump(&["--verify"], Some(&copy));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let damaged = format!("{}: damaged at offset 24", file_name(&logs[0]));
+    assert!(has_line_starting(&text, &damaged), "{text}");
+}
+
+#[test]
+fn damaged_manifest_still_dumps_files() {
+    let (_dir, copy) = copied_store();
+    flip_byte(&copy.join("MANIFEST"), 20);
+
+    let output = run_dump(&[], Some(&copy));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(has_line_starting(&text, "manifest: unreadable"), "{text}");
+    assert!(
+        has_line_starting(&text, "MANIFEST: damaged at offset"),
+        "{text}"
+    );
+    let (_, segment) = only_segment(&copy);
+    assert!(text.contains(&file_name(&segment)), "{text}");
+    assert!(has_line_starting(&text, "predictions 300 2 "), "{text}");
+}
+
+#[test]
+fn missing_directory_exits_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_dump(&[], Some(&dir.path().join("absent")));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn directory_without_manifest_exits_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_dump(&[], Some(dir.path()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("has no MANIFEST"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn bad_arguments_exit_with_two() {
+    for arguments in [&["--bogus", "dir"][..], &[], &["a", "b"]] {
+        let output = run_dump(arguments, None);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}");
+        assert!(!output.stderr.is_empty(), "{arguments:?}");
+    }
+}
+
+#[test]
+fn help_prints_usage() {
+    let output = run_dump(&["--help"], None);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).starts_with("Usage: dump"));
+}
