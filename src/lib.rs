@@ -1,7 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 pub mod error;
@@ -9,6 +14,8 @@ pub mod options;
 pub mod record;
 pub mod value;
 
+// The engine's layers are public so that the `dump` example and the fuzz targets can read
+// store files directly. Applications use `Store`; these modules may change between versions.
 pub mod codec;
 pub mod index;
 pub mod manifest;

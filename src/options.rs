@@ -74,31 +74,37 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Sets [`Options::durability`].
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
     }
 
+    /// Sets [`Options::head_size_bytes`].
     pub fn head_size_bytes(mut self, bytes: usize) -> Self {
         self.head_size_bytes = bytes;
         self
     }
 
+    /// Sets [`Options::flush_interval`].
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
     }
 
+    /// Sets [`Options::wal_file_size`].
     pub fn wal_file_size(mut self, bytes: u64) -> Self {
         self.wal_file_size = bytes;
         self
     }
 
+    /// Sets [`Options::reject_unknown_predictions`].
     pub fn reject_unknown_predictions(mut self, reject: bool) -> Self {
         self.reject_unknown_predictions = reject;
         self
     }
 
+    /// Sets [`Options::zstd_level`].
     pub fn zstd_level(mut self, level: i32) -> Self {
         self.zstd_level = level;
         self

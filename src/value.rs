@@ -57,9 +57,34 @@ impl Value {
         }
     }
 
+    /// Returns the string of a `Value::Str`.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Returns the integer of a `Value::I64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::I64(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Returns the flag of a `Value::Bool`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Returns the payload of a `Value::Bytes`.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
             _ => None,
         }
     }
@@ -126,6 +151,12 @@ impl From<i32> for Value {
     }
 }
 
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::I64(i64::from(v))
+    }
+}
+
 impl From<bool> for Value {
     fn from(v: bool) -> Self {
         Value::Bool(v)
@@ -164,6 +195,7 @@ pub struct Metric {
 }
 
 impl Metric {
+    /// Returns a metric named `name` with `value`.
     pub fn new(name: impl Into<String>, value: impl Into<Value>) -> Self {
         Metric {
             name: name.into(),
@@ -183,6 +215,7 @@ impl Metric {
 pub struct Metrics(pub Vec<Metric>);
 
 impl Metrics {
+    /// Returns an empty list.
     pub fn new() -> Self {
         Metrics(Vec::new())
     }
@@ -193,6 +226,7 @@ impl Metrics {
         self
     }
 
+    /// Appends a metric.
     pub fn push(&mut self, name: impl Into<String>, value: impl Into<Value>) {
         self.0.push(Metric::new(name, value));
     }
@@ -202,6 +236,7 @@ impl Metrics {
         self.0.iter().find(|m| m.name == name).map(|m| &m.value)
     }
 
+    /// Returns the number of metrics.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -210,6 +245,7 @@ impl Metrics {
         self.0.is_empty()
     }
 
+    /// Iterates over the metrics in list order.
     pub fn iter(&self) -> std::slice::Iter<'_, Metric> {
         self.0.iter()
     }
@@ -228,6 +264,15 @@ impl Metrics {
                 value,
             }),
         }
+    }
+}
+
+impl IntoIterator for Metrics {
+    type Item = Metric;
+    type IntoIter = std::vec::IntoIter<Metric>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 

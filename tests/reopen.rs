@@ -247,3 +247,18 @@ fn open_after_drop_succeeds() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(read_all(&store, "m").len(), 1);
 }
+
+#[test]
+fn close_releases_directory_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = modelmetrics::Store::open(dir.path()).unwrap();
+    first.close().unwrap();
+    let second = modelmetrics::Store::open(dir.path());
+    assert!(
+        second.is_ok(),
+        "reopen after close failed: {:?}",
+        second.err()
+    );
+    let closed = first.lookup(modelmetrics::Uuid::nil());
+    assert!(matches!(closed, Err(modelmetrics::Error::Closed)));
+}

@@ -49,7 +49,8 @@ pub(crate) struct Inner {
     /// Reason the store rejects writes, set when a sync or a log write failed.
     pub poison: Mutex<Option<String>>,
     pub closed: AtomicBool,
-    pub _lock: lock::DirLock,
+    /// The directory lock, released by `close`.
+    pub dir_lock: Mutex<Option<lock::DirLock>>,
 }
 
 /// The set of live files and heads; readers clone what they need under a read lock.
@@ -146,8 +147,10 @@ impl Store {
 
     /// Flushes the head, syncs and closes the store, and stops its background thread.
     ///
-    /// After `close` the log contains no records, so the next open replays nothing. Calling it
-    /// twice is harmless; the second call returns `Ok`.
+    /// After `close` the log contains no records, so the next open replays nothing, and the
+    /// directory is unlocked, so it can be opened again while this value still exists. Calling
+    /// it twice is harmless; the second call returns `Ok`, and every other call returns
+    /// `Error::Closed`.
     pub fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
@@ -157,6 +160,8 @@ impl Store {
             None => Ok(()),
         };
         let closed = open::close(&self.inner);
+        // Released last, so that no other store can open the directory while this one writes.
+        self.inner.dir_lock.lock().take();
         stopped.and(closed)
     }
 

@@ -80,7 +80,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
         last_seq: AtomicU64::new(last_seq),
         poison: Mutex::new(None),
         closed: AtomicBool::new(false),
-        _lock: lock,
+        dir_lock: Mutex::new(Some(lock)),
     })
 }
 
