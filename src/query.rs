@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::head::Head;
 use crate::index::{EntryKind, IndexSet};
 use crate::record::{
-    Aggregate, AggregateRecord, DelayedRecord, OrphanedDelayed, Prediction, PredictionRecord, Seq,
+    Aggregate, AggregateRecord, DelayedRecord, OrphanedDelayed, Prediction, PredictionRecord,
+    ResolvedDelayed, Seq,
 };
 use crate::segment::Segment;
 use crate::value::Metrics;
@@ -122,17 +123,20 @@ impl ReadMetrics {
         }
         rows.sort_by_key(|p| (p.timestamp_ms, p.seq));
 
-        let mut delayed: HashMap<Uuid, Vec<DelayedRecord>> = HashMap::new();
+        // Segments name the prediction of a resolved delayed record by its seq, and the heads
+        // key delayed records by prediction UUID.
+        let mut delayed: HashMap<Seq, Vec<DelayedRecord>> = HashMap::new();
         if !rows.is_empty() {
             for segment in self.snapshot.segments.values() {
                 for resolved in segment.delayed_for(&self.model, start, end)? {
-                    let record = resolved.record;
-                    delayed.entry(record.uuid).or_default().push(record);
+                    if let Some(key) = resolved.prediction {
+                        delayed.entry(key.seq).or_default().push(resolved.record);
+                    }
                 }
             }
         }
         for row in &rows {
-            let mut records = delayed.remove(&row.uuid).unwrap_or_default();
+            let mut records = delayed.remove(&row.seq).unwrap_or_default();
             self.snapshot.head_delayed(&row.uuid, &mut records);
             if self.snapshot.orphans.contains(&row.uuid) {
                 self.snapshot.stored_orphans(&row.uuid, &mut records)?;
@@ -243,7 +247,7 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
             prediction = Some(p.clone());
         }
     }
-    let mut delayed = Vec::new();
+    let mut stored = Vec::new();
     for entry in snapshot.index.lookup(uuid)? {
         let Some(segment) = snapshot.segments.get(&entry.segment) else {
             continue;
@@ -256,19 +260,33 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
                 }
             }
             EntryKind::Prediction => {}
-            EntryKind::Delayed => {
-                let d = segment.delayed_at(entry.row)?;
-                if d.record.uuid == *uuid {
-                    delayed.push(d.record);
-                }
-            }
+            EntryKind::Delayed => stored.push(segment.delayed_at(entry.row)?),
         }
     }
+    let Some(prediction) = prediction else {
+        return Ok(None);
+    };
+    let mut delayed: Vec<DelayedRecord> = stored
+        .into_iter()
+        .filter(|d| belongs_to(d, &prediction))
+        .map(|d| d.record)
+        .collect();
     snapshot.head_delayed(uuid, &mut delayed);
-    Ok(prediction.map(|p| join(p, dedup_by_seq(delayed))))
+    Ok(Some(join(prediction, dedup_by_seq(delayed))))
 }
 
-/// Drops copies of one delayed record: an orphan adopted by a later flush is stored twice.
+/// Returns whether a stored delayed record belongs to `prediction`: a resolved record names
+/// its prediction's seq, an orphan its prediction's UUID.
+fn belongs_to(delayed: &ResolvedDelayed, prediction: &PredictionRecord) -> bool {
+    match &delayed.prediction {
+        Some(key) => key.seq == prediction.seq,
+        None => delayed.record.uuid == prediction.uuid,
+    }
+}
+
+/// Drops copies of one delayed record: an orphan adopted by a later flush is stored twice, as
+/// an orphan with its UUID and as a resolved record with its prediction's seq. Both copies
+/// keep the record's own seq.
 fn dedup_by_seq(mut delayed: Vec<DelayedRecord>) -> Vec<DelayedRecord> {
     delayed.sort_by_key(|d| d.seq);
     delayed.dedup_by_key(|d| d.seq);

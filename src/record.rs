@@ -42,10 +42,17 @@ pub struct AggregateRecord {
 pub struct PredictionKey {
     pub model: String,
     pub timestamp_ms: i64,
+    /// The prediction's sequence number, unique in the store, which names the prediction in
+    /// place of its UUID.
+    pub seq: Seq,
 }
 
 /// A delayed record as a segment stores it: with its prediction's key, or without one when the
 /// prediction was unknown at flush time (an orphan).
+///
+/// A segment stores the prediction's seq in place of the UUID of a resolved record, so a
+/// resolved record read back from a segment has `record.uuid == Uuid::nil()`. Match it to its
+/// prediction by `prediction.seq`. An orphan (`prediction` is `None`) keeps its UUID.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedDelayed {
     pub record: DelayedRecord,

@@ -117,10 +117,6 @@ fn rows_cells(names: &[&str], rows: &RowsSummary) -> Vec<String> {
     cells
 }
 
-// NOTE: `Segment::summary` keys a delayed-table metric column by its chunk's position after the
-// fixed columns, and orphan blocks have one fixed column fewer than resolved blocks. So a metric
-// of orphans prints as a row of its own next to the same metric of resolved rows, or is added to
-// the row of another column of the delayed table.
 fn write_columns(out: &mut impl Write, summary: &SegmentSummary) -> io::Result<()> {
     writeln!(
         out,

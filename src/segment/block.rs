@@ -208,9 +208,15 @@ impl<'s> BlockReader<'s> {
             .map_err(|e| self.decode_error(&data, column.name(), 0, e))
     }
 
+    /// Decodes a fixed column of sequence numbers, which the ints codec stores as the i64 of
+    /// the same bits.
+    pub fn u64_column(&self, column: FixedColumn) -> Result<Vec<u64>> {
+        let values = self.i64_column(column)?;
+        Ok(values.into_iter().map(|value| value as u64).collect())
+    }
+
     pub fn seq_column(&self) -> Result<Vec<u64>> {
-        let seqs = self.i64_column(FixedColumn::Seq)?;
-        Ok(seqs.into_iter().map(|seq| seq as u64).collect())
+        self.u64_column(FixedColumn::Seq)
     }
 
     pub fn uuid_column(&self) -> Result<Vec<Uuid>> {

@@ -519,6 +519,55 @@ mod tests {
         }
     }
 
+    /// Returns `sample_footer` with a delayed table of one resolved block of 4 rows (seq,
+    /// delayed timestamp, prediction timestamp, prediction seq and one metric) and one orphan
+    /// block of 2 rows (seq, UUID, delayed timestamp). Its chunks end at offset 252.
+    fn footer_with_delayed() -> Footer {
+        let fixed = |offset, len, rows, mode| ChunkRef {
+            present: rows,
+            ..chunk(offset, len, NO_COLUMN, mode)
+        };
+        let chunks = vec![
+            fixed(180, 3, 4, 0x11),
+            fixed(183, 5, 4, 0x01),
+            fixed(188, 4, 4, 0x11),
+            fixed(192, 3, 4, 0x10),
+            ChunkRef {
+                present: 4,
+                ..chunk(195, 12, 0, 2)
+            },
+            fixed(207, 3, 2, 0x11),
+            fixed(210, 32, 2, 0),
+            fixed(242, 10, 2, 0x01),
+        ];
+        let resolved = BlockDir {
+            model: Some(0),
+            first_row: 0,
+            rows: 4,
+            min_ts: 0,
+            max_ts: 100,
+            chunk_start: 0,
+            chunk_end: 5,
+        };
+        let orphans = BlockDir {
+            model: None,
+            first_row: 4,
+            rows: 2,
+            min_ts: 50,
+            max_ts: 60,
+            chunk_start: 5,
+            chunk_end: 8,
+        };
+        let mut footer = sample_footer();
+        footer.tables[1] = TableDir {
+            rows: 6,
+            blocks: vec![resolved, orphans],
+            chunks,
+        };
+        footer.time_range = footer.block_time_range();
+        footer
+    }
+
     fn decode(bytes: &[u8], base: u64) -> Result<(u32, Footer)> {
         Footer::decode(Path::new("x.seg"), bytes, base)
     }
@@ -589,6 +638,29 @@ mod tests {
         let mut bytes = Vec::new();
         footer.encode(FORMAT_VERSION, &mut bytes);
         let error = decode(&bytes, 179).unwrap_err();
+        let Error::Corruption { reason, .. } = error else {
+            panic!("expected corruption");
+        };
+        assert!(reason.contains("UUID chunk"), "{reason}");
+    }
+
+    #[test]
+    fn delayed_blocks_round_trip() {
+        let footer = footer_with_delayed();
+        let mut bytes = Vec::new();
+        footer.encode(FORMAT_VERSION, &mut bytes);
+        let (_, decoded) = decode(&bytes, 252).unwrap();
+        assert_eq!(decoded, footer);
+    }
+
+    #[test]
+    fn orphan_uuid_chunk_of_wrong_size_is_corruption() {
+        let mut footer = footer_with_delayed();
+        footer.tables[1].chunks[6].len = 31;
+        footer.tables[1].chunks[7].offset = 241;
+        let mut bytes = Vec::new();
+        footer.encode(FORMAT_VERSION, &mut bytes);
+        let error = decode(&bytes, 251).unwrap_err();
         let Error::Corruption { reason, .. } = error else {
             panic!("expected corruption");
         };

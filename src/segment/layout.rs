@@ -201,13 +201,16 @@ impl ValueType {
 }
 
 /// A fixed column: a column that every block of a table has, before its metric columns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FixedColumn {
     Seq,
     Timestamp,
     Uuid,
     DelayedTimestamp,
     PredictionTimestamp,
+    /// The seq of a resolved delayed record's prediction, which names the prediction in place
+    /// of its UUID.
+    PredictionSeq,
     Start,
     End,
 }
@@ -220,6 +223,7 @@ impl FixedColumn {
             FixedColumn::Uuid => "uuid",
             FixedColumn::DelayedTimestamp => "delayed_timestamp",
             FixedColumn::PredictionTimestamp => "prediction_timestamp",
+            FixedColumn::PredictionSeq => "prediction_seq",
             FixedColumn::Start => "start",
             FixedColumn::End => "end",
         }
@@ -227,7 +231,9 @@ impl FixedColumn {
 
     pub fn encoding(self) -> Encoding {
         match self {
-            FixedColumn::Seq | FixedColumn::DelayedTimestamp => Encoding::Ints,
+            FixedColumn::Seq | FixedColumn::DelayedTimestamp | FixedColumn::PredictionSeq => {
+                Encoding::Ints
+            }
             FixedColumn::Uuid => Encoding::RawUuid,
             FixedColumn::Timestamp
             | FixedColumn::PredictionTimestamp
@@ -241,19 +247,25 @@ const PREDICTION_COLUMNS: [FixedColumn; 3] =
     [FixedColumn::Seq, FixedColumn::Timestamp, FixedColumn::Uuid];
 const RESOLVED_COLUMNS: [FixedColumn; 4] = [
     FixedColumn::Seq,
-    FixedColumn::Uuid,
     FixedColumn::DelayedTimestamp,
     FixedColumn::PredictionTimestamp,
+    FixedColumn::PredictionSeq,
+];
+const ORPHAN_COLUMNS: [FixedColumn; 3] = [
+    FixedColumn::Seq,
+    FixedColumn::Uuid,
+    FixedColumn::DelayedTimestamp,
 ];
 const AGGREGATE_COLUMNS: [FixedColumn; 3] =
     [FixedColumn::Seq, FixedColumn::Start, FixedColumn::End];
 
-/// Returns the fixed columns of a block, in file order. Orphan blocks of the delayed table
-/// have no prediction timestamp.
+/// Returns the fixed columns of a block, in file order. A resolved block of the delayed table
+/// names each row's prediction by its timestamp and seq, and an orphan block, whose
+/// predictions are unknown, by the prediction UUID.
 pub fn fixed_columns(table: Table, orphan: bool) -> &'static [FixedColumn] {
     match table {
         Table::Predictions => &PREDICTION_COLUMNS,
-        Table::Delayed if orphan => &RESOLVED_COLUMNS[..3],
+        Table::Delayed if orphan => &ORPHAN_COLUMNS,
         Table::Delayed => &RESOLVED_COLUMNS,
         Table::Aggregates => &AGGREGATE_COLUMNS,
     }
@@ -325,6 +337,25 @@ mod tests {
     }
 
     #[test]
+    fn format_page_lists_fixed_columns() {
+        let page = include_str!("../../docs/format/segment.md");
+        let kinds = [
+            (Table::Predictions, false),
+            (Table::Delayed, false),
+            (Table::Delayed, true),
+            (Table::Aggregates, false),
+        ];
+        for (table, orphan) in kinds {
+            let names: Vec<String> = fixed_columns(table, orphan)
+                .iter()
+                .map(|column| column.name().replace('_', " "))
+                .collect();
+            let cell = format!("| {} |", names.join(", "));
+            assert!(page.contains(&cell), "the page lacks {cell:?}");
+        }
+    }
+
+    #[test]
     fn value_type_ids_round_trip() {
         for id in 0..=255u8 {
             if let Some(value_type) = ValueType::from_id(id) {
@@ -357,6 +388,16 @@ mod tests {
     fn orphan_blocks_lack_prediction_timestamp() {
         let orphan = fixed_columns(Table::Delayed, true);
         assert!(!orphan.contains(&FixedColumn::PredictionTimestamp));
-        assert!(fixed_columns(Table::Delayed, false).contains(&FixedColumn::PredictionTimestamp));
+        assert!(!orphan.contains(&FixedColumn::PredictionSeq));
+        assert!(orphan.contains(&FixedColumn::Uuid));
+    }
+
+    #[test]
+    fn resolved_blocks_store_prediction_seq_not_uuid() {
+        let resolved = fixed_columns(Table::Delayed, false);
+        assert!(resolved.contains(&FixedColumn::PredictionTimestamp));
+        assert!(resolved.contains(&FixedColumn::PredictionSeq));
+        assert!(!resolved.contains(&FixedColumn::Uuid));
+        assert_eq!(FixedColumn::PredictionSeq.encoding(), Encoding::Ints);
     }
 }

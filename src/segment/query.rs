@@ -121,7 +121,8 @@ impl Segment {
     }
 
     /// Returns the resolved delayed records whose prediction belongs to `model` and has
-    /// `start_ms <= timestamp_ms < end_ms`, in (prediction timestamp, UUID, seq) order.
+    /// `start_ms <= timestamp_ms < end_ms`, in (prediction timestamp, prediction seq, seq) order.
+    /// Each record's UUID is nil: match it to its prediction by `PredictionKey::seq`.
     pub fn delayed_for(
         &self,
         model: &str,
@@ -143,19 +144,28 @@ impl Segment {
                 continue;
             }
             let reader = self.block_reader(Table::Delayed, index)?;
-            let timestamps = prediction_timestamps(&reader)?;
-            let rows = window_rows(&timestamps, start_ms, end_ms);
-            out.extend(self.delayed_rows(&reader, &timestamps, rows)?);
+            let targets = DelayedTargets::decode(&reader)?;
+            let rows = match &targets {
+                DelayedTargets::Resolved { timestamps, .. } => {
+                    window_rows(timestamps, start_ms, end_ms)
+                }
+                // Orphan blocks have no model, so the blocks of a model are all resolved.
+                DelayedTargets::Orphans(_) => 0..0,
+            };
+            if !rows.is_empty() {
+                out.extend(self.delayed_rows(&reader, &targets, rows)?);
+            }
         }
         Ok(out)
     }
 
-    /// Decodes the block of delayed row `row` and returns that row.
+    /// Decodes the block of delayed row `row` and returns that row. A resolved row has a nil
+    /// UUID, and an orphan has its prediction UUID.
     pub fn delayed_at(&self, row: u32) -> Result<ResolvedDelayed> {
         let (index, position) = self.locate_row(Table::Delayed, row)?;
         let reader = self.block_reader(Table::Delayed, index)?;
-        let timestamps = prediction_timestamps(&reader)?;
-        let rows = self.delayed_rows(&reader, &timestamps, position..position + 1)?;
+        let targets = DelayedTargets::decode(&reader)?;
+        let rows = self.delayed_rows(&reader, &targets, position..position + 1)?;
         rows.into_iter()
             .next()
             .ok_or_else(|| missing_row(self, Table::Delayed, row))
@@ -169,8 +179,8 @@ impl Segment {
         let mut out = Vec::new();
         for index in first_orphan..blocks.len() {
             let reader = self.block_reader(Table::Delayed, index)?;
-            let timestamps = prediction_timestamps(&reader)?;
-            out.extend(self.delayed_rows(&reader, &timestamps, 0..reader.rows())?);
+            let targets = DelayedTargets::decode(&reader)?;
+            out.extend(self.delayed_rows(&reader, &targets, 0..reader.rows())?);
         }
         Ok(out)
     }
@@ -246,36 +256,28 @@ impl Segment {
     fn delayed_rows(
         &self,
         reader: &BlockReader<'_>,
-        prediction_timestamps: &[i64],
+        targets: &DelayedTargets<'_>,
         rows: Range<usize>,
     ) -> Result<Vec<ResolvedDelayed>> {
-        let model = reader.model();
         let seqs = reader.seq_column()?;
-        let uuids = reader.uuid_column()?;
         let timestamps = reader.i64_column(FixedColumn::DelayedTimestamp)?;
         let metrics = reader.metrics(rows.clone())?;
-        let fixed = seqs
-            .iter()
-            .zip(&uuids)
-            .zip(&timestamps)
-            .zip(prediction_timestamps);
-        let rows = fixed.skip(rows.start).zip(metrics);
-        let records =
-            rows.map(
-                |((((seq, uuid), timestamp), prediction_ts), metrics)| ResolvedDelayed {
-                    record: DelayedRecord {
-                        seq: *seq,
-                        uuid: *uuid,
-                        timestamp_ms: *timestamp,
-                        metrics,
-                    },
-                    prediction: model.map(|model| PredictionKey {
-                        model: model.to_owned(),
-                        timestamp_ms: *prediction_ts,
-                    }),
-                },
-            );
-        Ok(records.collect())
+        let fixed = seqs.iter().zip(&timestamps).enumerate().skip(rows.start);
+        let mut out = Vec::with_capacity(metrics.len());
+        for ((row, (seq, timestamp)), metrics) in fixed.zip(metrics) {
+            let Some((uuid, prediction)) = targets.row(row) else {
+                let reason = format!("delayed block {} lacks row {row}", reader.index);
+                return Err(Error::corruption(self.path(), 0, reason));
+            };
+            let record = DelayedRecord {
+                seq: *seq,
+                uuid,
+                timestamp_ms: *timestamp,
+                metrics,
+            };
+            out.push(ResolvedDelayed { record, prediction });
+        }
+        Ok(out)
     }
 
     fn aggregate_rows(
@@ -320,12 +322,48 @@ fn window_rows(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
     start..end.max(start)
 }
 
-/// Decodes the prediction timestamps of a delayed block, or zeros for a block of orphans,
-/// which has no such column.
-fn prediction_timestamps(reader: &BlockReader<'_>) -> Result<Vec<i64>> {
-    match reader.model() {
-        Some(_) => reader.i64_column(FixedColumn::PredictionTimestamp),
-        None => Ok(vec![0; reader.rows()]),
+/// The fixed columns of a delayed block that name each row's prediction.
+enum DelayedTargets<'s> {
+    /// A resolved block: the model, and each row's prediction timestamp and prediction seq.
+    Resolved {
+        model: &'s str,
+        timestamps: Vec<i64>,
+        seqs: Vec<u64>,
+    },
+    /// A block of orphans: each row's prediction UUID.
+    Orphans(Vec<Uuid>),
+}
+
+impl<'s> DelayedTargets<'s> {
+    fn decode(reader: &BlockReader<'s>) -> Result<Self> {
+        Ok(match reader.model() {
+            Some(model) => DelayedTargets::Resolved {
+                model,
+                timestamps: reader.i64_column(FixedColumn::PredictionTimestamp)?,
+                seqs: reader.u64_column(FixedColumn::PredictionSeq)?,
+            },
+            None => DelayedTargets::Orphans(reader.uuid_column()?),
+        })
+    }
+
+    /// Returns the record UUID and the prediction key of `row`: a nil UUID and the key for a
+    /// resolved row, the UUID and no key for an orphan.
+    fn row(&self, row: usize) -> Option<(Uuid, Option<PredictionKey>)> {
+        match self {
+            DelayedTargets::Resolved {
+                model,
+                timestamps,
+                seqs,
+            } => {
+                let key = PredictionKey {
+                    model: (*model).to_owned(),
+                    timestamp_ms: *timestamps.get(row)?,
+                    seq: *seqs.get(row)?,
+                };
+                Some((Uuid::nil(), Some(key)))
+            }
+            DelayedTargets::Orphans(uuids) => Some((*uuids.get(row)?, None)),
+        }
     }
 }
 
@@ -345,23 +383,41 @@ fn missing_row(segment: &Segment, table: Table, row: u32) -> Error {
     Error::corruption(segment.path(), 0, reason)
 }
 
+/// The decoded timestamp and seq columns of one prediction block.
+struct KeyColumns {
+    block: usize,
+    timestamps: Vec<i64>,
+    seqs: Vec<u64>,
+}
+
+impl KeyColumns {
+    fn at(&self, position: usize) -> Option<(i64, u64)> {
+        Some((*self.timestamps.get(position)?, *self.seqs.get(position)?))
+    }
+}
+
 impl Segment {
-    /// Returns, for each prediction row in `rows`, its UUID and its key (model and timestamp).
-    /// Decodes only the timestamp column, once per block, so resolving many rows is cheap.
+    /// Returns, for each prediction row in `rows`, its UUID and its key (model, timestamp and
+    /// seq). Decodes only the timestamp and seq columns, once per block, so resolving many rows
+    /// is cheap.
     pub fn prediction_keys(&self, rows: &[u32]) -> Result<Vec<(Uuid, PredictionKey)>> {
         let mut sorted = rows.to_vec();
         sorted.sort_unstable();
         let mut keys = Vec::with_capacity(sorted.len());
-        let mut cached: Option<(usize, Vec<i64>)> = None;
+        let mut cached: Option<KeyColumns> = None;
         for row in sorted {
             let (index, position) = self.locate_row(Table::Predictions, row)?;
             let reader = self.block_reader(Table::Predictions, index)?;
-            if cached.as_ref().is_none_or(|(block, _)| *block != index) {
-                cached = Some((index, reader.i64_column(FixedColumn::Timestamp)?));
+            if cached.as_ref().is_none_or(|columns| columns.block != index) {
+                cached = Some(KeyColumns {
+                    block: index,
+                    timestamps: reader.i64_column(FixedColumn::Timestamp)?,
+                    seqs: reader.seq_column()?,
+                });
             }
-            let timestamp = cached
+            let (timestamp, seq) = cached
                 .as_ref()
-                .and_then(|(_, timestamps)| timestamps.get(position).copied())
+                .and_then(|columns| columns.at(position))
                 .ok_or_else(|| missing_row(self, Table::Predictions, row))?;
             let model = self
                 .blocks(Table::Predictions)
@@ -374,6 +430,7 @@ impl Segment {
                 PredictionKey {
                     model: model.clone(),
                     timestamp_ms: timestamp,
+                    seq,
                 },
             ));
         }

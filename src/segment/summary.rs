@@ -123,23 +123,20 @@ impl Segment {
 
     fn column_summaries(&self, table: Table) -> Vec<ColumnSummary> {
         let dir = self.footer.table(table);
-        // Fixed columns are keyed by position (an orphan block's fixed columns are a prefix of a
-        // resolved block's), metric columns by their directory id.
-        let mut columns: BTreeMap<(bool, u64), (Encoding, ColumnSummary)> = BTreeMap::new();
+        // Orphan and resolved blocks of the delayed table have different fixed columns, so
+        // each column is keyed by what it is rather than by its position in a block.
+        let mut columns: BTreeMap<ColumnKey, (Encoding, ColumnSummary)> = BTreeMap::new();
         for block in &dir.blocks {
             let fixed = fixed_columns(table, block.model.is_none());
             for (position, chunk) in dir.block_chunks(block).iter().enumerate() {
                 let key = match fixed.get(position) {
-                    Some(_) => (false, position as u64),
-                    None => (true, u64::from(chunk.column)),
+                    Some(column) => ColumnKey::Fixed(*column),
+                    None => ColumnKey::Metric(chunk.column),
                 };
-                let (encoding, summary) =
-                    columns
-                        .entry(key)
-                        .or_insert_with(|| match fixed.get(position) {
-                            Some(column) => fixed_summary(table, *column),
-                            None => self.metric_summary(table, chunk),
-                        });
+                let (encoding, summary) = columns.entry(key).or_insert_with(|| match key {
+                    ColumnKey::Fixed(column) => fixed_summary(table, column),
+                    ColumnKey::Metric(_) => self.metric_summary(table, chunk),
+                });
                 summary.add(*encoding, chunk);
             }
         }
@@ -157,6 +154,14 @@ impl Segment {
         };
         (value_type.encoding(), summary)
     }
+}
+
+/// Identity of a column of a table in `Segment::summary`. Fixed columns sort first, in
+/// `FixedColumn` order, then metric columns by directory id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ColumnKey {
+    Fixed(FixedColumn),
+    Metric(u32),
 }
 
 impl SegmentSummary {
@@ -198,7 +203,7 @@ impl ColumnSummary {
 
 fn fixed_summary(table: Table, column: FixedColumn) -> (Encoding, ColumnSummary) {
     let value_type = match column {
-        FixedColumn::Seq => "u64",
+        FixedColumn::Seq | FixedColumn::PredictionSeq => "u64",
         FixedColumn::Uuid => "uuid",
         _ => "i64",
     };

@@ -1,5 +1,6 @@
 //! Round trips and corruption handling of whole segment files.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -119,6 +120,7 @@ fn delayed_for_predictions(predictions: &[PredictionRecord], seed: u64) -> Vec<R
                 prediction: Some(PredictionKey {
                     model: prediction.model.clone(),
                     timestamp_ms: prediction.timestamp_ms,
+                    seq: prediction.seq,
                 }),
             });
             seq += 1;
@@ -207,6 +209,7 @@ impl Fixture {
         sorted
     }
 
+    /// Returns the delayed records in file order, with their UUIDs and metrics as given.
     fn delayed_in_file_order(&self) -> Vec<ResolvedDelayed> {
         let mut sorted = self.delayed.clone();
         sorted.sort_by_key(|r| match &r.prediction {
@@ -214,13 +217,15 @@ impl Fixture {
                 0,
                 key.model.clone(),
                 key.timestamp_ms,
-                r.record.uuid,
+                key.seq,
+                Uuid::nil(),
                 r.record.seq,
             ),
             None => (
                 1,
                 String::new(),
                 r.record.timestamp_ms,
+                0,
                 r.record.uuid,
                 r.record.seq,
             ),
@@ -260,11 +265,16 @@ impl Fixture {
         sorted
     }
 
+    /// Returns the delayed records as reads return them: in file order, metrics in directory
+    /// order, and a nil UUID for resolved records, whose UUID the file does not store.
     fn sorted_delayed(&self) -> Vec<ResolvedDelayed> {
         let directory = self.directory();
         let mut sorted = self.delayed_in_file_order();
         for record in &mut sorted {
             record.record.metrics = directory_order(&record.record.metrics, &directory);
+            if record.prediction.is_some() {
+                record.record.uuid = Uuid::nil();
+            }
         }
         sorted
     }
@@ -466,12 +476,25 @@ fn row_lookups_match_written_rows() {
             predictions[row]
         );
     }
+
     let delayed = fixture.sorted_delayed();
+    let input_rows = fixture.delayed_in_file_order();
+    let seq_of_uuid: HashMap<Uuid, u64> = predictions.iter().map(|p| (p.uuid, p.seq)).collect();
     assert_eq!(written.delayed.len(), delayed.len());
     for (row, (uuid, written_row)) in written.delayed.iter().enumerate() {
         assert_eq!(*written_row as usize, row);
+        assert_eq!(
+            *uuid, input_rows[row].record.uuid,
+            "written UUID of row {row}"
+        );
         let record = segment.delayed_at(*written_row).unwrap();
-        assert_eq!(record.record.uuid, *uuid);
+        match &record.prediction {
+            Some(key) => {
+                assert_eq!(Some(&key.seq), seq_of_uuid.get(uuid), "row {row}");
+                assert_eq!(record.record.uuid, Uuid::nil(), "row {row}");
+            }
+            None => assert_eq!(record.record.uuid, *uuid, "row {row}"),
+        }
         assert_eq!(record, delayed[row]);
     }
     let last = written.delayed.len() as u32 - 1;
@@ -715,6 +738,22 @@ fn summary_counts_rows_and_columns() {
     assert!(stored < summary.file_bytes);
     let uuid = summary.columns.iter().find(|c| c.name == "uuid").unwrap();
     assert_eq!(uuid.stored_bytes, 9_301 * 16);
+    let delayed_uuid = summary
+        .columns
+        .iter()
+        .find(|c| c.table == "delayed" && c.name == "uuid")
+        .unwrap();
+    assert_eq!(
+        delayed_uuid.stored_bytes,
+        50 * 16,
+        "only orphans store a UUID"
+    );
+    let prediction_seq = summary
+        .columns
+        .iter()
+        .find(|c| c.table == "delayed" && c.name == "prediction_seq")
+        .unwrap();
+    assert_eq!(prediction_seq.rows_present, summary.delayed.rows);
 }
 
 #[test]
@@ -1002,6 +1041,144 @@ fn summary_lists_each_delayed_column_once() {
     );
     let truth_columns = delayed.iter().filter(|c| c.name == "truth").count();
     assert_eq!(truth_columns, 2, "truth is stored as bool and as string");
-    let fixed = delayed.iter().filter(|c| !c.metric).count();
-    assert_eq!(fixed, 4);
+
+    let fixed: Vec<_> = delayed
+        .iter()
+        .filter(|c| !c.metric)
+        .map(|c| c.name.as_str())
+        .collect();
+    let expected = [
+        "seq",
+        "uuid",
+        "delayed_timestamp",
+        "prediction_timestamp",
+        "prediction_seq",
+    ];
+    assert_eq!(fixed, expected);
+}
+
+#[test]
+fn prediction_keys_return_timestamp_and_seq() {
+    let dir = TempDir::new().unwrap();
+    let fixture = Fixture::mixed(9_000);
+    let (written, segment) = fixture.write(dir.path(), 1);
+    let predictions = fixture.sorted_predictions();
+    let rows = [9_300, 0, 4_500, 301, 4_500];
+    let keys = segment.prediction_keys(&rows).unwrap();
+    assert_eq!(keys.len(), rows.len());
+    let mut sorted_rows = rows.to_vec();
+    sorted_rows.sort_unstable();
+    for ((uuid, key), row) in keys.iter().zip(sorted_rows) {
+        let prediction = &predictions[row as usize];
+        assert_eq!(*uuid, written.predictions[row as usize].0, "row {row}");
+        assert_eq!(*uuid, prediction.uuid, "row {row}");
+        assert_eq!(key.model, prediction.model, "row {row}");
+        assert_eq!(key.timestamp_ms, prediction.timestamp_ms, "row {row}");
+        assert_eq!(key.seq, prediction.seq, "row {row}");
+    }
+}
+
+#[test]
+fn resolved_rows_sort_by_prediction_seq() {
+    let dir = TempDir::new().unwrap();
+    // Two predictions at one timestamp: the one with the larger UUID has the smaller seq, so
+    // sorting by UUID would put its delayed record last.
+    let predictions = [
+        PredictionRecord {
+            uuid: Uuid::from_u128(1),
+            ..one_prediction(8, 100, Metrics::new())
+        },
+        PredictionRecord {
+            uuid: Uuid::from_u128(2),
+            ..one_prediction(3, 100, Metrics::new())
+        },
+    ];
+    let delayed: Vec<ResolvedDelayed> = predictions
+        .iter()
+        .map(|p| ResolvedDelayed {
+            record: DelayedRecord {
+                seq: 20 - p.seq,
+                uuid: p.uuid,
+                timestamp_ms: 500,
+                metrics: Metrics::new().with("truth", p.seq as i64),
+            },
+            prediction: Some(PredictionKey {
+                model: p.model.clone(),
+                timestamp_ms: p.timestamp_ms,
+                seq: p.seq,
+            }),
+        })
+        .collect();
+    let data = SegmentData {
+        predictions: &predictions,
+        delayed: &delayed,
+        ..SegmentData::default()
+    };
+    let written = write_segment(dir.path(), 1, &data, 3).unwrap();
+    let segment = Segment::open(dir.path(), 1).unwrap();
+
+    let read = segment.delayed_for("m", 0, 1_000).unwrap();
+    let seqs: Vec<u64> = read
+        .iter()
+        .filter_map(|r| r.prediction.as_ref().map(|k| k.seq))
+        .collect();
+    assert_eq!(seqs, vec![3, 8]);
+    assert_eq!(read[0].record.metrics, Metrics::new().with("truth", 3i64));
+    assert!(read.iter().all(|r| r.record.uuid.is_nil()));
+
+    let written_uuids: Vec<Uuid> = written.delayed.iter().map(|(uuid, _)| *uuid).collect();
+    assert_eq!(written_uuids, vec![Uuid::from_u128(2), Uuid::from_u128(1)]);
+}
+
+/// Returns one delayed label for each prediction, tracked in prediction order and arriving up
+/// to a day after it.
+fn credit_labels(predictions: &[PredictionRecord]) -> Vec<ResolvedDelayed> {
+    let mut rng = ChaCha8Rng::seed_from_u64(37);
+    let first_seq = predictions.len() as u64 + 1;
+    let labels = predictions
+        .iter()
+        .zip(first_seq..)
+        .map(|(prediction, seq)| {
+            let lag_ms = rng.random_range(0..24 * HOUR_MS);
+            ResolvedDelayed {
+                record: DelayedRecord {
+                    seq,
+                    uuid: prediction.uuid,
+                    timestamp_ms: prediction.timestamp_ms + lag_ms,
+                    metrics: Metrics::new().with("repaid", rng.random_range(0..2i64)),
+                },
+                prediction: Some(PredictionKey {
+                    model: prediction.model.clone(),
+                    timestamp_ms: prediction.timestamp_ms,
+                    seq: prediction.seq,
+                }),
+            }
+        });
+    labels.collect()
+}
+
+#[test]
+fn credit_labels_stay_under_5_bytes() {
+    let dir = TempDir::new().unwrap();
+    let predictions = credit_predictions(100_000);
+    let labels = credit_labels(&predictions);
+    let data = SegmentData {
+        delayed: &labels,
+        ..SegmentData::default()
+    };
+    let written = write_segment(dir.path(), 1, &data, 3).unwrap();
+    let per_label = written.bytes as f64 / labels.len() as f64;
+    let summary = Segment::open(dir.path(), 1).unwrap().summary();
+    for column in &summary.columns {
+        eprintln!(
+            "{:>20} {:>9} {:>11} {:?} {:.2} B/row",
+            column.name,
+            column.stored_bytes,
+            column.encoding,
+            column.modes,
+            column.stored_bytes as f64 / labels.len() as f64
+        );
+    }
+    eprintln!("{per_label:.3} bytes per label");
+    assert!(per_label < 5.0, "{per_label:.2} bytes per label");
 }

@@ -39,7 +39,8 @@ pub struct Written {
     pub bytes: u64,
     /// The prediction UUID of each prediction row, in row order: entry `i` is `(uuid, i)`.
     pub predictions: Vec<(Uuid, u32)>,
-    /// The prediction UUID of each delayed row, in row order, orphans included.
+    /// The prediction UUID of each delayed row, in row order, orphans included. The UUIDs come
+    /// from the input records: the file stores them for orphans only.
     pub delayed: Vec<(Uuid, u32)>,
 }
 
@@ -171,14 +172,14 @@ fn compare_predictions(a: &PredictionRecord, b: &PredictionRecord) -> Ordering {
     (a.model.as_str(), a.timestamp_ms, a.seq).cmp(&(b.model.as_str(), b.timestamp_ms, b.seq))
 }
 
-/// Orders resolved rows by (model, prediction timestamp, UUID, seq), then orphans by
+/// Orders resolved rows by (model, prediction timestamp, prediction seq, seq), then orphans by
 /// (delayed timestamp, UUID, seq).
 fn compare_delayed(a: &ResolvedDelayed, b: &ResolvedDelayed) -> Ordering {
     let orphan_key = |r: &ResolvedDelayed| (r.record.timestamp_ms, r.record.uuid, r.record.seq);
     match (&a.prediction, &b.prediction) {
         (Some(key_a), Some(key_b)) => {
-            let resolved_a = (key_a.model.as_str(), key_a.timestamp_ms, a.record.uuid);
-            let resolved_b = (key_b.model.as_str(), key_b.timestamp_ms, b.record.uuid);
+            let resolved_a = (key_a.model.as_str(), key_a.timestamp_ms, key_a.seq);
+            let resolved_b = (key_b.model.as_str(), key_b.timestamp_ms, key_b.seq);
             (resolved_a, a.record.seq).cmp(&(resolved_b, b.record.seq))
         }
         (Some(_), None) => Ordering::Less,
@@ -276,6 +277,34 @@ fn uuid_chunk(values: impl Iterator<Item = Uuid>) -> FixedChunk {
     }
 }
 
+/// Encodes the fixed columns of a block of resolved delayed rows, which names each row's
+/// prediction by its timestamp and seq. Returns them with the prediction timestamps, which
+/// index the block.
+fn resolved_fixed_chunks(block: &[&ResolvedDelayed]) -> (Vec<i64>, Vec<FixedChunk>) {
+    // Every row of a resolved block has a prediction key: blocks are split by model.
+    let keys = block.iter().filter_map(|r| r.prediction.as_ref());
+    let prediction_ts: Vec<i64> = keys.clone().map(|key| key.timestamp_ms).collect();
+    let fixed = vec![
+        seq_chunk(block.iter().map(|r| r.record.seq)),
+        ints_chunk(block.iter().map(|r| r.record.timestamp_ms)),
+        timestamps_chunk(prediction_ts.iter().copied()),
+        seq_chunk(keys.map(|key| key.seq)),
+    ];
+    (prediction_ts, fixed)
+}
+
+/// Encodes the fixed columns of a block of orphans, which keeps each row's prediction UUID.
+/// Returns them with the delayed timestamps, which index the block.
+fn orphan_fixed_chunks(block: &[&ResolvedDelayed]) -> (Vec<i64>, Vec<FixedChunk>) {
+    let delayed_ts: Vec<i64> = block.iter().map(|r| r.record.timestamp_ms).collect();
+    let fixed = vec![
+        seq_chunk(block.iter().map(|r| r.record.seq)),
+        uuid_chunk(block.iter().map(|r| r.record.uuid)),
+        ints_chunk(delayed_ts.iter().copied()),
+    ];
+    (delayed_ts, fixed)
+}
+
 /// One block, ready to write.
 struct BlockInput<'a> {
     model: Option<u32>,
@@ -328,24 +357,10 @@ impl SegmentWriter<'_> {
         for range in split_blocks(rows, |a, b| delayed_model(a) == delayed_model(b)) {
             let block = rows.get(range).unwrap_or_default();
             let key = block.first().and_then(|r| r.prediction.as_ref());
-            let delayed_ts = block.iter().map(|r| r.record.timestamp_ms);
-            // The block is indexed by prediction timestamps, or by delayed timestamps for
-            // orphans, which have no prediction.
-            let range_ts: Vec<i64> = match key {
-                Some(_) => block
-                    .iter()
-                    .filter_map(|r| Some(r.prediction.as_ref()?.timestamp_ms))
-                    .collect(),
-                None => delayed_ts.clone().collect(),
+            let (range_ts, fixed) = match key {
+                Some(_) => resolved_fixed_chunks(block),
+                None => orphan_fixed_chunks(block),
             };
-            let mut fixed = vec![
-                seq_chunk(block.iter().map(|r| r.record.seq)),
-                uuid_chunk(block.iter().map(|r| r.record.uuid)),
-                ints_chunk(delayed_ts),
-            ];
-            if key.is_some() {
-                fixed.push(timestamps_chunk(range_ts.iter().copied()));
-            }
             let input = BlockInput {
                 model: key.and_then(|key| self.model_index(&key.model)),
                 min_ts: range_ts.iter().copied().min().unwrap_or_default(),

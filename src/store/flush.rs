@@ -203,6 +203,7 @@ fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<Resol
             Some(p) => Some(PredictionKey {
                 model: p.model.clone(),
                 timestamp_ms: p.timestamp_ms,
+                seq: p.seq,
             }),
             None => stored_keys.get(uuid).cloned(),
         };
@@ -236,6 +237,7 @@ fn adopt_orphans(
             orphan.prediction = Some(PredictionKey {
                 model: prediction.model.clone(),
                 timestamp_ms: prediction.timestamp_ms,
+                seq: prediction.seq,
             });
             delayed.push(orphan);
         }
