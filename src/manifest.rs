@@ -21,6 +21,23 @@ pub(crate) const TRAILER_LEN: usize = 4;
 /// Upper bound on the number of segments or index runs, to bound allocation on open.
 const MAX_FILES: u64 = 1 << 24;
 
+/// A failed `Manifest::store`, split by whether the new manifest replaced the old one.
+#[derive(Debug)]
+pub enum ManifestError {
+    /// The old manifest is still in force; files that only the new one lists may be removed.
+    BeforeRename(Error),
+    /// The new manifest is in place but its directory entry may not be durable.
+    AfterRename(Error),
+}
+
+impl From<ManifestError> for Error {
+    fn from(error: ManifestError) -> Error {
+        match error {
+            ManifestError::BeforeRename(e) | ManifestError::AfterRename(e) => e,
+        }
+    }
+}
+
 /// The live state of a store's files.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifest {
@@ -59,20 +76,36 @@ impl Manifest {
     }
 
     /// Writes the manifest atomically: temporary file, sync, rename, sync of the directory.
-    pub fn store(&self, dir: &Path) -> Result<()> {
+    ///
+    /// A failure before the rename leaves the old manifest in force and removes the temporary
+    /// file. A failure after it (`ManifestError::AfterRename`) leaves the new manifest in
+    /// place but maybe not durable, so the caller must keep every file it lists.
+    pub fn store(&self, dir: &Path) -> std::result::Result<(), ManifestError> {
         let tmp = dir.join(MANIFEST_TMP_FILE);
         let path = dir.join(MANIFEST_FILE);
+        if let Err(e) = self.write_temp(&tmp) {
+            if let Err(remove) = fs::remove_file(&tmp)
+                && remove.kind() != std::io::ErrorKind::NotFound
+            {
+                log::warn!("removing {} failed: {remove}", tmp.display());
+            }
+            return Err(ManifestError::BeforeRename(e));
+        }
+        fs::rename(&tmp, &path)
+            .io_context("rename manifest into", &path)
+            .map_err(ManifestError::BeforeRename)?;
+        sync_dir(dir).map_err(ManifestError::AfterRename)
+    }
+
+    fn write_temp(&self, tmp: &Path) -> Result<()> {
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)
-            .io_context("create", &tmp)?;
-        file.write_all(&self.encode()).io_context("write", &tmp)?;
-        file.sync_all().io_context("sync", &tmp)?;
-        drop(file);
-        fs::rename(&tmp, &path).io_context("rename manifest into", &path)?;
-        sync_dir(dir)
+            .open(tmp)
+            .io_context("create", tmp)?;
+        file.write_all(&self.encode()).io_context("write", tmp)?;
+        file.sync_all().io_context("sync", tmp)
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -48,8 +48,8 @@ pub struct Options {
     /// Age of the oldest record in the head after which the head is flushed, whatever its size.
     /// Default: 10 minutes. Zero means that only the size triggers a flush.
     pub flush_interval: Duration,
-    /// Size of each write-ahead log file, preallocated on creation. Default: 64 MiB.
-    /// A record larger than this gets a file of its own.
+    /// Size of each write-ahead log file, preallocated on creation. Default: 64 MiB, at most
+    /// 1 GiB. A record larger than this gets a file of its own.
     pub wal_file_size: u64,
     /// When true, `track_delayed_metrics` for a prediction UUID the store does not hold fails
     /// with `Error::UnknownPrediction`. When false (the default), such metrics are stored as
@@ -114,4 +114,6 @@ impl Options {
     pub const MIN_HEAD_SIZE_BYTES: usize = 64 << 10;
     /// Smallest write-ahead log file a store creates.
     pub const MIN_WAL_FILE_SIZE: u64 = 64 << 10;
+    /// Largest `wal_file_size` a store accepts; `open` rejects a larger one.
+    pub const MAX_WAL_FILE_SIZE: u64 = 1 << 30;
 }

@@ -13,13 +13,15 @@ pub const FOOTER_MAGIC: [u8; 4] = *b"MMSF";
 pub const SEGMENT_EXTENSION: &str = "seg";
 
 /// Size of the trailer at the end of the file.
-pub const TRAILER_LEN: usize = 28;
+pub const TRAILER_LEN: usize = 36;
 /// Trailer field offsets, relative to the start of the trailer.
 pub const TRAILER_FOOTER_OFFSET: usize = 0;
 pub const TRAILER_FOOTER_LEN: usize = 8;
 pub const TRAILER_FOOTER_CRC: usize = 12;
-pub const TRAILER_VERSION: usize = 16;
-pub const TRAILER_MAGIC_AT: usize = 20;
+/// Offset of the segment id, which `Segment::open` compares with the id in the file name.
+pub const TRAILER_SEGMENT_ID: usize = 16;
+pub const TRAILER_VERSION: usize = 24;
+pub const TRAILER_MAGIC_AT: usize = 28;
 
 /// Maximum number of rows in one block.
 pub const BLOCK_ROWS: usize = 4096;
@@ -279,7 +281,8 @@ mod tests {
     fn trailer_fields_fill_trailer() {
         assert_eq!(TRAILER_FOOTER_LEN, TRAILER_FOOTER_OFFSET + 8);
         assert_eq!(TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN + 4);
-        assert_eq!(TRAILER_VERSION, TRAILER_FOOTER_CRC + 4);
+        assert_eq!(TRAILER_SEGMENT_ID, TRAILER_FOOTER_CRC + 4);
+        assert_eq!(TRAILER_VERSION, TRAILER_SEGMENT_ID + 8);
         assert_eq!(TRAILER_MAGIC_AT, TRAILER_VERSION + 4);
         assert_eq!(TRAILER_LEN, TRAILER_MAGIC_AT + TRAILER_MAGIC.len());
     }
@@ -290,9 +293,12 @@ mod tests {
         let expected = [
             format!("# Segment file, format version {FORMAT_VERSION}"),
             format!("| D + F | {TRAILER_LEN} | trailer |"),
+            format!("The last {TRAILER_LEN} bytes of the file."),
+            format!("footer length equals the file length minus {TRAILER_LEN}."),
             format!("| {TRAILER_FOOTER_OFFSET} | 8 | u64 | footer offset D |"),
             format!("| {TRAILER_FOOTER_LEN} | 4 | u32 | footer length F |"),
             format!("| {TRAILER_FOOTER_CRC} | 4 | u32 | CRC of the F footer bytes |"),
+            format!("| {TRAILER_SEGMENT_ID} | 8 | u64 | segment id, the id in the file name |"),
             format!("| {TRAILER_VERSION} | 4 | u32 | format version, {FORMAT_VERSION} |"),
             format!("| {TRAILER_MAGIC_AT} | 8 | bytes | magic `MMSEGEND` |"),
             "| magic | 4 bytes | `MMSF` |".to_owned(),

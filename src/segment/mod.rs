@@ -56,6 +56,18 @@ pub fn segment_file_name(id: u64) -> String {
     format!("seg-{id:020}.{SEGMENT_EXTENSION}")
 }
 
+/// Returns the id of a file named as `segment_file_name` names it, or `None` for any other name.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix("seg-")?
+        .strip_suffix(SEGMENT_EXTENSION)?
+        .strip_suffix('.')?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// An open segment file, mapped into memory. Reads take `&self` and may run on many threads.
 pub struct Segment {
     id: u64,
@@ -77,6 +89,9 @@ impl std::fmt::Debug for Segment {
 
 impl Segment {
     /// Opens segment `id` in `dir`: maps it, then checks and parses its trailer and footer.
+    ///
+    /// Returns `Error::Corruption` when the trailer records another segment id, so that a file
+    /// copied under the wrong name is never read as segment `id`.
     pub fn open(dir: &Path, id: u64) -> Result<Segment> {
         let path = dir.join(segment_file_name(id));
         let file = File::open(&path).io_context("open segment file", &path)?;
@@ -96,6 +111,7 @@ impl Segment {
         // the file while it is mapped is outside the store's contract.
         let map = unsafe { Mmap::map(&file) }.io_context("map segment file", &path)?;
         let (trailer, footer) = read_footer(&path, &map)?;
+        trailer.check_segment_id(&path, id)?;
         log::debug!("opened segment {}: {} bytes", path.display(), map.len());
         Ok(Segment {
             id,

@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use super::layout::{TRAILER_LEN, ValueType};
+use super::layout::{
+    TRAILER_FOOTER_CRC, TRAILER_LEN, TRAILER_SEGMENT_ID, TRAILER_VERSION, ValueType,
+};
 use super::*;
 use crate::error::Error;
 use crate::record::{
@@ -814,6 +816,35 @@ fn flipped_trailer_byte_is_corruption() {
 }
 
 #[test]
+fn segment_under_other_id_is_corruption() {
+    let dir = TempDir::new().unwrap();
+    let (written, segment) = small_fixture().write(dir.path(), 1);
+    let file_len = segment.file_bytes();
+    let trailer_start = file_len - TRAILER_LEN as u64;
+    drop(segment);
+    let other = dir.path().join(segment_file_name(2));
+    fs::copy(&written.path, &other).unwrap();
+    let error = Segment::open(dir.path(), 2).unwrap_err();
+    assert_corruption(&error, &other, file_len);
+    let Error::Corruption { offset, reason, .. } = &error else {
+        panic!("expected corruption, got {error:?}");
+    };
+    assert_eq!(*offset, trailer_start + TRAILER_SEGMENT_ID as u64);
+    assert!(reason.contains("records segment id 1"), "{reason}");
+    assert!(reason.contains("for segment id 2"), "{reason}");
+    assert!(Segment::open(dir.path(), 1).is_ok());
+}
+
+#[test]
+fn trailer_records_segment_id() {
+    let dir = TempDir::new().unwrap();
+    let (written, _) = small_fixture().write(dir.path(), 0x0102_0304_0506_0708);
+    let bytes = fs::read(&written.path).unwrap();
+    let at = bytes.len() - TRAILER_LEN + TRAILER_SEGMENT_ID;
+    assert_eq!(bytes[at..at + 8], 0x0102_0304_0506_0708u64.to_le_bytes());
+}
+
+#[test]
 fn flipped_footer_byte_is_corruption() {
     let dir = TempDir::new().unwrap();
     let (written, segment) = small_fixture().write(dir.path(), 1);
@@ -906,7 +937,8 @@ fn every_flipped_byte_is_detected() {
 fn reseal_footer(bytes: &mut [u8], footer_offset: usize) {
     let trailer = bytes.len() - TRAILER_LEN;
     let crc = crc32fast::hash(&bytes[footer_offset..trailer]);
-    bytes[trailer + 12..trailer + 16].copy_from_slice(&crc.to_le_bytes());
+    let crc_at = trailer + TRAILER_FOOTER_CRC;
+    bytes[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[test]
@@ -952,7 +984,8 @@ fn unsupported_version_is_reported() {
     // The footer's version is the varint after its 4-byte magic. Both 1 and 2 take one byte.
     bytes[footer_offset + 4] = 2;
     reseal_footer(&mut bytes, footer_offset);
-    bytes[trailer + 16..trailer + 20].copy_from_slice(&2u32.to_le_bytes());
+    let version_at = trailer + TRAILER_VERSION;
+    bytes[version_at..version_at + 4].copy_from_slice(&2u32.to_le_bytes());
     fs::write(&written.path, &bytes).unwrap();
     let error = Segment::open(dir.path(), 1).unwrap_err();
     assert!(

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::segment::layout::{
     FORMAT_VERSION, TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN, TRAILER_FOOTER_OFFSET, TRAILER_LEN,
-    TRAILER_MAGIC, TRAILER_MAGIC_AT, TRAILER_VERSION,
+    TRAILER_MAGIC, TRAILER_MAGIC_AT, TRAILER_SEGMENT_ID, TRAILER_VERSION,
 };
 
 /// The decoded trailer.
@@ -14,6 +14,8 @@ pub(crate) struct Trailer {
     pub footer_offset: u64,
     pub footer_len: u32,
     pub footer_crc: u32,
+    /// Id of the segment, as in its file name.
+    pub segment_id: u64,
     pub version: u32,
 }
 
@@ -22,6 +24,7 @@ impl Trailer {
         out.extend_from_slice(&self.footer_offset.to_le_bytes());
         out.extend_from_slice(&self.footer_len.to_le_bytes());
         out.extend_from_slice(&self.footer_crc.to_le_bytes());
+        out.extend_from_slice(&self.segment_id.to_le_bytes());
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&TRAILER_MAGIC);
     }
@@ -58,6 +61,7 @@ impl Trailer {
             footer_offset: u64::from_le_bytes(field_bytes(trailer, TRAILER_FOOTER_OFFSET)),
             footer_len: u32::from_le_bytes(field_bytes(trailer, TRAILER_FOOTER_LEN)),
             footer_crc: u32::from_le_bytes(field_bytes(trailer, TRAILER_FOOTER_CRC)),
+            segment_id: u64::from_le_bytes(field_bytes(trailer, TRAILER_SEGMENT_ID)),
             version: u32::from_le_bytes(field_bytes(trailer, TRAILER_VERSION)),
         };
         let footer_end = decoded
@@ -80,6 +84,26 @@ impl Trailer {
     pub fn is_supported(&self) -> bool {
         self.version == FORMAT_VERSION
     }
+
+    /// Checks that the trailer records segment `expected_id`, the id in the file's name. A
+    /// mismatch means that the file contains the bytes of another segment, for example after a
+    /// wrong copy or restore, or that the id field is damaged.
+    pub fn check_segment_id(&self, file: &Path, expected_id: u64) -> Result<()> {
+        if self.segment_id == expected_id {
+            return Ok(());
+        }
+        let trailer_start = self
+            .footer_offset
+            .saturating_add(u64::from(self.footer_len));
+        let reason = format!(
+            "the trailer at offset {trailer_start} records segment id {}, but the file name is \
+             for segment id {expected_id}: the file contains another segment's bytes or its \
+             trailer is damaged. Restore the file of segment {expected_id} from a backup",
+            self.segment_id
+        );
+        let offset = trailer_start.saturating_add(TRAILER_SEGMENT_ID as u64);
+        Err(Error::corruption(file, offset, reason))
+    }
 }
 
 /// Returns `N` bytes of `bytes` at `at`, or zeros where `bytes` is shorter. Callers pass a
@@ -96,15 +120,22 @@ fn field_bytes<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
 mod tests {
     use super::*;
 
-    fn sample_file() -> Vec<u8> {
-        let mut file = vec![0xAB; 10];
-        let trailer = Trailer {
+    /// Bytes before the trailer in `sample_file`, so the trailer starts at this offset.
+    const SAMPLE_TRAILER_START: usize = 10;
+
+    fn sample_trailer() -> Trailer {
+        Trailer {
             footer_offset: 4,
             footer_len: 6,
             footer_crc: 0x1234_5678,
+            segment_id: 42,
             version: FORMAT_VERSION,
-        };
-        trailer.encode(&mut file);
+        }
+    }
+
+    fn sample_file() -> Vec<u8> {
+        let mut file = vec![0xAB; SAMPLE_TRAILER_START];
+        sample_trailer().encode(&mut file);
         file
     }
 
@@ -115,20 +146,23 @@ mod tests {
         assert_eq!(trailer.footer_offset, 4);
         assert_eq!(trailer.footer_len, 6);
         assert_eq!(trailer.footer_crc, 0x1234_5678);
+        assert_eq!(trailer.segment_id, 42);
         assert_eq!(trailer.version, FORMAT_VERSION);
     }
 
     #[test]
     fn encoded_trailer_has_documented_size() {
         let mut out = Vec::new();
-        Trailer {
-            footer_offset: 0,
-            footer_len: 0,
-            footer_crc: 0,
-            version: 1,
-        }
-        .encode(&mut out);
+        sample_trailer().encode(&mut out);
         assert_eq!(out.len(), TRAILER_LEN);
+    }
+
+    #[test]
+    fn segment_id_sits_at_its_offset() {
+        let mut out = Vec::new();
+        sample_trailer().encode(&mut out);
+        let field = &out[TRAILER_SEGMENT_ID..TRAILER_SEGMENT_ID + 8];
+        assert_eq!(field, 42u64.to_le_bytes());
     }
 
     #[test]
@@ -140,9 +174,11 @@ mod tests {
     #[test]
     fn footer_not_ending_at_trailer_is_corruption() {
         let mut file = sample_file();
-        file[10] = 3; // footer_offset 3, so the footer ends one byte early
+        // Footer offset 3, so the footer ends one byte before the trailer.
+        file[SAMPLE_TRAILER_START + TRAILER_FOOTER_OFFSET] = 3;
         let error = Trailer::decode(Path::new("x.seg"), &file).unwrap_err();
-        assert!(matches!(error, Error::Corruption { offset: 10, .. }));
+        let expected = (SAMPLE_TRAILER_START + TRAILER_FOOTER_OFFSET) as u64;
+        assert!(matches!(error, Error::Corruption { offset, .. } if offset == expected));
     }
 
     #[test]
@@ -151,6 +187,36 @@ mod tests {
         let last = file.len() - 1;
         file[last] ^= 1;
         let error = Trailer::decode(Path::new("x.seg"), &file).unwrap_err();
-        assert!(matches!(error, Error::Corruption { offset: 30, .. }));
+        let expected = (SAMPLE_TRAILER_START + TRAILER_MAGIC_AT) as u64;
+        assert!(matches!(error, Error::Corruption { offset, .. } if offset == expected));
+    }
+
+    #[test]
+    fn matching_segment_id_passes() {
+        let trailer = sample_trailer();
+        assert!(trailer.check_segment_id(Path::new("x.seg"), 42).is_ok());
+    }
+
+    #[test]
+    fn other_segment_id_is_corruption() {
+        let error = sample_trailer()
+            .check_segment_id(Path::new("x.seg"), 7)
+            .unwrap_err();
+        let Error::Corruption {
+            file,
+            offset,
+            reason,
+        } = error
+        else {
+            panic!("expected corruption, got {error:?}");
+        };
+        assert_eq!(file, Path::new("x.seg"));
+        assert_eq!(offset, (SAMPLE_TRAILER_START + TRAILER_SEGMENT_ID) as u64);
+        assert!(reason.contains("segment id 42"), "{reason}");
+        assert!(reason.contains("segment id 7"), "{reason}");
+        assert!(
+            reason.contains(&format!("offset {SAMPLE_TRAILER_START}")),
+            "{reason}"
+        );
     }
 }

@@ -57,7 +57,7 @@ pub fn write_segment(
     let started = Instant::now();
     let path = dir.join(segment_file_name(id));
     check_input(data)?;
-    let result = write_file(&path, data, zstd_level);
+    let result = write_file(&path, id, data, zstd_level);
     if result.is_err() {
         let _ = fs::remove_file(&path);
     }
@@ -75,7 +75,7 @@ pub fn write_segment(
     Ok(written)
 }
 
-fn write_file(path: &Path, data: &SegmentData<'_>, zstd_level: i32) -> Result<Written> {
+fn write_file(path: &Path, id: u64, data: &SegmentData<'_>, zstd_level: i32) -> Result<Written> {
     let predictions = sorted(data.predictions, compare_predictions);
     let delayed = sorted(data.delayed, compare_delayed);
     let aggregates = sorted(data.aggregates, compare_aggregates);
@@ -107,7 +107,7 @@ fn write_file(path: &Path, data: &SegmentData<'_>, zstd_level: i32) -> Result<Wr
         tables,
     };
     footer.time_range = footer.block_time_range();
-    let bytes = writer.finish(&footer)?;
+    let bytes = writer.finish(&footer, id)?;
 
     Ok(Written {
         path: path.to_path_buf(),
@@ -453,8 +453,8 @@ impl SegmentWriter<'_> {
         Ok(chunk)
     }
 
-    /// Writes the footer and the trailer, syncs the file and returns its size.
-    fn finish(mut self, footer: &Footer) -> Result<u64> {
+    /// Writes the footer and the trailer of segment `id`, syncs the file and returns its size.
+    fn finish(mut self, footer: &Footer, id: u64) -> Result<u64> {
         let mut bytes = Vec::new();
         footer.encode(FORMAT_VERSION, &mut bytes);
         let footer_len = u32::try_from(bytes.len()).map_err(|_| {
@@ -468,6 +468,7 @@ impl SegmentWriter<'_> {
             footer_offset: self.offset,
             footer_len,
             footer_crc: crc32fast::hash(&bytes),
+            segment_id: id,
             version: FORMAT_VERSION,
         };
         trailer.encode(&mut bytes);

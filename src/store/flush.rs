@@ -17,21 +17,21 @@ use super::Inner;
 use crate::error::Result;
 use crate::head::{Head, HeadData};
 use crate::index::{self, EntryKind, IndexEntry, IndexRun, IndexSet};
+use crate::manifest::{Manifest, ManifestError};
 use crate::record::{PredictionKey, ResolvedDelayed};
 use crate::segment::{self, Segment, SegmentData};
 
-/// Flushes the head. A head left frozen by a failed flush is written first.
+/// Flushes the head. A head left frozen by a failed flush is written first, then the active
+/// head, so that on return every record tracked before the call is in a segment.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
     let _flushing = inner.flush_lock.lock();
     let pending = inner.state.read().frozen.clone();
-    let (head, wal_start) = match pending {
-        Some(pending) => pending,
-        None => match freeze(inner)? {
-            Some(frozen) => frozen,
-            None => return Ok(()),
-        },
-    };
-    write_frozen(inner, &head, wal_start)?;
+    if let Some((head, wal_start)) = pending {
+        write_frozen(inner, &head, wal_start)?;
+    }
+    if let Some((head, wal_start)) = freeze(inner)? {
+        write_frozen(inner, &head, wal_start)?;
+    }
     merge_index_runs(inner)
 }
 
@@ -83,24 +83,21 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
         inner.options.zstd_level,
     )?;
     let entries = index_entries(segment_id, &written);
-    let installed = IndexRun::write(&inner.dir, run_id, entries)
-        .and_then(|run| Ok((run, Segment::open(&inner.dir, segment_id)?)))
-        .and_then(|(run, segment)| {
-            manifest.next_file_id = run_id + 1;
-            manifest.wal_start = wal_start;
-            manifest.last_seq = manifest.last_seq.max(data.max_seq());
-            manifest.segments.push(segment_id);
-            manifest.index_runs.push(run_id);
-            manifest.store(&inner.dir)?;
-            Ok((run, segment))
-        });
-    let (run, segment) = match installed {
+    let prepared = IndexRun::write(&inner.dir, run_id, entries)
+        .and_then(|run| Ok((run, Segment::open(&inner.dir, segment_id)?)));
+    let (run, segment) = match prepared {
         Ok(pair) => pair,
         Err(e) => {
             remove_unlisted(inner, &[segment_id, run_id]);
             return Err(e);
         }
     };
+    manifest.next_file_id = run_id + 1;
+    manifest.wal_start = wal_start;
+    manifest.last_seq = manifest.last_seq.max(data.max_seq());
+    manifest.segments.push(segment_id);
+    manifest.index_runs.push(run_id);
+    install_manifest(inner, &manifest, &[segment_id, run_id])?;
 
     let new_orphans: Vec<Uuid> = delayed
         .iter()
@@ -262,6 +259,23 @@ fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry>
     predictions.chain(delayed).collect()
 }
 
+/// Makes `manifest` the store's manifest. When that fails before the rename, the files in
+/// `new_ids` are removed again; after it, they may be listed on disk, so they are kept and the
+/// store rejects writes until it is reopened and reads the manifest that is really there.
+fn install_manifest(inner: &Inner, manifest: &Manifest, new_ids: &[u64]) -> Result<()> {
+    match manifest.store(&inner.dir) {
+        Ok(()) => Ok(()),
+        Err(ManifestError::BeforeRename(e)) => {
+            remove_unlisted(inner, new_ids);
+            Err(e)
+        }
+        Err(ManifestError::AfterRename(e)) => {
+            inner.set_poison(&e);
+            Err(e)
+        }
+    }
+}
+
 /// Deletes files that a failed flush wrote and no manifest lists.
 fn remove_unlisted(inner: &Inner, ids: &[u64]) {
     for &id in ids {
@@ -295,21 +309,18 @@ fn merge_index_runs(inner: &Inner) -> Result<()> {
             .collect();
         let new_id = manifest.next_file_id;
         let started = Instant::now();
-        let merged = index::merge(&inner.dir, new_id, &inputs, &|_| true).and_then(|run| {
-            manifest.next_file_id = new_id + 1;
-            manifest.index_runs.retain(|id| !ids.contains(id));
-            manifest.index_runs.push(new_id);
-            manifest.index_runs.sort_unstable();
-            manifest.store(&inner.dir)?;
-            Ok(run)
-        });
-        let run = match merged {
+        let run = match index::merge(&inner.dir, new_id, &inputs, &|_| true) {
             Ok(run) => run,
             Err(e) => {
                 remove_unlisted(inner, &[new_id]);
                 return Err(e);
             }
         };
+        manifest.next_file_id = new_id + 1;
+        manifest.index_runs.retain(|id| !ids.contains(id));
+        manifest.index_runs.push(new_id);
+        manifest.index_runs.sort_unstable();
+        install_manifest(inner, &manifest, &[new_id])?;
         let entries = run.info().entries;
         {
             let mut state = inner.state.write();

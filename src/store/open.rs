@@ -22,6 +22,7 @@ use crate::wal::{self, Wal, WalOptions};
 
 pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let started = Instant::now();
+    check_options(&options)?;
     fs::create_dir_all(dir).io_context("create store directory", dir)?;
     let dir = dir
         .canonicalize()
@@ -92,6 +93,9 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
     } else {
         flush::flush(inner)
     };
+    // Holding the writer lock, no append can put a record in the log between the check that
+    // the head is empty and the removal of the log files.
+    let _writer = inner.writer.lock();
     let closed = inner.wal.close();
     let head_empty = inner.state.read().active.read().is_empty();
     if flushed.is_ok() && closed.is_ok() && head_empty {
@@ -104,6 +108,20 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
     flushed.and(closed)
 }
 
+fn check_options(options: &Options) -> Result<()> {
+    if options.wal_file_size > Options::MAX_WAL_FILE_SIZE {
+        return Err(Error::invalid(
+            "Options::wal_file_size",
+            options.wal_file_size.to_string(),
+            format!(
+                "a log file is at most {} bytes",
+                Options::MAX_WAL_FILE_SIZE
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn load_or_create_manifest(dir: &Path) -> Result<Manifest> {
     if let Some(manifest) = Manifest::load(dir)? {
         return Ok(manifest);
@@ -111,6 +129,7 @@ fn load_or_create_manifest(dir: &Path) -> Result<Manifest> {
     let data_files = fs::read_dir(dir)
         .io_context("list store directory", dir)?
         .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
         .any(|entry| is_data_file(&entry.file_name().to_string_lossy()));
     if data_files {
         return Err(Error::corruption(
@@ -125,8 +144,10 @@ fn load_or_create_manifest(dir: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// True for a segment or index run file name, exactly as the store writes them: other files
+/// in the directory, such as `seg-notes.txt`, belong to someone else and are left alone.
 fn is_data_file(name: &str) -> bool {
-    name.starts_with("seg-") || name.starts_with("index-")
+    segment::parse_segment_file_name(name).is_some() || index::parse_index_file_name(name).is_some()
 }
 
 /// Deletes files that no manifest lists: output of a flush or merge that crashed before its
@@ -151,7 +172,8 @@ fn remove_stray_files(dir: &Path, manifest: &Manifest) -> Result<()> {
     for entry in fs::read_dir(dir).io_context("list store directory", dir)? {
         let entry = entry.io_context("list store directory", dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let stray = (is_data_file(&name) && !live.contains(&name))
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let stray = is_file && (is_data_file(&name) && !live.contains(&name))
             || name == MANIFEST_TMP_FILE
             || flushed_logs.contains(&name);
         if stray {

@@ -146,6 +146,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
+        self.apply_back_pressure()?;
         let inner = &self.inner;
         let (position, head_bytes) = {
             let _writer = inner.writer.lock();
@@ -156,11 +157,9 @@ impl Store {
             for (record, seq) in records.iter_mut().zip(first..) {
                 prepare(record, seq);
             }
-            let position = inner.wal.append(&records).inspect_err(|e| {
-                if !e.is_disk_full() {
-                    inner.set_poison(e);
-                }
-            })?;
+            // A failed append wrote nothing (a log file could not be created), so the store
+            // stays usable: the next call tries again.
+            let position = inner.wal.append(&records)?;
             let last = first + records.len() as u64 - 1;
             let mut head = state.active.write();
             for record in records {
@@ -177,21 +176,21 @@ impl Store {
                 .wait_durable(position)
                 .inspect_err(|e| inner.set_poison(e))?;
         }
-        self.after_append(head_bytes)
+        if head_bytes >= inner.head_limit()
+            && let Some(worker) = self.worker.lock().as_ref()
+        {
+            worker.nudge();
+        }
+        Ok(())
     }
 
-    /// Starts a flush when the head is full: in the background, or in this thread when the
-    /// head has grown to twice its size because flushes fall behind (back-pressure).
-    fn after_append(&self, head_bytes: usize) -> Result<()> {
-        let limit = self.inner.head_limit();
-        if head_bytes < limit {
-            return Ok(());
-        }
-        if head_bytes >= limit.saturating_mul(2) {
-            return flush::flush(&self.inner);
-        }
-        if let Some(worker) = self.worker.lock().as_ref() {
-            worker.nudge();
+    /// Flushes in the calling thread, before anything is written, when the head has grown to
+    /// twice its size because background flushes fall behind or fail. A failed flush fails the
+    /// call, so memory stays bounded and the caller sees why.
+    fn apply_back_pressure(&self) -> Result<()> {
+        let head_bytes = self.inner.state.read().active.read().bytes();
+        if head_bytes >= self.inner.head_limit().saturating_mul(2) {
+            flush::flush(&self.inner)?;
         }
         Ok(())
     }

@@ -121,10 +121,24 @@ pub(crate) fn recover(
     Ok(into_recovered(files, replayed_len, first_live_file, stats))
 }
 
-/// Lists the files numbered `first_live_file` and up, which must have consecutive numbers.
+/// Lists the files numbered `first_live_file` and up, which must have consecutive numbers and,
+/// when there are any, start at `first_live_file`: the log creates its files in order, so a
+/// later file without the first one means the first was lost.
 fn live_numbers(dir: &Path, first_live_file: u64) -> Result<Vec<u64>> {
     let mut numbers = Wal::file_numbers(dir)?;
     numbers.retain(|&n| n >= first_live_file);
+    if let Some(&first) = numbers.first()
+        && first > first_live_file
+    {
+        return Err(Error::corruption(
+            &dir.join(wal_file_name(first_live_file)),
+            0,
+            format!(
+                "write-ahead log file missing: replay starts at file {first_live_file} but the \
+                 first file present is {first}. Restore the missing file to replay its records"
+            ),
+        ));
+    }
     for pair in numbers.windows(2) {
         if let [before, after] = *pair
             && after != before + 1
