@@ -23,9 +23,10 @@ const VALUE_BOOL: u8 = 3;
 const VALUE_STR: u8 = 4;
 const VALUE_BYTES: u8 = 5;
 
-/// Minimum encoded size of a record (a delayed record with no metrics: tag, seq, uuid,
-/// timestamp, metric count), used to bound a record count before allocating.
-const MIN_RECORD_LEN: usize = 1 + 1 + 16 + 8 + 1;
+/// Minimum encoded size of any record, used to bound a record count before allocating: an
+/// aggregate record with an empty model and no metrics (tag, seq, model length, start, end,
+/// metric count). A delayed record needs at least 27 bytes and a prediction 28.
+const MIN_RECORD_LEN: usize = 1 + 1 + 1 + 8 + 8 + 1;
 /// Minimum encoded size of a metric: name length, one name byte, value tag, one value byte.
 const MIN_METRIC_LEN: usize = 4;
 /// Longest LEB128 encoding of a u64.

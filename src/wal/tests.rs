@@ -836,3 +836,22 @@ fn format_page_states_code_sizes() {
     assert!(page.contains(&format!("The frame header is {FRAME_HEADER_LEN} bytes")));
     assert!(page.contains(&format!("Format version: {FORMAT_VERSION}")));
 }
+
+#[test]
+fn smallest_records_decode_in_batches() {
+    let small_aggregate = |seq| {
+        LogRecord::Aggregate(AggregateRecord {
+            seq,
+            model: "m".to_owned(),
+            start_ms: 0,
+            end_ms: 1,
+            metrics: Metrics::new(),
+        })
+    };
+    for count in 1..=4 {
+        let records: Vec<_> = (1..=count).map(small_aggregate).collect();
+        let mut payload = Vec::new();
+        encode_records(&records, &mut payload);
+        assert_eq!(decode_records(&payload), Ok(records), "batch of {count}");
+    }
+}
