@@ -17,7 +17,7 @@ const WAL_HEADER_CRC_AT: usize = 20;
 const WAL_FRAME_HEADER_LEN: usize = 8;
 
 /// Length of the segment trailer and the offsets of its fields.
-const SEGMENT_TRAILER_LEN: usize = 28;
+const SEGMENT_TRAILER_LEN: usize = 36;
 const SEGMENT_FOOTER_LEN_AT: usize = 8;
 const SEGMENT_FOOTER_CRC_AT: usize = 12;
 
@@ -53,7 +53,9 @@ pub fn wal_file(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut offset = WAL_HEADER_LEN;
     while let Some(len) = read_u32(&out, offset).filter(|&len| len > 0) {
         let start = offset + WAL_FRAME_HEADER_LEN;
-        let Some(payload) = start.checked_add(len as usize).and_then(|end| out.get(start..end))
+        let Some(payload) = start
+            .checked_add(len as usize)
+            .and_then(|end| out.get(start..end))
         else {
             break;
         };
@@ -116,7 +118,10 @@ fn repair_index_pages(out: &mut [u8]) {
 
 /// Rewrites the fence and bloom filter CRCs of the footer at `footer`, then the footer's own.
 fn repair_index_footer(out: &mut [u8], footer: usize) {
-    for (range_at, crc_at) in [(0, INDEX_FOOTER_FENCE_CRC_AT), (16, INDEX_FOOTER_BLOOM_CRC_AT)] {
+    for (range_at, crc_at) in [
+        (0, INDEX_FOOTER_FENCE_CRC_AT),
+        (16, INDEX_FOOTER_BLOOM_CRC_AT),
+    ] {
         if let Some(crc) = index_range_crc(out, footer + range_at) {
             put_u32(out, footer + crc_at, crc);
         }
@@ -153,5 +158,74 @@ fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
 fn put_u32(bytes: &mut [u8], at: usize, value: u32) {
     if let Some(field) = at.checked_add(4).and_then(|end| bytes.get_mut(at..end)) {
         field.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Reads the committed seeds of `target`, except the ones named in `skip`.
+    fn seeds(target: &str, skip: &[&str]) -> Vec<(String, Vec<u8>)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(target);
+        let mut seeds = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !skip.contains(&name.as_str()) {
+                seeds.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+        assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+        seeds
+    }
+
+    /// Asserts that `repair` leaves every valid seed of `target` as it is, which it does only
+    /// when its offsets match the format the library writes.
+    fn check_valid_seeds_unchanged(
+        target: &str,
+        skip: &[&str],
+        repair: fn(&[u8]) -> Option<Vec<u8>>,
+    ) {
+        for (name, bytes) in seeds(target, skip) {
+            assert_eq!(
+                repair(&bytes),
+                None,
+                "repair changed the valid seed {target}/{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn manifest_repair_keeps_valid_files() {
+        check_valid_seeds_unchanged("manifest", &[], manifest);
+    }
+
+    #[test]
+    fn wal_file_repair_keeps_valid_files() {
+        check_valid_seeds_unchanged("wal_file", &["torn_last_frame"], wal_file);
+    }
+
+    #[test]
+    fn segment_repair_keeps_valid_files() {
+        check_valid_seeds_unchanged("segment", &[], segment);
+    }
+
+    #[test]
+    fn index_run_repair_keeps_valid_files() {
+        check_valid_seeds_unchanged("index_run", &[], index_run);
+    }
+
+    #[test]
+    fn segment_repair_fixes_footer_crc() {
+        let (_, mut bytes) = seeds("segment", &[]).remove(0);
+        let trailer = bytes.len() - SEGMENT_TRAILER_LEN;
+        bytes[trailer + SEGMENT_FOOTER_CRC_AT] ^= 0xff;
+        let repaired = segment(&bytes).unwrap();
+        assert_eq!(repaired[..trailer], bytes[..trailer]);
+        assert_ne!(repaired, bytes);
     }
 }

@@ -1,13 +1,13 @@
-//! Helpers shared by the fuzz targets of modelmetrics: a scratch directory for the inputs that
-//! the library reads from files, the row count of the codec targets, the codec contract check,
-//! and checksum repair so that mutated files get past their CRCs.
+//! Helpers shared by the fuzz targets of modelmetrics. `scratch` writes the inputs that the
+//! library reads from files, `codec_check` checks the codec contract, and `checksums` repairs
+//! the CRCs of mutated files so that they reach the parsers.
 
 pub mod checksums;
 pub mod codec_check;
 pub mod scratch;
 
-/// Largest row count that the codec targets pass to `decode`, the bound the codec contract
-/// asks callers to enforce.
+/// Largest row count that the codec targets pass to `decode`, the bound that the codec contract
+/// requires callers to enforce.
 pub const MAX_ROWS: usize = 65_536;
 
 /// Bytes at the start of a codec input that give the row count.
@@ -22,9 +22,19 @@ pub fn split_row_count(data: &[u8]) -> Option<(usize, &[u8])> {
     Some((raw % (MAX_ROWS + 1), encoding))
 }
 
-/// Prefixes `encoding` with the three row-count bytes that `split_row_count` reads back as `n`.
-pub fn with_row_count(n: usize, encoding: &[u8]) -> Vec<u8> {
-    let mut out = (n as u32).to_le_bytes()[..ROW_COUNT_BYTES].to_vec();
-    out.extend_from_slice(encoding);
-    out
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_count_reaches_bounds() {
+        assert_eq!(split_row_count(&[0, 0, 0, 7]), Some((0, &[7][..])));
+        assert_eq!(split_row_count(&[0, 0, 1]), Some((MAX_ROWS, &[][..])));
+        assert_eq!(split_row_count(&[1, 0, 1]), Some((0, &[][..])));
+    }
+
+    #[test]
+    fn row_count_needs_three_bytes() {
+        assert_eq!(split_row_count(&[1, 2]), None);
+    }
 }

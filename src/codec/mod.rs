@@ -340,19 +340,18 @@ pub fn compress_zstd(bytes: &[u8], level: i32) -> Vec<u8> {
 
 /// Decompresses zstd frames, failing when the output would exceed `max_len` bytes.
 ///
-/// The content size that a frame declares sizes the buffer only after it is checked against
-/// `max_len`, and zstd fails if the data produces more than that buffer. A frame without a
-/// declared size gets a buffer of `max_len`, or less when the input is too short to expand
-/// that far.
+/// Decompresses as a stream and stops past `max_len` bytes, or past what the input could
+/// expand to, so the memory used follows the output, never a size the frame declares.
 pub fn decompress_zstd(bytes: &[u8], max_len: usize) -> DecodeResult<Vec<u8>> {
+    use std::io::Read;
+
     if bytes.is_empty() {
         return Err(DecodeError::new(
             0,
             "zstd frame is missing: the input is empty",
         ));
     }
-    let capacity = max_len.min(max_zstd_output(bytes.len()));
-    zstd::bulk::decompress(bytes, capacity).map_err(|error| {
+    let failed = |error: std::io::Error| {
         DecodeError::new(
             0,
             format!(
@@ -360,7 +359,27 @@ pub fn decompress_zstd(bytes: &[u8], max_len: usize) -> DecodeResult<Vec<u8>> {
                 bytes.len()
             ),
         )
-    })
+    };
+    // Streaming keeps memory in step with the output actually produced: a damaged frame that
+    // declares a huge size, or none, cannot make this allocate more than it decodes.
+    let limit = max_len.min(max_zstd_output(bytes.len()));
+    let decoder = zstd::stream::read::Decoder::with_buffer(bytes).map_err(failed)?;
+    let mut out = Vec::with_capacity(limit.min(bytes.len().saturating_mul(4)));
+    decoder
+        .single_frame()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(failed)?;
+    if out.len() > limit {
+        return Err(DecodeError::new(
+            0,
+            format!(
+                "zstd frame of {} bytes decompresses to more than {limit} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// Returns the maximum size that zstd frames of `compressed_len` bytes decompress to.

@@ -113,10 +113,7 @@ fn check_options(options: &Options) -> Result<()> {
         return Err(Error::invalid(
             "Options::wal_file_size",
             options.wal_file_size.to_string(),
-            format!(
-                "a log file is at most {} bytes",
-                Options::MAX_WAL_FILE_SIZE
-            ),
+            format!("a log file is at most {} bytes", Options::MAX_WAL_FILE_SIZE),
         ));
     }
     Ok(())

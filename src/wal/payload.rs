@@ -27,8 +27,9 @@ const VALUE_BYTES: u8 = 5;
 /// aggregate record with an empty model and no metrics (tag, seq, model length, start, end,
 /// metric count). A delayed record needs at least 27 bytes and a prediction 28.
 const MIN_RECORD_LEN: usize = 1 + 1 + 1 + 8 + 8 + 1;
-/// Minimum encoded size of a metric: name length, one name byte, value tag, one value byte.
-const MIN_METRIC_LEN: usize = 4;
+/// Minimum encoded size of a metric, used to bound a metric count: name length, value tag and
+/// one value byte (a bool with an empty name, which the store rejects but the format allows).
+const MIN_METRIC_LEN: usize = 3;
 /// Longest LEB128 encoding of a u64.
 const MAX_VARINT_LEN: usize = 10;
 
