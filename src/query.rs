@@ -135,15 +135,16 @@ impl ReadMetrics {
                 }
             }
         }
-        for row in &rows {
+        let row_count = rows.len();
+        for row in rows {
             let mut records = delayed.remove(&row.seq).unwrap_or_default();
             self.snapshot.head_delayed(&row.uuid, &mut records);
             if self.snapshot.orphans.contains(&row.uuid) {
                 self.snapshot.stored_orphans(&row.uuid, &mut records)?;
             }
-            self.ready.push_back(join(row.clone(), records));
+            self.ready.push_back(join(row, records));
         }
-        self.adapt_slice(rows.len());
+        self.adapt_slice(row_count);
         self.cursor = end;
         Ok(())
     }
