@@ -83,61 +83,43 @@ impl CarLoan {
 fn read_predictions(path: &Path, rng: &mut ChaCha8Rng) -> BenchResult<Vec<(u64, Loan)>> {
     let text = fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|c| *c == name)
-            .ok_or_else(|| format!("{}: no column {name}", path.display()))
-    };
-    let columns = [
-        "id",
-        "timestamp",
-        "car_value",
-        "salary_range",
-        "debt_to_income_ratio",
-        "loan_length",
-        "repaid_loan_on_prev_car",
-        "size_of_downpayment",
-        "driver_tenure",
-        "y_pred_proba",
-        "y_pred",
-    ]
-    .map(column);
-    let [id, ts, car, salary, dti, length, prev, down, tenure, proba, pred] = columns;
-    let (id, ts, car, salary, dti) = (id?, ts?, car?, salary?, dti?);
-    let (length, prev, down, tenure, proba, pred) = (length?, prev?, down?, tenure?, proba?, pred?);
-    let repaid = column("repaid").ok();
-
+    let header: HashMap<&str, usize> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .enumerate()
+        .map(|(i, name)| (name, i))
+        .collect();
     let mut loans = Vec::new();
     for (number, line) in lines.enumerate() {
         let fields: Vec<&str> = line.split(',').collect();
-        let field = |i: usize| {
-            fields
-                .get(i)
+        let field = |name: &str| {
+            header
+                .get(name)
+                .and_then(|&i| fields.get(i))
                 .copied()
-                .ok_or_else(|| format!("{} line {}: too few fields", path.display(), number + 2))
+                .ok_or_else(|| format!("{} line {}: no {name}", path.display(), number + 2))
         };
         let mut bytes = [0u8; 16];
         rng.fill_bytes(&mut bytes);
         let loan = Loan {
             uuid: uuid::Builder::from_random_bytes(bytes).into_uuid(),
-            timestamp_ms: parse_timestamp(field(ts)?)?,
-            car_value: field(car)?.parse()?,
-            salary_range: field(salary)?.to_owned(),
-            debt_to_income_ratio: field(dti)?.parse()?,
-            loan_length: field(length)?.parse()?,
-            repaid_loan_on_prev_car: field(prev)? == "True",
-            size_of_downpayment: field(down)?.to_owned(),
-            driver_tenure: field(tenure)?.parse()?,
-            y_pred_proba: field(proba)?.parse()?,
-            y_pred: field(pred)?.parse()?,
-            repaid: match repaid {
-                Some(i) => Some(field(i)?.parse::<f64>()? as i64),
-                None => None,
+            timestamp_ms: parse_timestamp(field("timestamp")?)?,
+            car_value: field("car_value")?.parse()?,
+            salary_range: field("salary_range")?.to_owned(),
+            debt_to_income_ratio: field("debt_to_income_ratio")?.parse()?,
+            loan_length: field("loan_length")?.parse()?,
+            repaid_loan_on_prev_car: field("repaid_loan_on_prev_car")? == "True",
+            size_of_downpayment: field("size_of_downpayment")?.to_owned(),
+            driver_tenure: field("driver_tenure")?.parse()?,
+            y_pred_proba: field("y_pred_proba")?.parse()?,
+            y_pred: field("y_pred")?.parse()?,
+            repaid: match header.contains_key("repaid") {
+                true => Some(field("repaid")?.parse::<f64>()? as i64),
+                false => None,
             },
         };
-        loans.push((field(id)?.parse()?, loan));
+        loans.push((field("id")?.parse()?, loan));
     }
     Ok(loans)
 }
@@ -145,8 +127,11 @@ fn read_predictions(path: &Path, rng: &mut ChaCha8Rng) -> BenchResult<Vec<(u64, 
 /// Sets `repaid` of the analysis loans from the target file, joined on `id`.
 fn join_targets(path: &Path, analysis: &mut [(u64, Loan)]) -> BenchResult<()> {
     let text = fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let positions: HashMap<u64, usize> =
-        analysis.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+    let positions: HashMap<u64, usize> = analysis
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
     for line in text.lines().skip(1) {
         let (id, repaid) = line
             .split_once(',')

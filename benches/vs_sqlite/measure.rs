@@ -2,9 +2,9 @@
 //! `write()` + `fdatasync()` baseline of the durable mode.
 
 use std::error::Error;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::Path;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -31,7 +31,9 @@ impl Latency {
         let at = |q: f64| {
             let rank = (q * samples.len() as f64).ceil() as usize;
             let index = rank.clamp(1, samples.len()) - 1;
-            samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+            samples
+                .get(index)
+                .map_or(0.0, |d| d.as_nanos() as f64 / 1000.0)
         };
         Ok(Latency {
             p50_us: at(0.50),
@@ -68,7 +70,11 @@ pub fn roc_auc(rows: &[Scored]) -> BenchResult<f64> {
     let mut start = 0;
     while start < labelled.len() {
         let score = labelled[start].0;
-        let end = start + labelled[start..].iter().take_while(|r| r.0 == score).count();
+        let end = start
+            + labelled[start..]
+                .iter()
+                .take_while(|r| r.0 == score)
+                .count();
         // Ranks start + 1 ..= end share their mean.
         let mean_rank = (start + 1 + end) as f64 / 2.0;
         let tied_positives = labelled[start..end].iter().filter(|r| r.1).count() as f64;
@@ -90,25 +96,56 @@ pub fn dir_bytes(dir: &Path) -> BenchResult<u64> {
     Ok(total)
 }
 
-/// Times `count` appends of `BASELINE_WRITE_LEN` bytes to a new file in `dir`, each followed
-/// by `fdatasync` (`File::sync_data` on Linux), and removes the file.
-pub fn write_fdatasync_baseline(dir: &Path, count: usize) -> BenchResult<Latency> {
-    let path = dir.join("baseline-write-fdatasync");
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)?;
-    let payload = [0x5au8; BASELINE_WRITE_LEN];
-    let mut samples = Vec::with_capacity(count);
-    for _ in 0..count {
-        let started = Instant::now();
-        file.write_all(&payload)?;
-        file.sync_data()?;
-        samples.push(started.elapsed());
+/// File that a baseline writes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaselineFile {
+    /// Appends to a new, empty file, so each `fdatasync` also writes the new file size.
+    Append,
+    /// Overwrites, from its start, a file whose bytes were written and synced beforehand, as
+    /// a log with preallocated and zero-filled files does.
+    Overwrite,
+}
+
+/// A baseline of the durable mode: writes of `BASELINE_WRITE_LEN` bytes, each followed by
+/// `fdatasync` (`File::sync_data` on Linux).
+pub struct WriteFdatasync {
+    path: PathBuf,
+    file: File,
+}
+
+impl WriteFdatasync {
+    /// Creates the file in `dir`, zero-filled for `writes` writes in `Overwrite` mode.
+    pub fn create(dir: &Path, kind: BaselineFile, writes: usize) -> BenchResult<WriteFdatasync> {
+        let path = dir.join(format!("baseline-{kind:?}"));
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)?;
+        if kind == BaselineFile::Overwrite {
+            file.write_all(&vec![0u8; writes * BASELINE_WRITE_LEN])?;
+            file.sync_all()?;
+            file.seek(SeekFrom::Start(0))?;
+        }
+        Ok(WriteFdatasync { path, file })
     }
-    drop(file);
-    fs::remove_file(&path)?;
-    Latency::from_samples(samples)
+
+    /// Times `count` writes with their `fdatasync`.
+    pub fn calls(&mut self, count: usize) -> BenchResult<Vec<Duration>> {
+        let payload = [0x5au8; BASELINE_WRITE_LEN];
+        let mut samples = Vec::with_capacity(count);
+        for _ in 0..count {
+            let started = Instant::now();
+            self.file.write_all(&payload)?;
+            self.file.sync_data()?;
+            samples.push(started.elapsed());
+        }
+        Ok(samples)
+    }
+
+    pub fn remove(self) -> BenchResult<()> {
+        drop(self.file);
+        Ok(fs::remove_file(&self.path)?)
+    }
 }
 
 /// Runs `read` `repeats` times and returns the rows it returned and the median duration.
@@ -136,14 +173,21 @@ pub fn per_second(count: usize, duration: Duration) -> f64 {
     count as f64 / duration.as_secs_f64().max(1e-9)
 }
 
-/// Checks `roc_auc` and `Latency` on cases with known answers. A harness-less bench runs no
+/// Checks `roc_auc` and `Latency` on cases with known results. A harness-less bench runs no
 /// `#[test]`, so the bench calls this before measuring.
 pub fn self_check() -> BenchResult<()> {
     let scored = |score: f64, label: Option<bool>| Scored { score, label };
     let cases = [
         (vec![scored(0.1, Some(false)), scored(0.9, Some(true))], 1.0),
         (vec![scored(0.5, Some(true)), scored(0.5, Some(false))], 0.5),
-        (vec![scored(0.2, Some(false)), scored(0.8, Some(true)), scored(0.0, None)], 1.0),
+        (
+            vec![
+                scored(0.2, Some(false)),
+                scored(0.8, Some(true)),
+                scored(0.0, None),
+            ],
+            1.0,
+        ),
         (vec![scored(0.9, Some(false)), scored(0.1, Some(true))], 0.0),
     ];
     for (rows, expected) in cases {

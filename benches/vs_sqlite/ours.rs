@@ -157,10 +157,11 @@ impl Peer for Ours {
         start_ms: i64,
     ) -> BenchResult<u64> {
         let store = self.store()?;
-        let deadline = Instant::now() + duration;
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
-                .map(|t| scope.spawn(move || track_until(store, deadline, seed + t as u64, start_ms)))
+                .map(|t| {
+                    scope.spawn(move || track_until(store, duration, seed + t as u64, start_ms))
+                })
                 .collect();
             let mut calls = 0;
             for worker in workers {
@@ -184,9 +185,10 @@ impl Peer for Ours {
     }
 }
 
-/// Tracks single predictions until `deadline` and returns how many it tracked.
-fn track_until(store: &Store, deadline: Instant, seed: u64, start_ms: i64) -> BenchResult<u64> {
+/// Tracks single predictions for `duration` and returns how many it tracked.
+fn track_until(store: &Store, duration: Duration, seed: u64, start_ms: i64) -> BenchResult<u64> {
     let mut generator = RowGenerator::new(seed);
+    let deadline = Instant::now() + duration;
     let mut calls = 0;
     while Instant::now() < deadline {
         let row = generator.row(start_ms + calls as i64);

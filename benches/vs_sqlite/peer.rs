@@ -6,8 +6,8 @@ use crate::car_loan::CarLoan;
 use crate::measure::{BenchResult, Scored};
 use crate::workload::{Label, Row, Window};
 
-/// How a store makes a write durable: the default mode of each store, or durable against a
-/// power loss before the call returns.
+/// Durability setting of a store: the default mode of each store, or durable against a power
+/// loss before the call returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// modelmetrics `Durability::Interval(100 ms)`, SQLite `synchronous=NORMAL` in WAL mode.

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
 use rusqlite::{Connection, params};
 
 use crate::car_loan::{self, CarLoan};
@@ -182,7 +181,13 @@ impl Peer for Sqlite {
             for w in windows {
                 statement.execute(params![MODEL, w.start_ms, w.end_ms, "roc_auc", w.roc_auc])?;
                 let predictions = w.predictions;
-                statement.execute(params![MODEL, w.start_ms, w.end_ms, "predictions", predictions])?;
+                statement.execute(params![
+                    MODEL,
+                    w.start_ms,
+                    w.end_ms,
+                    "predictions",
+                    predictions
+                ])?;
             }
         }
         Ok(transaction.commit()?)
@@ -221,10 +226,11 @@ impl Peer for Sqlite {
         start_ms: i64,
     ) -> BenchResult<u64> {
         let path = &self.path;
-        let deadline = Instant::now() + duration;
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
-                .map(|t| scope.spawn(move || insert_until(path, deadline, seed + t as u64, start_ms)))
+                .map(|t| {
+                    scope.spawn(move || insert_until(path, duration, seed + t as u64, start_ms))
+                })
                 .collect();
             let mut calls = 0;
             for worker in workers {
@@ -249,11 +255,12 @@ impl Peer for Sqlite {
     }
 }
 
-/// Inserts single rows on a durable connection of its own until `deadline`, each in its own
-/// transaction, and returns how many it inserted.
-fn insert_until(path: &Path, deadline: Instant, seed: u64, start_ms: i64) -> BenchResult<u64> {
+/// Inserts single rows on a durable connection of its own for `duration`, each in its own
+/// transaction, and returns how many it inserted. The clock starts once the connection is open.
+fn insert_until(path: &Path, duration: Duration, seed: u64, start_ms: i64) -> BenchResult<u64> {
     let connection = connect(path, Mode::Durable)?;
     let mut generator = RowGenerator::new(seed);
+    let deadline = Instant::now() + duration;
     let mut calls = 0;
     while Instant::now() < deadline {
         let row = generator.row(start_ms + calls as i64);
