@@ -341,19 +341,27 @@ pub(crate) fn validate_metrics(metrics: &Metrics) -> Result<()> {
             format!("a record has at most {MAX_METRICS_PER_RECORD} metrics"),
         ));
     }
-    let mut seen = HashSet::with_capacity(metrics.len());
     let mut total = 0usize;
-    for metric in metrics {
+    for (position, metric) in metrics.iter().enumerate() {
         validate_metric_name(&metric.name)?;
-        if !seen.insert(metric.name.as_str()) {
-            return Err(Error::invalid(
-                "metric name",
-                preview(&metric.name),
-                "the name appears twice in one call: pass each metric once",
-            ));
-        }
         validate_value(&metric.name, &metric.value)?;
         total += metric.name.len() + metric.value.payload_len();
+        // Records carry a handful of metrics, so a scan of the earlier names is cheaper than
+        // building a hash set for every record; long lists use a set.
+        if metrics.len() <= SMALL_METRIC_LIST {
+            let earlier = metrics.0.get(..position).unwrap_or_default();
+            if earlier.iter().any(|m| m.name == metric.name) {
+                return Err(duplicate_name(&metric.name));
+            }
+        }
+    }
+    if metrics.len() > SMALL_METRIC_LIST {
+        let mut seen = HashSet::with_capacity(metrics.len());
+        for metric in metrics {
+            if !seen.insert(metric.name.as_str()) {
+                return Err(duplicate_name(&metric.name));
+            }
+        }
     }
     if total > MAX_RECORD_BYTES {
         return Err(Error::invalid(
@@ -363,6 +371,17 @@ pub(crate) fn validate_metrics(metrics: &Metrics) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Length up to which `validate_metrics` finds duplicate names by scanning.
+const SMALL_METRIC_LIST: usize = 32;
+
+fn duplicate_name(name: &str) -> Error {
+    Error::invalid(
+        "metric name",
+        preview(name),
+        "the name appears twice in one call: pass each metric once",
+    )
 }
 
 fn validate_metric_name(name: &str) -> Result<()> {

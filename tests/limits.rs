@@ -217,6 +217,19 @@ fn duplicate_metric_name_rejected() {
 }
 
 #[test]
+fn duplicate_in_long_metric_list_rejected() {
+    let (_dir, store) = open();
+    let mut metrics: Metrics = (0..100).map(|i| (format!("feature_{i}"), i)).collect();
+    metrics.push("feature_7", 1.0);
+    assert_invalid(
+        track(&store, "m", &metrics),
+        "metric name",
+        &["\"feature_7\""],
+    );
+    assert_nothing_written(&store, uuid(1));
+}
+
+#[test]
 fn string_over_limit_rejected() {
     let (_dir, store) = open();
     let metrics = metric("text", "s".repeat(MAX_STRING_LEN + 1));
