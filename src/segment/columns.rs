@@ -23,17 +23,27 @@ impl<'a> ColumnIndex<'a> {
     pub fn build(rows: impl Iterator<Item = &'a Metrics>) -> (ColumnIndex<'a>, Vec<ColumnDef>) {
         let mut ids = HashMap::new();
         let mut defs = Vec::new();
+        let mut previous = RowPattern::default();
         for metrics in rows {
-            for metric in metrics {
+            for (position, metric) in metrics.iter().enumerate() {
                 let value_type = ValueType::of(&metric.value);
-                let key = (metric.name.as_str(), value_type);
-                if let Entry::Vacant(entry) = ids.entry(key) {
-                    entry.insert(defs.len() as u32);
-                    defs.push(ColumnDef {
-                        name: metric.name.clone(),
-                        value_type,
-                    });
+                if previous.get(position, &metric.name, value_type).is_some() {
+                    continue;
                 }
+                let key = (metric.name.as_str(), value_type);
+                let id = match ids.entry(key) {
+                    Entry::Occupied(entry) => *entry.get(),
+                    Entry::Vacant(entry) => {
+                        let id = defs.len() as u32;
+                        entry.insert(id);
+                        defs.push(ColumnDef {
+                            name: metric.name.clone(),
+                            value_type,
+                        });
+                        id
+                    }
+                };
+                previous.set(position, &metric.name, value_type, id);
             }
         }
         (ColumnIndex { ids }, defs)
@@ -45,6 +55,30 @@ impl<'a> ColumnIndex<'a> {
 
     fn id(&self, name: &str, value_type: ValueType) -> Option<u32> {
         self.ids.get(&(name, value_type)).copied()
+    }
+}
+
+/// The column ids of the previous row's metrics by position. A model usually tracks the same
+/// metrics in the same order in every record, so comparing a name with the one at its position
+/// in the previous row replaces most hash lookups.
+#[derive(Default)]
+struct RowPattern<'a> {
+    columns: Vec<(&'a str, ValueType, u32)>,
+}
+
+impl<'a> RowPattern<'a> {
+    fn get(&self, position: usize, name: &str, value_type: ValueType) -> Option<u32> {
+        match self.columns.get(position) {
+            Some(&(seen, seen_type, id)) if seen_type == value_type && seen == name => Some(id),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, position: usize, name: &'a str, value_type: ValueType, id: u32) {
+        match self.columns.get_mut(position) {
+            Some(slot) => *slot = (name, value_type, id),
+            None => self.columns.push((name, value_type, id)),
+        }
     }
 }
 
@@ -122,13 +156,19 @@ pub(crate) fn encode_metric_columns<'a>(
 ) -> Result<Vec<EncodedColumn>> {
     let mut builders: Vec<Option<ColumnBuilder<'a>>> = Vec::new();
     builders.resize_with(index.len(), || None);
+    let mut previous = RowPattern::default();
     for (row, metrics) in rows.iter().enumerate() {
-        for metric in metrics.iter() {
+        for (position, metric) in metrics.iter().enumerate() {
             let value_type = ValueType::of(&metric.value);
+            let id = match previous.get(position, &metric.name, value_type) {
+                Some(id) => Some(id),
+                None => index.id(&metric.name, value_type),
+            };
             // The index was built from these records, so every metric has a column.
-            let Some(id) = index.id(&metric.name, value_type) else {
+            let Some(id) = id else {
                 continue;
             };
+            previous.set(position, &metric.name, value_type, id);
             let Some(slot) = builders.get_mut(id as usize) else {
                 continue;
             };
