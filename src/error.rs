@@ -34,7 +34,7 @@ pub enum Error {
     )]
     UnknownPrediction { uuid: Uuid },
 
-    /// Another process (or another `Store` in this one) holds the directory for writing.
+    /// Another process, or another `Store` in this process, has the directory open for writing.
     #[error(
         "store {} is locked for writing by {holder}: close that store first, \
          or wait for that process to exit",

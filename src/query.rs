@@ -23,8 +23,8 @@ const MIN_SLICE_ROWS: usize = 16_384;
 /// A slice with more rows than this halves the next slice's length.
 const MAX_SLICE_ROWS: usize = 131_072;
 
-/// What a read sees: the heads and segments live when it started, and the records up to the
-/// sequence number tracked by then.
+/// The view of one read: the heads and segments live when it started, and the records up to
+/// the sequence number tracked by then.
 #[derive(Clone)]
 pub(crate) struct Snapshot {
     pub seq_limit: Seq,

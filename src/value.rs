@@ -347,7 +347,7 @@ pub(crate) fn validate_metrics(metrics: &Metrics) -> Result<()> {
         validate_value(&metric.name, &metric.value)?;
         total += metric.name.len() + metric.value.payload_len();
         // Records carry a handful of metrics, so a scan of the earlier names is cheaper than
-        // building a hash set for every record; long lists use a set.
+        // building a hash set for every record. Long lists use a set below.
         if metrics.len() <= SMALL_METRIC_LIST {
             let earlier = metrics.0.get(..position).unwrap_or_default();
             if earlier.iter().any(|m| m.name == metric.name) {

@@ -1,11 +1,15 @@
 //! Flushing the head: freeze it, write a segment and an index run, switch the manifest, trim
 //! the log.
 //!
-//! Order of durable steps, each complete before the next: the segment file and the index run
-//! file are written and synced; the new manifest that lists them, with `wal_start` past the
-//! frozen head's log files, replaces the old one; only then are those log files deleted. A
-//! crash before the manifest switch leaves stray files that the next open deletes, and the log
-//! still holds every record; a crash after it leaves log files that the next open skips.
+//! The durable steps run in order, each complete before the next:
+//!
+//! 1. the segment file and the index run file are written and synced;
+//! 2. a new manifest lists them, with `wal_start` past the frozen head's log files, and
+//!    replaces the old one;
+//! 3. those log files are deleted.
+//!
+//! A crash before step 2 leaves stray files that the next open deletes, and the log still
+//! contains every record. A crash after it leaves log files that the next open skips.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -259,9 +263,11 @@ fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry>
     predictions.chain(delayed).collect()
 }
 
-/// Makes `manifest` the store's manifest. When that fails before the rename, the files in
-/// `new_ids` are removed again; after it, they may be listed on disk, so they are kept and the
-/// store rejects writes until it is reopened and reads the manifest that is really there.
+/// Makes `manifest` the store's manifest.
+///
+/// When that fails before the rename, the files in `new_ids` are removed again. When it fails
+/// after the rename, the manifest on disk may list them, so they are kept. The store then
+/// rejects writes until it is reopened and reads the manifest that is really there.
 fn install_manifest(inner: &Inner, manifest: &Manifest, new_ids: &[u64]) -> Result<()> {
     match manifest.store(&inner.dir) {
         Ok(()) => Ok(()),
