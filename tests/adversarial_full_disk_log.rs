@@ -29,6 +29,8 @@ const ROOM_BYTES: u64 = 1 << 20;
 /// Calls after which the test gives up waiting for the disk to fill.
 const MAX_CALLS: u128 = 5_000;
 const SEED_VAR: &str = "MODELMETRICS_TEST_FULL_LOG_SEED";
+/// Failed calls in a row after which the disk counts as full for the store's flushes.
+const MAX_FAILURES_IN_A_ROW: usize = 20;
 
 fn options() -> Options {
     Options::default()
@@ -101,21 +103,25 @@ fn store_filling_disk_fails_then_resumes() {
     let store = Store::open_with(&dir, options()).unwrap();
     let filler = Filler::leaving(&fs.path().join("filler"), ROOM_BYTES);
 
-    // Track until a call fails at the allocation of a log file. A flush that fails first
-    // removes its partial files, so calls after it may succeed again for a while.
+    // Track until a call fails at the allocation of a log file, or until calls keep failing
+    // at the flush that back-pressure runs before writing (the head is at twice its size and
+    // the disk has no room for a segment). A flush that fails removes its partial files, so
+    // calls after it may succeed again for a while.
     let mut calls = Calls::default();
     let mut failed_files = Vec::new();
+    let mut failures_in_a_row = 0;
     let mut n = 0;
-    while n < MAX_CALLS
-        && !failed_files
-            .iter()
-            .any(|name: &String| name.starts_with("wal-"))
-    {
+    let log_full = |names: &[String]| names.iter().any(|name| name.starts_with("wal-"));
+    while n < MAX_CALLS && !log_full(&failed_files) && failures_in_a_row < MAX_FAILURES_IN_A_ROW {
         let result = track(&store, n, random_bytes(&mut rng, PAYLOAD_BYTES));
         match result {
-            Ok(()) => calls.acked.push(uuid(n)),
+            Ok(()) => {
+                calls.acked.push(uuid(n));
+                failures_in_a_row = 0;
+            }
             Err(error) => {
                 calls.failed.insert(uuid(n));
+                failures_in_a_row += 1;
                 assert!(
                     !matches!(error, Error::Poisoned { .. }),
                     "a full disk poisoned the store: {error}"
@@ -127,13 +133,21 @@ fn store_filling_disk_fails_then_resumes() {
         n += 1;
     }
     println!(
-        "{} calls acknowledged, failed calls named {failed_files:?}",
-        calls.acked.len()
+        "{} calls acknowledged, {} failed, the last failed call named {:?}",
+        calls.acked.len(),
+        calls.failed.len(),
+        failed_files.last()
     );
     assert!(
-        failed_files.iter().any(|name| name.starts_with("wal-")),
-        "no call failed at the allocation of a log file: {failed_files:?}"
+        log_full(&failed_files) || failures_in_a_row == MAX_FAILURES_IN_A_ROW,
+        "the disk never filled: {} calls failed",
+        failed_files.len()
     );
+    let flush_files = ["seg-", "index-", "MANIFEST.tmp"];
+    for name in &failed_files {
+        let known = name.starts_with("wal-") || flush_files.iter().any(|f| name.starts_with(f));
+        assert!(known, "a call failed on an unexpected file {name}");
+    }
 
     // The store is not poisoned: later calls fail for lack of space or, when a failed flush
     // gave its partial files back, succeed.
