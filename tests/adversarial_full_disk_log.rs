@@ -103,10 +103,10 @@ fn store_filling_disk_fails_then_resumes() {
     let store = Store::open_with(&dir, options()).unwrap();
     let filler = Filler::leaving(&fs.path().join("filler"), ROOM_BYTES);
 
-    // Track until a call fails at the allocation of a log file, or until calls keep failing
-    // at the flush that back-pressure runs before writing (the head is at twice its size and
-    // the disk has no room for a segment). A flush that fails removes its partial files, so
-    // calls after it may succeed again for a while.
+    // Track until a call fails at the allocation of a log file, or until calls keep failing at
+    // the flush that back-pressure runs before writing. That happens when the head is at twice
+    // its size and the disk has no room for a segment. A flush that fails removes its partial
+    // files, so calls after it may succeed again for a while.
     let mut calls = Calls::default();
     let mut failed_files = Vec::new();
     let mut failures_in_a_row = 0;

@@ -70,8 +70,9 @@ fn inline_metrics(prediction: &LoanPrediction) -> Metrics {
 /// Tracks the ground truth `repaid` of every prediction that has one as a delayed metric, and
 /// returns how many it tracked.
 ///
-/// Each label arrives a pseudo-random delay of 7 to 90 days after its prediction, and labels are
-/// tracked in order of arrival, so the store sees them in a different order than the predictions.
+/// Each label arrives a pseudo-random delay of 7 to 90 days after its prediction. Labels are
+/// tracked in order of arrival, so the store receives them in a different order than the
+/// predictions.
 pub fn track_ground_truth(
     store: &Store,
     predictions: &[LoanPrediction],

@@ -1,7 +1,7 @@
 //! Byte layout of an index run file, format version 1.
 //!
-//! docs/format/index.md describes the layout in tables; this file names each offset and size
-//! once and encodes and decodes the fixed-size parts: header, entries, page checksums, footer.
+//! docs/format/index.md describes the layout in tables. This file names each offset and size
+//! once, and encodes and decodes the fixed-size parts: header, entries, page checksums, footer.
 
 use std::path::Path;
 
@@ -320,7 +320,7 @@ mod tests {
 
     const DOC: &str = include_str!("../../docs/format/index.md");
 
-    /// The (offset, size) rows of the first table after `heading` in the format page.
+    /// Returns the (offset, size) rows of the first table after `heading` in the format page.
     fn doc_table(heading: &str) -> Vec<(usize, usize)> {
         let start = DOC
             .find(heading)

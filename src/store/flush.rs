@@ -188,8 +188,8 @@ impl Resolver<'_> {
     }
 }
 
-/// Pairs each delayed record of the head with its prediction's key, from the head itself or
-/// from the segments; records whose prediction is unknown become orphans.
+/// Pairs each delayed record of the head with its prediction's key, found in the head itself or
+/// in the segments. Records whose prediction is unknown become orphans.
 fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<ResolvedDelayed>> {
     let in_segments: Vec<Uuid> = data
         .delayed

@@ -11,7 +11,7 @@ pub(crate) const LOCK_FILE: &str = "LOCK";
 
 /// An exclusive `flock` on `DIR/LOCK`, held for the life of a writable store.
 ///
-/// The file holds the process id of the holder, so a second opener can name it. `flock` locks
+/// The file contains the process id of the holder, so a second opener can name it. `flock` locks
 /// belong to the open file description, so a second `Store::open` in the same process is
 /// rejected too. The kernel drops the lock when the process dies, so a crashed writer never
 /// leaves the directory locked.
