@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::error::Error;
 use crate::error::Result;
 use crate::head::Head;
-use crate::index::{EntryKind, IndexSet};
+use crate::index::{EntryKind, IndexSet, UuidSource};
 use crate::record::{
     Aggregate, AggregateRecord, DelayedRecord, OrphanedDelayed, Prediction, PredictionRecord,
     ResolvedDelayed, Seq,
@@ -49,7 +50,7 @@ impl Snapshot {
 
     /// Appends the stored orphaned delayed records of `uuid` to `out`.
     fn stored_orphans(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) -> Result<()> {
-        for entry in self.index.lookup(uuid)? {
+        for entry in self.index.lookup(uuid, &*self.segments)? {
             if entry.kind != EntryKind::Delayed {
                 continue;
             }
@@ -61,6 +62,22 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+}
+
+/// The segments of a snapshot are where the index entries point.
+impl UuidSource for BTreeMap<u64, Arc<Segment>> {
+    fn uuid_at(&self, segment: u64, kind: EntryKind, row: u32) -> Result<Uuid> {
+        let Some(found) = self.get(&segment) else {
+            let name = crate::segment::segment_file_name(segment);
+            let reason = "a UUID index entry points into this segment, which is not open: \
+                          the manifest does not list it or it failed to open";
+            return Err(Error::corruption(std::path::Path::new(&name), 0, reason));
+        };
+        match kind {
+            EntryKind::Prediction => found.uuid_at(row),
+            EntryKind::Delayed => found.orphan_uuid_at(row),
+        }
     }
 }
 
@@ -249,16 +266,13 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
         }
     }
     let mut stored = Vec::new();
-    for entry in snapshot.index.lookup(uuid)? {
+    for entry in snapshot.index.lookup(uuid, &*snapshot.segments)? {
         let Some(segment) = snapshot.segments.get(&entry.segment) else {
             continue;
         };
         match entry.kind {
             EntryKind::Prediction if prediction.is_none() => {
-                let p = segment.prediction_at(entry.row)?;
-                if p.uuid == *uuid {
-                    prediction = Some(p);
-                }
+                prediction = Some(segment.prediction_at(entry.row)?);
             }
             EntryKind::Prediction => {}
             EntryKind::Delayed => stored.push(segment.delayed_at(entry.row)?),
@@ -267,6 +281,12 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
     let Some(prediction) = prediction else {
         return Ok(None);
     };
+    // Resolved delayed rows name their prediction by model, timestamp and seq, not by UUID.
+    let at = prediction.timestamp_ms;
+    for segment in snapshot.segments.values() {
+        let rows = segment.delayed_for(&prediction.model, at, at.saturating_add(1))?;
+        stored.extend(rows.into_iter().filter(|d| belongs_to(d, &prediction)));
+    }
     let mut delayed: Vec<DelayedRecord> = stored
         .into_iter()
         .filter(|d| belongs_to(d, &prediction))
@@ -297,7 +317,10 @@ fn dedup_by_seq(mut delayed: Vec<DelayedRecord>) -> Vec<DelayedRecord> {
 pub(crate) fn orphans(snapshot: &Snapshot) -> Result<Vec<OrphanedDelayed>> {
     let holds_prediction = |uuid: &Uuid| -> Result<bool> {
         let in_head = snapshot.heads().any(|h| h.read().contains_prediction(uuid));
-        Ok(in_head || snapshot.index.contains_prediction(uuid)?)
+        Ok(in_head
+            || snapshot
+                .index
+                .contains_prediction(uuid, &*snapshot.segments)?)
     };
     let mut records = Vec::new();
     for uuid in snapshot.orphans.iter() {

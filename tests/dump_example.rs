@@ -359,8 +359,15 @@ fn verify_names_damaged_segment() {
         has_line_starting(&text, &format!("{name}: damaged at offset")),
         "{text}"
     );
+    // The index run reads its UUIDs from the segment, so when the flipped byte lies in the
+    // UUID column the run fails its check too.
+    let problems = if text.contains("index-00000000000000000002.idx: damaged") {
+        2
+    } else {
+        1
+    };
     assert!(
-        has_line_starting(&text, "verify: FAILED, problems: 1"),
+        has_line_starting(&text, &format!("verify: FAILED, problems: {problems}")),
         "{text}"
     );
     // The damage stops neither the index runs nor the log from being dumped.

@@ -4,6 +4,10 @@
 //! The seeds are small valid files written by the library itself. After a format change,
 //! rewrite them with
 //! `MODELMETRICS_WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_regressions -- --ignored write_seed`.
+//!
+//! An index run is read without its segments, through the synthetic `LocationUuids` source of
+//! the fuzz package, which derives the UUID of a row from its location. The `index_run` seeds
+//! contain entries built with `located_entry`, so that their UUIDs match that source.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -20,6 +24,13 @@ use modelmetrics::segment::{Segment, SegmentData, segment_file_name, write_segme
 use modelmetrics::value::MAX_BYTES_LEN;
 use modelmetrics::wal::{self, FileEnd, Wal, WalOptions, decode_records, encode_records};
 use modelmetrics::{Durability, Metrics, Uuid};
+
+// This is the module file of the fuzz package, so that the seeds and the fuzz target agree on
+// the UUID of every location.
+#[path = "../fuzz/src/location_uuids.rs"]
+mod location_uuids;
+
+use location_uuids::{LocationUuids, located_entry};
 
 /// Id of the segment and the index run, and number of the log file, that the fuzz targets
 /// write their input to.
@@ -279,21 +290,27 @@ fn index_run_bytes(entries: Vec<IndexEntry>) -> Vec<u8> {
     fs::read(dir.path().join(index_file_name(FILE_ID))).unwrap()
 }
 
+/// Entries per page of the `two_pages` seed: one segment and rows below 4096 make entries of
+/// 13 bits (no slot bit, the kind bit, 12 row bits), 4092 × 8 / 13 of them per page.
+const TWO_PAGES_PER_PAGE: u32 = 2518;
+
 fn index_run_seeds() -> Vec<Seed> {
-    let entry = |n: u128, kind, row| IndexEntry {
-        uuid: uuid(n),
-        kind,
-        segment: 2 + n as u64 % 2,
-        row,
-    };
-    let entries = vec![
-        entry(1, EntryKind::Prediction, 0),
-        entry(1, EntryKind::Delayed, 0),
-        entry(1, EntryKind::Delayed, 4),
-        entry(2, EntryKind::Prediction, 1),
-        entry(7, EntryKind::Prediction, 2),
-        entry(9, EntryKind::Delayed, 3),
+    use EntryKind::{Delayed, Prediction};
+    // Two segments, both kinds, and one entry written twice, which a lookup returns twice.
+    let six_entries = vec![
+        located_entry(2, Prediction, 0),
+        located_entry(2, Prediction, 1),
+        located_entry(2, Delayed, 4),
+        located_entry(3, Prediction, 2),
+        located_entry(3, Delayed, 3),
+        located_entry(3, Delayed, 3),
     ];
+    // A full first page whose last entry repeats as the first entry of the second page, so a
+    // lookup of that UUID continues past the page boundary.
+    let mut two_pages: Vec<IndexEntry> = (0..TWO_PAGES_PER_PAGE)
+        .map(|row| located_entry(5, Prediction, row))
+        .collect();
+    two_pages.push(located_entry(5, Prediction, TWO_PAGES_PER_PAGE - 1));
     vec![
         Seed {
             target: "index_run",
@@ -303,7 +320,12 @@ fn index_run_seeds() -> Vec<Seed> {
         Seed {
             target: "index_run",
             name: "six_entries",
-            bytes: index_run_bytes(entries),
+            bytes: index_run_bytes(six_entries),
+        },
+        Seed {
+            target: "index_run",
+            name: "two_pages",
+            bytes: index_run_bytes(two_pages),
         },
     ]
 }
@@ -540,7 +562,7 @@ fn decode_file(target: &str, dir: &Path, name: &str) -> Result<(), String> {
         "index_run" => {
             fs::copy(&path, dir.join(index_file_name(FILE_ID))).unwrap();
             let run = IndexRun::open(dir, FILE_ID).map_err(|e| e.to_string())?;
-            run.verify().map_err(|e| e.to_string())
+            run.verify(&LocationUuids).map_err(|e| e.to_string())
         }
         "wal_payload" => decode_records(&fs::read(&path).unwrap()).map(drop),
         codec => decode_codec(codec, &fs::read(&path).unwrap()),
@@ -577,6 +599,22 @@ fn zstd_chunk_seed_has_zstd_chunks() {
     let summary = Segment::open(dir.path(), FILE_ID).unwrap().summary();
     let zstd_chunks: u64 = summary.columns.iter().map(|c| c.zstd_chunks).sum();
     assert!(zstd_chunks > 0);
+}
+
+#[test]
+fn two_pages_seed_splits_repeated_uuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = corpus_dir().join("index_run/two_pages");
+    fs::copy(seed, dir.path().join(index_file_name(FILE_ID))).unwrap();
+    let run = IndexRun::open(dir.path(), FILE_ID).unwrap();
+    let repeated = located_entry(5, EntryKind::Prediction, TWO_PAGES_PER_PAGE - 1);
+    let mut found = Vec::new();
+    run.lookup(&repeated.uuid, &LocationUuids, &mut found)
+        .unwrap();
+    assert_eq!(run.entry_bits(), 13);
+    assert_eq!(run.info().entries, u64::from(TWO_PAGES_PER_PAGE) + 1);
+    assert!(run.info().file_bytes > 3 * 4096);
+    assert_eq!(found, vec![repeated, repeated]);
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! The index run section: one line per UUID index run.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use modelmetrics::index::{IndexRun, index_file_name};
+use modelmetrics::segment::Segment;
 
 use crate::report::{Dump, ratio};
 use crate::table::{Align, TextTable};
@@ -20,6 +23,8 @@ pub fn dump_index_runs(dump: &mut Dump<impl Write>, ids: &[u64]) -> io::Result<(
         ("entries", Align::Right),
         ("file bytes", Align::Right),
         ("bytes/entry", Align::Right),
+        ("bits/entry", Align::Right),
+        ("segments", Align::Right),
         ("memory bytes", Align::Right),
     ];
     if dump.verify {
@@ -27,16 +32,19 @@ pub fn dump_index_runs(dump: &mut Dump<impl Write>, ids: &[u64]) -> io::Result<(
     }
     let mut table = TextTable::new(&columns);
     let mut failures = Vec::new();
+    let mut segments = BTreeMap::new();
     for &id in ids {
         let name = index_file_name(id);
-        let (cells, failure) = run_cells(dump, id, &name);
+        let (cells, failure) = run_cells(dump, id, &name, &mut segments);
         table.push([vec![id.to_string(), name.clone()], cells].concat());
         failures.extend(failure.map(|error| (name, error)));
     }
     table.write(&mut dump.out, "  ")?;
     writeln!(
         dump.out,
-        "  memory bytes: heap held by an open run (bloom filter, fences, page-check bits)"
+        "  bits/entry: width of one packed entry (segment slot, kind, row); the UUIDs are in \
+         the segments\n  memory bytes: heap held by an open run (bloom filter, fences, segment \
+         table, page-check bits)"
     )?;
     for (name, failure) in failures {
         match failure {
@@ -53,7 +61,14 @@ enum Failure {
 }
 
 /// Returns the cells of run `id` after its id and name, and what failed, if anything.
-fn run_cells(dump: &mut Dump<impl Write>, id: u64, name: &str) -> (Vec<String>, Option<Failure>) {
+/// `segments` caches the segments opened to verify runs; a segment that fails to open is left
+/// out, and the runs that point into it fail their check.
+fn run_cells(
+    dump: &mut Dump<impl Write>,
+    id: u64,
+    name: &str,
+    segments: &mut BTreeMap<u64, Arc<Segment>>,
+) -> (Vec<String>, Option<Failure>) {
     if !dump.was_listed(name) {
         return (vec!["missing".to_owned()], Some(Failure::Missing));
     }
@@ -66,13 +81,22 @@ fn run_cells(dump: &mut Dump<impl Write>, id: u64, name: &str) -> (Vec<String>, 
         info.entries.to_string(),
         info.file_bytes.to_string(),
         ratio(info.file_bytes, info.entries),
+        run.entry_bits().to_string(),
+        run.segments().len().to_string(),
         run.memory_bytes().to_string(),
     ];
     if !dump.verify {
         return (cells, None);
     }
     dump.totals.index_runs_checked += 1;
-    match run.verify() {
+    for &segment in run.segments() {
+        if !segments.contains_key(&segment)
+            && let Ok(opened) = Segment::open(&dump.dir, segment)
+        {
+            segments.insert(segment, Arc::new(opened));
+        }
+    }
+    match run.verify(&*segments) {
         Ok(()) => {
             cells.push("OK".to_owned());
             (cells, None)

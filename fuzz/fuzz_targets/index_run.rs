@@ -1,6 +1,9 @@
 //! Writes the input as index run 1 and opens it with `IndexRun::open`, then runs `verify`,
-//! iterates over the entries and looks up a few UUIDs. Then again with the page, fence, bloom
-//! filter, footer and header CRCs repaired.
+//! iterates over the entries and looks up a few UUIDs. Then again with the page, segment
+//! table, fence, bloom filter, footer and header CRCs repaired.
+//!
+//! There are no segments: the UUID of each entry comes from `LocationUuids`, which derives it
+//! from the entry's segment, kind and row. The seeds were written with the same UUIDs.
 //!
 //! Every call must return `Ok` or `Err`: a panic is a crash of the target. For a run that
 //! `verify` accepts, the iteration must succeed in sorted order with the entry count of the
@@ -11,6 +14,7 @@
 use libfuzzer_sys::fuzz_target;
 use modelmetrics::Uuid;
 use modelmetrics::index::{IndexEntry, IndexRun, index_file_name};
+use modelmetrics_fuzz::location_uuids::LocationUuids;
 use modelmetrics_fuzz::{checksums, scratch};
 
 /// Id of the run, in its file name and in the header of the seeds.
@@ -21,7 +25,7 @@ const MAX_LOOKUPS: usize = 8;
 /// Iterates over the entries of `run`, up to the first error.
 fn iterate(run: &IndexRun, verified: bool) -> Vec<IndexEntry> {
     let mut entries = Vec::new();
-    for entry in run.iter() {
+    for entry in run.iter(&LocationUuids) {
         match entry {
             Ok(entry) => entries.push(entry),
             Err(error) if verified => panic!("iteration of a verified run failed: {error}"),
@@ -54,7 +58,7 @@ fn probe_uuids(entries: &[IndexEntry]) -> Vec<Uuid> {
 /// Looks up `uuid`, and for a verified run compares the result with the iterated entries.
 fn lookup(run: &IndexRun, verified: bool, entries: &[IndexEntry], uuid: Uuid) {
     let mut found = Vec::new();
-    let result = run.lookup(&uuid, &mut found);
+    let result = run.lookup(&uuid, &LocationUuids, &mut found);
     if !verified {
         return;
     }
@@ -76,7 +80,7 @@ fn read(bytes: &[u8]) {
     let Ok(run) = IndexRun::open(dir, RUN_ID) else {
         return;
     };
-    let verified = run.verify().is_ok();
+    let verified = run.verify(&LocationUuids).is_ok();
     let entries = iterate(&run, verified);
     for uuid in probe_uuids(&entries) {
         lookup(&run, verified, &entries, uuid);

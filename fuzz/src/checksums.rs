@@ -21,14 +21,20 @@ const SEGMENT_TRAILER_LEN: usize = 36;
 const SEGMENT_FOOTER_LEN_AT: usize = 8;
 const SEGMENT_FOOTER_CRC_AT: usize = 12;
 
+// Index run, format version 2: header fields, pages, footer fields.
 const INDEX_HEADER_CRC_AT: usize = 60;
 const INDEX_PAGE_COUNT_AT: usize = 40;
+const INDEX_SEGMENT_COUNT_AT: usize = 48;
 const INDEX_DATA_OFFSET: usize = 4096;
 const INDEX_PAGE_SIZE: usize = 4096;
 const INDEX_PAGE_CRC_AT: usize = INDEX_PAGE_SIZE - 4;
+const INDEX_SEGMENT_ID_SIZE: usize = 8;
 const INDEX_FOOTER_LEN: usize = 64;
+const INDEX_FOOTER_FENCE_AT: usize = 0;
+const INDEX_FOOTER_BLOOM_AT: usize = 16;
 const INDEX_FOOTER_FENCE_CRC_AT: usize = 44;
 const INDEX_FOOTER_BLOOM_CRC_AT: usize = 48;
+const INDEX_FOOTER_SEGMENT_CRC_AT: usize = 52;
 const INDEX_FOOTER_CRC_AT: usize = 60;
 
 /// Repairs a `MANIFEST`: the payload length from the file size, then the trailing CRC.
@@ -84,8 +90,8 @@ pub fn segment(bytes: &[u8]) -> Option<Vec<u8>> {
     changed(bytes, out)
 }
 
-/// Repairs an index run: the CRC of each page the header counts, the fence and bloom filter
-/// CRCs that the footer records, then the footer and header CRCs.
+/// Repairs an index run: the CRC of each page the header counts, the segment table, fence
+/// and bloom filter CRCs that the footer records, then the footer and header CRCs.
 pub fn index_run(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = bytes.to_vec();
     repair_index_pages(&mut out);
@@ -100,6 +106,7 @@ pub fn index_run(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Rewrites the CRC of each page that the header's page count names and the file contains.
+/// A page's CRC covers its index as a u64, then its bytes before the CRC.
 fn repair_index_pages(out: &mut [u8]) {
     let pages = read_u64(out, INDEX_PAGE_COUNT_AT).unwrap_or(0);
     let in_file = (out.len().saturating_sub(INDEX_DATA_OFFSET) / INDEX_PAGE_SIZE) as u64;
@@ -116,11 +123,15 @@ fn repair_index_pages(out: &mut [u8]) {
     }
 }
 
-/// Rewrites the fence and bloom filter CRCs of the footer at `footer`, then the footer's own.
+/// Rewrites the segment table, fence and bloom filter CRCs of the footer at `footer`, then
+/// the footer's own.
 fn repair_index_footer(out: &mut [u8], footer: usize) {
+    if let Some(crc) = index_segment_table_crc(out) {
+        put_u32(out, footer + INDEX_FOOTER_SEGMENT_CRC_AT, crc);
+    }
     for (range_at, crc_at) in [
-        (0, INDEX_FOOTER_FENCE_CRC_AT),
-        (16, INDEX_FOOTER_BLOOM_CRC_AT),
+        (INDEX_FOOTER_FENCE_AT, INDEX_FOOTER_FENCE_CRC_AT),
+        (INDEX_FOOTER_BLOOM_AT, INDEX_FOOTER_BLOOM_CRC_AT),
     ] {
         if let Some(crc) = index_range_crc(out, footer + range_at) {
             put_u32(out, footer + crc_at, crc);
@@ -130,6 +141,19 @@ fn repair_index_footer(out: &mut [u8], footer: usize) {
         let crc = crc32fast::hash(covered);
         put_u32(out, footer + INDEX_FOOTER_CRC_AT, crc);
     }
+}
+
+/// Returns the CRC of the segment table, which starts after the pages that the header counts
+/// and contains one u64 id for each segment that the header counts.
+fn index_segment_table_crc(bytes: &[u8]) -> Option<u32> {
+    let pages = usize::try_from(read_u64(bytes, INDEX_PAGE_COUNT_AT)?).ok()?;
+    let segments = read_u32(bytes, INDEX_SEGMENT_COUNT_AT)? as usize;
+    let offset = pages
+        .checked_mul(INDEX_PAGE_SIZE)?
+        .checked_add(INDEX_DATA_OFFSET)?;
+    let len = segments.checked_mul(INDEX_SEGMENT_ID_SIZE)?;
+    let table = bytes.get(offset..offset.checked_add(len)?)?;
+    Some(crc32fast::hash(table))
 }
 
 /// Returns the CRC of the range whose u64 offset and u64 length are stored at `at`.
@@ -191,9 +215,8 @@ mod tests {
         repair: fn(&[u8]) -> Option<Vec<u8>>,
     ) {
         for (name, bytes) in seeds(target, skip) {
-            assert_eq!(
-                repair(&bytes),
-                None,
+            assert!(
+                repair(&bytes).is_none(),
                 "repair changed the valid seed {target}/{name}"
             );
         }
@@ -217,6 +240,34 @@ mod tests {
     #[test]
     fn index_run_repair_keeps_valid_files() {
         check_valid_seeds_unchanged("index_run", &[], index_run);
+    }
+
+    #[test]
+    fn index_run_repair_restores_every_crc() {
+        let (_, original) = seeds("index_run", &[])
+            .into_iter()
+            .find(|(name, _)| name == "two_pages")
+            .unwrap();
+        let footer = original.len() - INDEX_FOOTER_LEN;
+        let page_crcs = [0, 1].map(|page| INDEX_DATA_OFFSET + page * INDEX_PAGE_SIZE);
+        let crcs = [
+            ("header", INDEX_HEADER_CRC_AT),
+            ("page 0", page_crcs[0] + INDEX_PAGE_CRC_AT),
+            ("page 1", page_crcs[1] + INDEX_PAGE_CRC_AT),
+            ("segment table", footer + INDEX_FOOTER_SEGMENT_CRC_AT),
+            ("fences", footer + INDEX_FOOTER_FENCE_CRC_AT),
+            ("bloom filter", footer + INDEX_FOOTER_BLOOM_CRC_AT),
+            ("footer", footer + INDEX_FOOTER_CRC_AT),
+        ];
+        for (name, at) in crcs {
+            let mut damaged = original.clone();
+            damaged[at] ^= 0xff;
+            let repaired = index_run(&damaged);
+            assert!(
+                repaired.as_ref() == Some(&original),
+                "repair did not restore the {name} CRC at offset {at}"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Helpers shared by the fuzz targets of modelmetrics. `scratch` writes the inputs that the
-//! library reads from files, `codec_check` checks the codec contract, and `checksums` repairs
-//! the CRCs of mutated files so that they reach the parsers.
+//! library reads from files, `codec_check` checks the codec contract, `checksums` repairs
+//! the CRCs of mutated files so that they reach the parsers, and `location_uuids` gives index
+//! runs the UUIDs of the rows their entries point to.
 
 pub mod checksums;
 pub mod codec_check;
+pub mod location_uuids;
 pub mod scratch;
 
 /// Largest row count that the codec targets pass to `decode`, the bound that the codec contract

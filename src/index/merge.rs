@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::run::{IndexRun, RunIter};
-use super::writer::RunWriter;
-use super::{IndexEntry, RunInfo};
+use super::writer::{RunShape, RunWriter};
+use super::{IndexEntry, RunInfo, UuidSource};
 use crate::error::Result;
 
 /// Minimum number of runs in a size tier for `plan_merge` to merge them.
@@ -48,20 +48,29 @@ pub fn plan_merge(runs: &[RunInfo]) -> Option<Vec<u64>> {
 }
 
 /// Merges `inputs` into run `new_id` in `dir`, keeping the entries for which `keep` returns
-/// true. The merge streams: it reads one page per input at a time and never collects the entries.
+/// true. `source` reads the UUIDs that the entries point to. The merge streams: it reads one
+/// page per input at a time and never collects the entries.
 ///
-/// NOTE: the bloom filter is sized for the entries of all inputs, so when `keep` drops many
-/// entries the new run uses more than 10 bits per kept entry until it is merged again.
+/// NOTE: the bloom filter and the segment table are sized for the entries of all inputs, so
+/// when `keep` drops many entries the new run is larger than needed until it is merged again.
 pub fn merge(
     dir: &Path,
     new_id: u64,
     inputs: &[Arc<IndexRun>],
     keep: &dyn Fn(&IndexEntry) -> bool,
+    source: &dyn UuidSource,
 ) -> Result<IndexRun> {
     let started = Instant::now();
     let input_entries: u64 = inputs.iter().map(|run| run.info().entries).sum();
-    let mut writer = RunWriter::create(dir, new_id, input_entries)?;
-    let mut merger = Merger::new(inputs)?;
+    let mut shape = RunShape::default();
+    for run in inputs {
+        shape.segments.extend_from_slice(run.segments());
+        shape.max_row = shape.max_row.max(run.max_row());
+    }
+    shape.segments.sort_unstable();
+    shape.segments.dedup();
+    let mut writer = RunWriter::create(dir, new_id, input_entries, shape)?;
+    let mut merger = Merger::new(inputs, source)?;
     let mut kept = 0u64;
     while let Some(entry) = merger.next_entry()? {
         if keep(&entry) {
@@ -90,9 +99,9 @@ struct Merger<'a> {
 }
 
 impl<'a> Merger<'a> {
-    fn new(inputs: &'a [Arc<IndexRun>]) -> Result<Merger<'a>> {
+    fn new(inputs: &'a [Arc<IndexRun>], source: &'a dyn UuidSource) -> Result<Merger<'a>> {
         let mut merger = Merger {
-            iters: inputs.iter().map(|run| run.entries()).collect(),
+            iters: inputs.iter().map(|run| run.entries(source)).collect(),
             heap: BinaryHeap::with_capacity(inputs.len()),
         };
         for input in 0..inputs.len() {

@@ -1,9 +1,12 @@
-//! The persistent UUID index: where the prediction row and the delayed-metric rows of a
-//! prediction UUID lie in the segment files.
+//! The persistent UUID index: where the prediction row of a prediction UUID lies in the
+//! segment files, and where its orphaned delayed rows lie while the prediction is unknown.
 //!
 //! The index is a set of immutable runs, one file each (`index-{id:020}.idx`). A flush of the
 //! head writes one run with the entries of the new segment. `plan_merge` and `merge` combine
 //! runs of similar size, so the number of runs grows like the logarithm of the entry count.
+//!
+//! An entry stores no UUID: it stores the segment and row that hold it, packed into a few
+//! bytes, and a lookup reads the UUIDs it compares through a [`UuidSource`], the segments.
 //! docs/format/index.md describes the file layout, the bloom filter and the merge policy.
 
 mod bloom;
@@ -20,17 +23,23 @@ pub use merge::{MERGE_MIN_RUNS, MERGE_SIZE_RATIO, merge, plan_merge};
 pub use run::IndexRun;
 pub use set::IndexSet;
 
-/// Largest segment id an index entry can store: bit 63 of the on-disk segment field stores the
-/// entry kind.
-pub const MAX_SEGMENT_ID: u64 = format::MAX_SEGMENT;
+use crate::error::Result;
 
 /// Kind of the row that an index entry locates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntryKind {
-    /// The prediction with its inline metrics.
+    /// The prediction with its inline metrics: a row of a segment's predictions table.
     Prediction,
-    /// Delayed metrics of the prediction.
+    /// Delayed metrics stored before their prediction was known: an orphan row of a segment's
+    /// delayed table, which keeps the prediction UUID.
     Delayed,
+}
+
+/// Reads the UUID that an index entry points to; the store implements it over its segments.
+pub trait UuidSource {
+    /// Returns the UUID of `row` of segment `segment`, in the predictions table for
+    /// `EntryKind::Prediction` and in the delayed table for `EntryKind::Delayed`.
+    fn uuid_at(&self, segment: u64, kind: EntryKind, row: u32) -> Result<uuid::Uuid>;
 }
 
 /// The location of one row of a prediction UUID. Entries sort by UUID bytes, then kind
@@ -39,7 +48,6 @@ pub enum EntryKind {
 pub struct IndexEntry {
     pub uuid: uuid::Uuid,
     pub kind: EntryKind,
-    /// Segment id, at most `MAX_SEGMENT_ID`.
     pub segment: u64,
     /// Row number inside the segment.
     pub row: u32,

@@ -1,4 +1,4 @@
-//! An immutable index run: one memory-mapped file of sorted entries.
+//! An immutable index run: one memory-mapped file of sorted, packed entries.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -9,22 +9,22 @@ use uuid::Uuid;
 
 use super::bloom::{Bloom, MAX_HASHES};
 use super::format::{
-    self, DATA_OFFSET, ENTRIES_PER_PAGE, ENTRY_SIZE, FENCE_SIZE, FOOTER_SIZE, Footer, HEADER_SIZE,
-    Header, PAGE_CRC_OFFSET, PAGE_SIZE,
+    self, DATA_OFFSET, FENCE_SIZE, FOOTER_SIZE, Footer, HEADER_SIZE, Header, PAGE_CRC_OFFSET,
+    PAGE_ENTRY_BYTES, PAGE_SIZE, Packing, SEGMENT_ID_SIZE,
 };
-use super::writer::RunWriter;
-use super::{IndexEntry, RunInfo, index_file_name};
+use super::writer::{RunShape, RunWriter};
+use super::{IndexEntry, RunInfo, UuidSource, index_file_name};
 use crate::error::{Error, IoContext, Result};
 
-/// The entries of one page, as encoded on disk.
-type PageEntries<'a> = &'a [[u8; ENTRY_SIZE]];
-
-/// One index run file, opened: header, footer, fences and bloom filter are in memory, the
-/// entries are read through the memory mapping.
+/// One index run file, opened: header, footer, segment table, fences and bloom filter are in
+/// memory, the entries are read through the memory mapping.
 pub struct IndexRun {
     path: PathBuf,
     map: Mmap,
     header: Header,
+    packing: Packing,
+    /// Segment ids by slot, ascending.
+    segments: Vec<u64>,
     /// First UUID of each page, as big-endian u128.
     fences: Vec<u128>,
     bloom: Bloom,
@@ -38,8 +38,16 @@ impl std::fmt::Debug for IndexRun {
             .field("path", &self.path)
             .field("entries", &self.header.entry_count)
             .field("pages", &self.header.page_count)
+            .field("segments", &self.segments.len())
             .finish()
     }
+}
+
+/// The checked bytes of one page and its entry count.
+struct Page<'a> {
+    index: u64,
+    bytes: &'a [u8],
+    count: usize,
 }
 
 impl IndexRun {
@@ -47,7 +55,8 @@ impl IndexRun {
     /// The file must not exist yet. Several entries may share a UUID.
     pub fn write(dir: &Path, id: u64, mut entries: Vec<IndexEntry>) -> Result<IndexRun> {
         entries.sort_unstable();
-        let mut writer = RunWriter::create(dir, id, entries.len() as u64)?;
+        let shape = RunShape::of(&entries);
+        let mut writer = RunWriter::create(dir, id, entries.len() as u64, shape)?;
         for entry in &entries {
             writer.push(entry)?;
         }
@@ -60,8 +69,9 @@ impl IndexRun {
         IndexRun::open(dir, id)
     }
 
-    /// Opens run `id` in `dir`, checking the header, the footer, the fences and the bloom
-    /// filter. Pages are checked when first read, so opening reads a small part of the file.
+    /// Opens run `id` in `dir`, checking the header, the footer, the segment table, the fences
+    /// and the bloom filter. Pages are checked when first read, so opening reads a small part
+    /// of the file.
     pub fn open(dir: &Path, id: u64) -> Result<IndexRun> {
         let path = dir.join(index_file_name(id));
         let file = File::open(&path).io_context("open index run", &path)?;
@@ -75,13 +85,16 @@ impl IndexRun {
         // out. A file truncated behind the store's back would fault on access (SIGBUS).
         let map = unsafe { Mmap::map(&file) }.io_context("map index run", &path)?;
         let (header, footer) = read_layout(&map, id, &path)?;
+        let segments = load_segments(&map, &header, &footer, &path)?;
         let fences = load_fences(&map, &footer, &path)?;
         let bloom = load_bloom(&map, &footer, &path)?;
         let checked_words = header.page_count.div_ceil(64) as usize;
         Ok(IndexRun {
             path,
             map,
+            packing: header.packing(),
             header,
+            segments,
             fences,
             bloom,
             checked: (0..checked_words).map(|_| AtomicU64::new(0)).collect(),
@@ -100,13 +113,43 @@ impl IndexRun {
         &self.path
     }
 
+    /// Returns the ids of the segments that the run's entries point into, ascending.
+    pub fn segments(&self) -> &[u64] {
+        &self.segments
+    }
+
+    /// Returns the width of one packed entry, in bits.
+    pub fn entry_bits(&self) -> u32 {
+        self.packing.entry_bits()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn entries_per_page(&self) -> u64 {
+        self.packing.entries_per_page()
+    }
+
+    pub(crate) fn max_row(&self) -> u32 {
+        let bits = self.packing.row_bits;
+        if bits >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << bits) - 1
+        }
+    }
+
     /// Returns false when the run contains no entry for `uuid`. True means it probably does.
     pub fn may_contain(&self, uuid: &Uuid) -> bool {
         self.bloom.may_contain(uuid)
     }
 
-    /// Appends every entry of `uuid` to `out`, in sorted order.
-    pub fn lookup(&self, uuid: &Uuid, out: &mut Vec<IndexEntry>) -> Result<()> {
+    /// Appends every entry of `uuid` to `out`, in sorted order. `source` reads the UUIDs that
+    /// the entries point to.
+    pub fn lookup(
+        &self,
+        uuid: &Uuid,
+        source: &dyn UuidSource,
+        out: &mut Vec<IndexEntry>,
+    ) -> Result<()> {
         if !self.may_contain(uuid) {
             return Ok(());
         }
@@ -118,15 +161,17 @@ impl IndexRun {
             .partition_point(|fence| *fence < key)
             .saturating_sub(1);
         while page < self.fences.len() {
-            let entries = self.page_entries(page as u64, false)?;
-            let start = entries.partition_point(|bytes| format::entry_key(bytes) < key);
-            let matching = entries.get(start..).unwrap_or(&[]);
-            let count = matching
-                .iter()
-                .take_while(|b| format::entry_key(b) == key)
-                .count();
-            out.extend(matching.iter().take(count).map(format::decode_entry));
-            if start + count < entries.len() {
+            let view = self.page(page as u64, false)?;
+            let mut at = self.lower_bound(&view, key, source)?;
+            while at < view.count {
+                let entry = self.entry(&view, at, source)?;
+                if entry.uuid.as_u128() != key {
+                    break;
+                }
+                out.push(entry);
+                at += 1;
+            }
+            if at < view.count {
                 break;
             }
             page += 1;
@@ -137,71 +182,125 @@ impl IndexRun {
         Ok(())
     }
 
-    /// Iterates over all entries in sorted order, checking page CRCs and the order. After an
-    /// error the iterator ends.
-    pub fn iter(&self) -> impl Iterator<Item = Result<IndexEntry>> + '_ {
-        self.entries()
+    /// Returns the position of the first entry of `page` whose UUID is not below `key`.
+    fn lower_bound(&self, page: &Page<'_>, key: u128, source: &dyn UuidSource) -> Result<usize> {
+        let (mut low, mut high) = (0, page.count);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.entry(page, mid, source)?.uuid.as_u128() < key {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        Ok(low)
     }
 
-    pub(crate) fn entries(&self) -> RunIter<'_> {
+    /// Decodes entry `at` of `page` and reads its UUID from `source`.
+    fn entry(&self, page: &Page<'_>, at: usize, source: &dyn UuidSource) -> Result<IndexEntry> {
+        let packed = self.packing.decode(page.bytes, at);
+        let Some(&segment) = self.segments.get(packed.slot as usize) else {
+            let reason = format!(
+                "page {} entry {at} names segment slot {}, the run has {} segments",
+                page.index,
+                packed.slot,
+                self.segments.len()
+            );
+            return Err(Error::corruption(
+                &self.path,
+                format::page_offset(page.index),
+                reason,
+            ));
+        };
+        let uuid = source.uuid_at(segment, packed.kind, packed.row)?;
+        Ok(IndexEntry {
+            uuid,
+            kind: packed.kind,
+            segment,
+            row: packed.row,
+        })
+    }
+
+    /// Iterates over all entries in sorted order, reading their UUIDs from `source` and
+    /// checking page CRCs and the order. After an error the iterator ends.
+    pub fn iter<'a>(
+        &'a self,
+        source: &'a dyn UuidSource,
+    ) -> impl Iterator<Item = Result<IndexEntry>> + 'a {
+        self.entries(source)
+    }
+
+    pub(crate) fn entries<'a>(&'a self, source: &'a dyn UuidSource) -> RunIter<'a> {
         RunIter {
             run: self,
+            source,
             next_page: 0,
-            page: &[],
+            page: None,
             next_in_page: 0,
             previous: None,
             done: false,
         }
     }
 
-    /// Checks every checksum of the file, the order of the entries, the fences, the zero
-    /// padding, and that the bloom filter contains every UUID.
-    pub fn verify(&self) -> Result<()> {
+    /// Checks every checksum of the file, the zero padding, the segment slots, and, through
+    /// the UUIDs that `source` reads, the order of the entries, the fences and that the bloom
+    /// filter contains every UUID.
+    pub fn verify(&self, source: &dyn UuidSource) -> Result<()> {
         let (header, footer) = read_layout(&self.map, self.header.run_id, &self.path)?;
+        let segments = load_segments(&self.map, &header, &footer, &self.path)?;
         let fences = load_fences(&self.map, &footer, &self.path)?;
         let bloom = load_bloom(&self.map, &footer, &self.path)?;
-        if header != self.header || fences != self.fences || bloom != self.bloom {
+        let same = header == self.header && segments == self.segments;
+        if !same || fences != self.fences || bloom != self.bloom {
             let reason = "the file changed after it was opened";
             return Err(Error::corruption(&self.path, 0, reason));
         }
         let mut previous = None;
         for page in 0..header.page_count {
-            previous = self.verify_page(page, previous)?;
+            previous = self.verify_page(page, previous, source)?;
         }
         Ok(())
     }
 
-    /// Heap bytes held by the run: bloom filter, fences and the checked-page bits.
+    /// Heap bytes held by the run: bloom filter, fences, segment table and checked-page bits.
     pub fn memory_bytes(&self) -> usize {
         self.bloom.memory_bytes()
             + self.fences.capacity() * size_of::<u128>()
+            + self.segments.capacity() * size_of::<u64>()
             + self.checked.capacity() * size_of::<AtomicU64>()
             + self.path.capacity()
     }
 
     /// Checks one page entirely and returns its last entry.
-    fn verify_page(&self, page: u64, previous: Option<IndexEntry>) -> Result<Option<IndexEntry>> {
-        let entries = self.page_entries(page, true)?;
+    fn verify_page(
+        &self,
+        page: u64,
+        previous: Option<IndexEntry>,
+        source: &dyn UuidSource,
+    ) -> Result<Option<IndexEntry>> {
+        let view = self.page(page, true)?;
         let offset = format::page_offset(page);
-        let used = entries.len() * ENTRY_SIZE;
-        let padding = self.bytes(offset + used as u64, (PAGE_CRC_OFFSET - used) as u64);
-        if padding.is_none_or(|bytes| bytes.iter().any(|b| *b != 0)) {
-            let reason = format!("page {page}: the bytes after its last entry are not zero");
-            return Err(Error::corruption(&self.path, offset + used as u64, reason));
-        }
-        let first = entries.first().map(format::entry_key);
-        if first != self.fences.get(page as usize).copied() {
-            let reason = format!("page {page}: its first UUID differs from its fence");
-            return Err(Error::corruption(&self.path, offset, reason));
+        let used_bits = view.count * self.packing.entry_bits() as usize;
+        if !padding_is_zero(view.bytes, used_bits) {
+            let reason = format!("page {page}: the bits after its last entry are not zero");
+            return Err(Error::corruption(
+                &self.path,
+                offset + (used_bits / 8) as u64,
+                reason,
+            ));
         }
         let mut previous = previous;
-        for (i, bytes) in entries.iter().enumerate() {
-            let entry = format::decode_entry(bytes);
-            let at = offset + (i * ENTRY_SIZE) as u64;
-            self.check_order(previous, &entry, at)?;
+        for at in 0..view.count {
+            let entry = self.entry(&view, at, source)?;
+            if at == 0 && Some(entry.uuid.as_u128()) != self.fences.get(page as usize).copied() {
+                let reason = format!("page {page}: its first UUID differs from its fence");
+                return Err(Error::corruption(&self.path, offset, reason));
+            }
+            let at_byte = offset + (at * self.packing.entry_bits() as usize / 8) as u64;
+            self.check_order(previous, &entry, at_byte)?;
             if !self.bloom.may_contain(&entry.uuid) {
                 let reason = format!("the bloom filter lacks UUID {}", entry.uuid);
-                return Err(Error::corruption(&self.path, at, reason));
+                return Err(Error::corruption(&self.path, at_byte, reason));
             }
             previous = Some(entry);
         }
@@ -219,8 +318,8 @@ impl IndexRun {
         }
     }
 
-    /// Returns the entries of `page`, after checking its CRC unless an earlier read checked it.
-    fn page_entries(&self, page: u64, force_check: bool) -> Result<PageEntries<'_>> {
+    /// Returns page `page`, after checking its CRC unless an earlier read checked it.
+    fn page(&self, page: u64, force_check: bool) -> Result<Page<'_>> {
         let offset = format::page_offset(page);
         let Some(bytes) = self.bytes(offset, PAGE_SIZE as u64) else {
             let reason = format!("page {page} lies past the end of the file");
@@ -230,11 +329,14 @@ impl IndexRun {
             self.check_page_crc(page, bytes, offset)?;
             self.mark_checked(page);
         }
-        let first = page * ENTRIES_PER_PAGE as u64;
-        let count =
-            (self.header.entry_count.saturating_sub(first)).min(ENTRIES_PER_PAGE as u64) as usize;
-        let (entries, _) = bytes.as_chunks::<ENTRY_SIZE>();
-        Ok(entries.get(..count).unwrap_or(entries))
+        let per_page = self.packing.entries_per_page();
+        let first = page * per_page;
+        let count = self.header.entry_count.saturating_sub(first).min(per_page) as usize;
+        Ok(Page {
+            index: page,
+            bytes: bytes.get(..PAGE_ENTRY_BYTES).unwrap_or(bytes),
+            count,
+        })
     }
 
     fn check_page_crc(&self, page: u64, bytes: &[u8], offset: u64) -> Result<()> {
@@ -264,6 +366,16 @@ impl IndexRun {
     }
 }
 
+/// Returns true when every bit of `bytes` from bit `from` on is zero.
+fn padding_is_zero(bytes: &[u8], from: usize) -> bool {
+    let first_byte = from / 8;
+    let partial = bytes.get(first_byte).map_or(0, |b| b >> (from % 8));
+    let aligned = from.is_multiple_of(8);
+    let whole_from = if aligned { first_byte } else { first_byte + 1 };
+    let rest = bytes.get(whole_from..).unwrap_or_default();
+    (aligned || partial == 0) && rest.iter().all(|b| *b == 0)
+}
+
 fn slice(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
     let start = usize::try_from(offset).ok()?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
@@ -271,7 +383,8 @@ fn slice(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
 }
 
 /// Reads the header and the footer and checks that they describe a file of this length:
-/// header region, pages, fences, bloom filter and footer, in this order and without gaps.
+/// header region, pages, segment table, fences, bloom filter and footer, in this order and
+/// without gaps.
 fn read_layout(map: &[u8], run_id: u64, path: &Path) -> Result<(Header, Footer)> {
     let len = map.len() as u64;
     check_min_len(len, path)?;
@@ -304,9 +417,17 @@ fn check_min_len(len: u64, path: &Path) -> Result<()> {
     Err(Error::corruption(path, len, reason))
 }
 
+/// Offset of the segment table: right after the last page.
+fn segment_table_offset(header: &Header) -> Option<u64> {
+    header
+        .page_count
+        .checked_mul(PAGE_SIZE as u64)
+        .and_then(|bytes| bytes.checked_add(DATA_OFFSET))
+}
+
 fn check_layout(header: &Header, footer: &Footer, footer_at: u64) -> Result<(), String> {
-    let fence_offset = (header.page_count.checked_mul(PAGE_SIZE as u64))
-        .and_then(|bytes| bytes.checked_add(DATA_OFFSET));
+    let table_len = u64::from(header.segment_count) * SEGMENT_ID_SIZE as u64;
+    let fence_offset = segment_table_offset(header).and_then(|at| at.checked_add(table_len));
     if fence_offset != Some(footer.fence_offset) {
         return Err(format!("fence offset {}", footer.fence_offset));
     }
@@ -331,6 +452,30 @@ fn check_layout(header: &Header, footer: &Footer, footer_at: u64) -> Result<(), 
         return Err(format!("bloom filter of {len} bytes at offset {offset}"));
     }
     Ok(())
+}
+
+/// Loads the segment table after checking its CRC and that its ids ascend strictly.
+/// `read_layout` has checked that it lies inside the file.
+fn load_segments(map: &[u8], header: &Header, footer: &Footer, path: &Path) -> Result<Vec<u64>> {
+    let offset = segment_table_offset(header).unwrap_or(0);
+    let len = u64::from(header.segment_count) * SEGMENT_ID_SIZE as u64;
+    let bytes = slice(map, offset, len).unwrap_or(&[]);
+    let actual = format::crc32(bytes);
+    if actual != footer.segment_crc {
+        let reason = format!(
+            "segment table CRC mismatch: stored {:#010x}, computed {actual:#010x}",
+            footer.segment_crc
+        );
+        return Err(Error::corruption(path, offset, reason));
+    }
+    let (chunks, _) = bytes.as_chunks::<SEGMENT_ID_SIZE>();
+    let ids: Vec<u64> = chunks.iter().map(|c| u64::from_le_bytes(*c)).collect();
+    if let Some(i) = ids.windows(2).position(|pair| pair.first() >= pair.get(1)) {
+        let at = offset + ((i + 1) * SEGMENT_ID_SIZE) as u64;
+        let reason = "segment ids are not in strictly ascending order";
+        return Err(Error::corruption(path, at, reason));
+    }
+    Ok(ids)
 }
 
 /// Loads the fences after checking their CRC and their order. `read_layout` has checked that
@@ -380,8 +525,9 @@ fn load_bloom(map: &[u8], footer: &Footer, path: &Path) -> Result<Bloom> {
 /// Sorted iterator over the entries of a run; see `IndexRun::iter`.
 pub(crate) struct RunIter<'a> {
     run: &'a IndexRun,
+    source: &'a dyn UuidSource,
     next_page: u64,
-    page: PageEntries<'a>,
+    page: Option<Page<'a>>,
     next_in_page: usize,
     previous: Option<IndexEntry>,
     done: bool,
@@ -389,20 +535,24 @@ pub(crate) struct RunIter<'a> {
 
 impl RunIter<'_> {
     fn advance(&mut self) -> Result<Option<IndexEntry>> {
-        while self.next_in_page >= self.page.len() {
+        while self
+            .page
+            .as_ref()
+            .is_none_or(|p| self.next_in_page >= p.count)
+        {
             if self.next_page >= self.run.header.page_count {
                 return Ok(None);
             }
-            self.page = self.run.page_entries(self.next_page, false)?;
+            self.page = Some(self.run.page(self.next_page, false)?);
             self.next_page += 1;
             self.next_in_page = 0;
         }
-        let Some(bytes) = self.page.get(self.next_in_page) else {
+        let Some(page) = self.page.as_ref() else {
             return Ok(None);
         };
-        let entry = format::decode_entry(bytes);
-        let page_start = format::page_offset(self.next_page.saturating_sub(1));
-        let at = page_start + (self.next_in_page * ENTRY_SIZE) as u64;
+        let entry = self.run.entry(page, self.next_in_page, self.source)?;
+        let bit = self.next_in_page * self.run.packing.entry_bits() as usize;
+        let at = format::page_offset(page.index) + (bit / 8) as u64;
         self.run.check_order(self.previous, &entry, at)?;
         self.previous = Some(entry);
         self.next_in_page += 1;

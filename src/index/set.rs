@@ -5,7 +5,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::run::IndexRun;
-use super::{EntryKind, IndexEntry};
+use super::{EntryKind, IndexEntry, UuidSource};
 use crate::error::Result;
 
 /// A snapshot of the live runs, newest (highest id) first; lookups ask every run whose bloom
@@ -48,22 +48,23 @@ impl IndexSet {
         IndexSet::new(runs)
     }
 
-    /// Returns every entry of `uuid` in all runs, sorted.
-    pub fn lookup(&self, uuid: &Uuid) -> Result<Vec<IndexEntry>> {
+    /// Returns every entry of `uuid` in all runs, sorted. `source` reads the UUIDs that the
+    /// entries point to.
+    pub fn lookup(&self, uuid: &Uuid, source: &dyn UuidSource) -> Result<Vec<IndexEntry>> {
         let mut out = Vec::new();
         for run in &self.runs {
-            run.lookup(uuid, &mut out)?;
+            run.lookup(uuid, source, &mut out)?;
         }
         out.sort_unstable();
         Ok(out)
     }
 
     /// Returns true when some run contains a prediction entry for `uuid`.
-    pub fn contains_prediction(&self, uuid: &Uuid) -> Result<bool> {
+    pub fn contains_prediction(&self, uuid: &Uuid, source: &dyn UuidSource) -> Result<bool> {
         let mut out = Vec::new();
         for run in &self.runs {
             out.clear();
-            run.lookup(uuid, &mut out)?;
+            run.lookup(uuid, source, &mut out)?;
             if out.iter().any(|entry| entry.kind == EntryKind::Prediction) {
                 return Ok(true);
             }

@@ -1,12 +1,14 @@
 //! Tests of index runs and snapshots on real files.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use super::format::{self, DATA_OFFSET, ENTRIES_PER_PAGE, FENCE_SIZE, FOOTER_SIZE, PAGE_SIZE};
+use super::format::{self, DATA_OFFSET, FENCE_SIZE, FOOTER_SIZE, PAGE_SIZE, SEGMENT_ID_SIZE};
+use super::writer::{RunShape, RunWriter};
 use super::*;
 use crate::error::Error;
 
@@ -50,13 +52,37 @@ fn sorted(mut entries: Vec<IndexEntry>) -> Vec<IndexEntry> {
     entries
 }
 
-fn read_all(run: &IndexRun) -> Vec<IndexEntry> {
-    run.iter().collect::<Result<Vec<_>, _>>().unwrap()
+/// The UUIDs of test entries by location, standing in for the segments.
+#[derive(Default)]
+struct MapSource(HashMap<(u64, EntryKind, u32), Uuid>);
+
+impl MapSource {
+    fn of(entries: &[IndexEntry]) -> MapSource {
+        let mut source = MapSource::default();
+        for e in entries {
+            let previous = source.0.insert((e.segment, e.kind, e.row), e.uuid);
+            assert!(previous.is_none_or(|p| p == e.uuid), "two UUIDs at {e:?}");
+        }
+        source
+    }
 }
 
-fn lookup(run: &IndexRun, uuid: &Uuid) -> Vec<IndexEntry> {
+impl UuidSource for MapSource {
+    fn uuid_at(&self, segment: u64, kind: EntryKind, row: u32) -> crate::Result<Uuid> {
+        self.0.get(&(segment, kind, row)).copied().ok_or_else(|| {
+            let reason = format!("no UUID at {segment}/{kind:?}/{row}");
+            Error::corruption(Path::new("source"), 0, reason)
+        })
+    }
+}
+
+fn read_all(run: &IndexRun, source: &MapSource) -> Vec<IndexEntry> {
+    run.iter(source).collect::<Result<Vec<_>, _>>().unwrap()
+}
+
+fn lookup(run: &IndexRun, source: &MapSource, uuid: &Uuid) -> Vec<IndexEntry> {
     let mut out = Vec::new();
-    run.lookup(uuid, &mut out).unwrap();
+    run.lookup(uuid, source, &mut out).unwrap();
     out
 }
 
@@ -89,45 +115,62 @@ fn assert_corruption<T>(result: crate::Result<T>, path: &Path, range: std::ops::
 fn write_then_open_round_trips() {
     let dir = TempDir::new().unwrap();
     let entries = predictions(1000, 1);
+    let source = MapSource::of(&entries);
     let written = IndexRun::write(dir.path(), 7, entries.clone()).unwrap();
     let opened = IndexRun::open(dir.path(), 7).unwrap();
-    assert_eq!(read_all(&opened), sorted(entries));
+    assert_eq!(read_all(&opened, &source), sorted(entries));
     assert_eq!(opened.info(), written.info());
     assert_eq!(opened.info().entries, 1000);
     assert_eq!(opened.info().id, 7);
+    assert_eq!(opened.segments(), &[1]);
     assert_eq!(
         opened.path(),
         dir.path().join("index-00000000000000000007.idx")
     );
-    opened.verify().unwrap();
+    opened.verify(&source).unwrap();
+}
+
+#[test]
+fn entries_take_a_few_bytes() {
+    let dir = TempDir::new().unwrap();
+    let run = IndexRun::write(dir.path(), 1, predictions(100_000, 1)).unwrap();
+    // One segment and rows below 2^17: 1 kind bit and 17 row bits per entry.
+    assert_eq!(run.entry_bits(), 18);
+    let bytes_per_entry = run.info().file_bytes as f64 / 100_000.0;
+    assert!(bytes_per_entry < 4.0, "{bytes_per_entry} bytes per entry");
 }
 
 #[test]
 fn lookup_finds_every_entry() {
     let dir = TempDir::new().unwrap();
-    let entries = predictions(2000, 2);
+    let mut entries = predictions(2000, 2);
+    entries.extend(predictions(1500, 3));
+    let source = MapSource::of(&entries);
     let run = IndexRun::write(dir.path(), 1, entries.clone()).unwrap();
+    assert_eq!(run.segments(), &[2, 3]);
     for expected in &entries {
-        assert_eq!(lookup(&run, &expected.uuid), vec![*expected]);
+        assert_eq!(lookup(&run, &source, &expected.uuid), vec![*expected]);
     }
 }
 
 #[test]
 fn lookup_of_absent_uuid_is_empty() {
     let dir = TempDir::new().unwrap();
-    let run = IndexRun::write(dir.path(), 1, predictions(2000, 3)).unwrap();
+    let entries = predictions(2000, 3);
+    let source = MapSource::of(&entries);
+    let run = IndexRun::write(dir.path(), 1, entries).unwrap();
     let mut bloom_hits = 0;
     for i in 0..2000 {
         let absent = random_uuid(u64::MAX - i);
         bloom_hits += usize::from(run.may_contain(&absent));
-        assert!(lookup(&run, &absent).is_empty());
+        assert!(lookup(&run, &source, &absent).is_empty());
     }
     assert!(
         bloom_hits < 60,
         "{bloom_hits} bloom false positives in 2000"
     );
-    assert!(lookup(&run, &Uuid::nil()).is_empty());
-    assert!(lookup(&run, &Uuid::max()).is_empty());
+    assert!(lookup(&run, &source, &Uuid::nil()).is_empty());
+    assert!(lookup(&run, &source, &Uuid::max()).is_empty());
 }
 
 /// Sequential UUIDs `0..count`, one prediction each, plus `extra` delayed entries for UUID
@@ -147,16 +190,25 @@ fn with_shared_uuid(count: u128, shared: u128, extra: u32) -> Vec<IndexEntry> {
     entries
 }
 
+/// Entries per page of a run of `entries`.
+fn per_page_of(entries: &[IndexEntry]) -> u128 {
+    let shape = RunShape::of(entries);
+    let packing = format::Packing::new(shape.segments.len(), shape.max_row);
+    u128::from(packing.entries_per_page())
+}
+
 #[test]
 fn uuid_entries_across_page_boundary() {
-    let per_page = ENTRIES_PER_PAGE as u128;
+    let per_page = per_page_of(&with_shared_uuid(3 * 4096, 0, 3));
     // The shared UUID's four entries start 2 entries before, exactly at, or 1 entry after the
     // first page boundary.
     for shared in [per_page - 2, per_page, per_page + 1, per_page - 1] {
         let dir = TempDir::new().unwrap();
-        let entries = with_shared_uuid(400, shared, 3);
+        let entries = with_shared_uuid(3 * 4096, shared, 3);
+        let source = MapSource::of(&entries);
         let run = IndexRun::write(dir.path(), 1, entries.clone()).unwrap();
-        let found = lookup(&run, &Uuid::from_u128(shared));
+        assert_eq!(u128::from(run.entries_per_page()), per_page);
+        let found = lookup(&run, &source, &Uuid::from_u128(shared));
         let expected: Vec<IndexEntry> = sorted(
             entries
                 .into_iter()
@@ -166,32 +218,36 @@ fn uuid_entries_across_page_boundary() {
         assert_eq!(found.len(), 4, "shared UUID {shared}");
         assert_eq!(found, expected, "shared UUID {shared}");
         assert_eq!(found[0].kind, EntryKind::Prediction);
-        assert_eq!(lookup(&run, &Uuid::from_u128(shared + 1)).len(), 1);
-        assert_eq!(lookup(&run, &Uuid::from_u128(shared - 1)).len(), 1);
+        assert_eq!(lookup(&run, &source, &Uuid::from_u128(shared + 1)).len(), 1);
+        assert_eq!(lookup(&run, &source, &Uuid::from_u128(shared - 1)).len(), 1);
     }
 }
 
 #[test]
 fn uuid_entries_spanning_three_pages() {
     let dir = TempDir::new().unwrap();
-    let extra = 2 * ENTRIES_PER_PAGE as u32 + 10;
+    let probe = with_shared_uuid(300, 100, 6000);
+    let extra = 2 * per_page_of(&probe) as u32 + 10;
     let entries = with_shared_uuid(300, 100, extra);
+    let source = MapSource::of(&entries);
     let run = IndexRun::write(dir.path(), 1, entries).unwrap();
-    let found = lookup(&run, &Uuid::from_u128(100));
+    let found = lookup(&run, &source, &Uuid::from_u128(100));
     assert_eq!(found.len(), extra as usize + 1);
     assert!(found.is_sorted());
-    assert_eq!(lookup(&run, &Uuid::from_u128(101)).len(), 1);
+    assert_eq!(lookup(&run, &source, &Uuid::from_u128(101)).len(), 1);
 }
 
 #[test]
 fn empty_run_opens_and_finds_nothing() {
     let dir = TempDir::new().unwrap();
+    let source = MapSource::default();
     IndexRun::write(dir.path(), 3, Vec::new()).unwrap();
     let run = IndexRun::open(dir.path(), 3).unwrap();
     assert_eq!(run.info().entries, 0);
-    assert!(read_all(&run).is_empty());
-    assert!(lookup(&run, &Uuid::nil()).is_empty());
-    run.verify().unwrap();
+    assert!(run.segments().is_empty());
+    assert!(read_all(&run, &source).is_empty());
+    assert!(lookup(&run, &source, &Uuid::nil()).is_empty());
+    run.verify(&source).unwrap();
 }
 
 #[test]
@@ -206,16 +262,20 @@ fn existing_file_is_not_overwritten() {
 }
 
 #[test]
-fn oversized_segment_id_is_rejected() {
+fn entry_outside_shape_is_rejected() {
     let dir = TempDir::new().unwrap();
-    let entries = vec![entry(
-        Uuid::nil(),
-        EntryKind::Delayed,
-        MAX_SEGMENT_ID + 1,
-        0,
-    )];
-    let err = IndexRun::write(dir.path(), 1, entries).unwrap_err();
+    let shape = RunShape {
+        segments: vec![3, 5],
+        max_row: 100,
+    };
+    let mut writer = RunWriter::create(dir.path(), 1, 2, shape).unwrap();
+    let other_segment = entry(Uuid::nil(), EntryKind::Prediction, 4, 0);
+    let err = writer.push(&other_segment).unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    let far_row = entry(Uuid::nil(), EntryKind::Prediction, 5, 101);
+    let err = writer.push(&far_row).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    drop(writer);
     assert!(!dir.path().join(index_file_name(1)).exists());
 }
 
@@ -240,9 +300,9 @@ fn run_is_send_and_sync() {
     check::<IndexSet>();
 }
 
-/// Writes run 9 with 1000 entries (7 pages) and returns its path.
+/// Writes run 9 with 5000 entries (3 pages) and returns its path.
 fn corruptible_run(dir: &TempDir) -> std::path::PathBuf {
-    IndexRun::write(dir.path(), 9, predictions(1000, 6)).unwrap();
+    IndexRun::write(dir.path(), 9, predictions(5000, 6)).unwrap();
     dir.path().join(index_file_name(9))
 }
 
@@ -279,7 +339,7 @@ fn zero_filled_file_fails_to_open() {
 fn flipped_header_byte_fails_to_open() {
     let dir = TempDir::new().unwrap();
     let path = corruptible_run(&dir);
-    for offset in [0, 9, 33, 60] {
+    for offset in [0, 9, 13, 33, 49, 53, 60] {
         flip_byte(&path, offset);
         assert_corruption(IndexRun::open(dir.path(), 9), &path, 0..64);
         flip_byte(&path, offset);
@@ -292,31 +352,39 @@ fn flipped_header_byte_fails_to_open() {
 fn flipped_page_byte_fails_lookup_and_verify() {
     let dir = TempDir::new().unwrap();
     let path = corruptible_run(&dir);
+    let entries = predictions(5000, 6);
+    let source = MapSource::of(&entries);
     let third_page = format::page_offset(2);
     flip_byte(&path, third_page + 100);
     let run = IndexRun::open(dir.path(), 9).unwrap();
     let page_range = third_page..third_page + PAGE_SIZE as u64;
-    let in_page = sorted(predictions(1000, 6))[2 * ENTRIES_PER_PAGE + 5];
+    let per_page = run.entries_per_page() as usize;
+    let in_page = sorted(entries)[2 * per_page + 5];
     assert_corruption(
-        run.lookup(&in_page.uuid, &mut Vec::new()),
+        run.lookup(&in_page.uuid, &source, &mut Vec::new()),
         &path,
         page_range.clone(),
     );
-    assert_corruption(run.verify(), &path, page_range.clone());
-    let iterated: Result<Vec<_>, _> = run.iter().collect();
+    assert_corruption(run.verify(&source), &path, page_range.clone());
+    let iterated: Result<Vec<_>, _> = run.iter(&source).collect();
     assert_corruption(iterated, &path, page_range);
 }
 
 #[test]
-fn flipped_fence_bloom_or_footer_fails_open() {
+fn flipped_table_fence_bloom_or_footer_fails_open() {
     let dir = TempDir::new().unwrap();
     let path = corruptible_run(&dir);
+    let source = MapSource::of(&predictions(5000, 6));
     let len = std::fs::metadata(&path).unwrap().len();
-    let pages = format::page_count(1000);
-    let fences = format::page_offset(pages);
+    let run = IndexRun::open(dir.path(), 9).unwrap();
+    let pages = run.info().entries.div_ceil(run.entries_per_page());
+    assert_eq!(pages, 3);
+    let table = format::page_offset(pages);
+    let fences = table + SEGMENT_ID_SIZE as u64;
     let bloom = fences + pages * FENCE_SIZE as u64;
     let footer = len - FOOTER_SIZE as u64;
     let cases = [
+        ("segment table", table + 1, table..fences),
         ("fence", fences + 3, fences..bloom),
         ("bloom", bloom + 17, bloom..footer),
         ("footer field", footer + 20, footer..len),
@@ -330,7 +398,10 @@ fn flipped_fence_bloom_or_footer_fails_open() {
         assert_corruption(result, &path, range);
         flip_byte(&path, offset);
     }
-    IndexRun::open(dir.path(), 9).unwrap().verify().unwrap();
+    IndexRun::open(dir.path(), 9)
+        .unwrap()
+        .verify(&source)
+        .unwrap();
 }
 
 #[test]
@@ -367,36 +438,63 @@ fn footer_disagreeing_with_layout_fails_open() {
 fn unsorted_entries_fail_verify() {
     let dir = TempDir::new().unwrap();
     let path = corruptible_run(&dir);
+    let entries = sorted(predictions(5000, 6));
+    let mut source = MapSource::of(&entries);
+    // The segment answers the UUIDs of the second and third entries swapped.
+    let (second, third) = (entries[1], entries[2]);
+    source
+        .0
+        .insert((6, EntryKind::Prediction, second.row), third.uuid);
+    source
+        .0
+        .insert((6, EntryKind::Prediction, third.row), second.uuid);
+    let run = IndexRun::open(dir.path(), 9).unwrap();
+    // Entries are 14 bits wide, so the third entry starts in byte 3 of the first page.
+    let at = DATA_OFFSET + 3;
+    assert_corruption(run.verify(&source), &path, at..at + 1);
+}
+
+#[test]
+fn slot_past_segment_table_is_corrupt() {
+    let dir = TempDir::new().unwrap();
+    let mut entries = predictions(10, 1);
+    entries.extend(predictions(10, 2));
+    entries.extend(predictions(10, 3));
+    let source = MapSource::of(&entries);
+    IndexRun::write(dir.path(), 1, entries).unwrap();
+    let path = dir.path().join(index_file_name(1));
     let mut bytes = std::fs::read(&path).unwrap();
+    // Entries are 2 slot bits, 1 kind bit and 4 row bits: set both slot bits of entry 0.
     let page = DATA_OFFSET as usize;
-    let (first, second) = (page + 28, page + 56);
-    for i in 0..16 {
-        bytes.swap(first + i, second + i);
-    }
+    bytes[page] |= 0b0110_0000;
     let crc = format::page_crc(0, &bytes[page..page + PAGE_SIZE]);
     bytes[page + PAGE_SIZE - 4..page + PAGE_SIZE].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, bytes).unwrap();
-    let run = IndexRun::open(dir.path(), 9).unwrap();
-    assert_corruption(run.verify(), &path, second as u64..second as u64 + 1);
+    let run = IndexRun::open(dir.path(), 1).unwrap();
+    assert_eq!(run.entry_bits(), 7);
+    let page_range = DATA_OFFSET..DATA_OFFSET + PAGE_SIZE as u64;
+    assert_corruption(run.verify(&source), &path, page_range);
 }
 
 #[test]
 fn merge_keeps_sorted_order() {
     let dir = TempDir::new().unwrap();
     let inputs: Vec<Vec<IndexEntry>> = (1..=3).map(|seed| predictions(700, seed)).collect();
+    let source = MapSource::of(&inputs.concat());
     let mut runs = Vec::new();
     for (id, entries) in (1..).zip(&inputs) {
         runs.push(Arc::new(
             IndexRun::write(dir.path(), id, entries.clone()).unwrap(),
         ));
     }
-    let merged = merge(dir.path(), 10, &runs, &|_| true).unwrap();
+    let merged = merge(dir.path(), 10, &runs, &|_| true, &source).unwrap();
     let expected = sorted(inputs.concat());
-    assert_eq!(read_all(&merged), expected);
+    assert_eq!(read_all(&merged, &source), expected);
     assert_eq!(merged.info().entries, 2100);
-    merged.verify().unwrap();
+    assert_eq!(merged.segments(), &[1, 2, 3]);
+    merged.verify(&source).unwrap();
     for e in &expected {
-        assert_eq!(lookup(&merged, &e.uuid), vec![*e]);
+        assert_eq!(lookup(&merged, &source, &e.uuid), vec![*e]);
     }
 }
 
@@ -409,24 +507,31 @@ fn merge_drops_entries_by_keep() {
         .map(|e| entry(e.uuid, EntryKind::Delayed, 2, e.row))
         .collect();
     first.truncate(400);
+    let source = MapSource::of(&[first.clone(), delayed.clone()].concat());
     let runs = vec![
         Arc::new(IndexRun::write(dir.path(), 1, first.clone()).unwrap()),
         Arc::new(IndexRun::write(dir.path(), 2, delayed.clone()).unwrap()),
     ];
-    let merged = merge(dir.path(), 3, &runs, &|e| e.segment != 2 || e.row % 2 == 0).unwrap();
-    let kept: Vec<IndexEntry> = delayed.into_iter().filter(|e| e.row % 2 == 0).collect();
+    let keep = |e: &IndexEntry| e.segment != 2 || e.row.is_multiple_of(2);
+    let merged = merge(dir.path(), 3, &runs, &keep, &source).unwrap();
+    let kept: Vec<IndexEntry> = delayed
+        .into_iter()
+        .filter(|e| e.row.is_multiple_of(2))
+        .collect();
     let expected = sorted([first, kept].concat());
-    assert_eq!(read_all(&merged), expected);
-    assert!(lookup(&merged, &runs[1].iter().nth(1).unwrap().unwrap().uuid).len() <= 2);
-    merged.verify().unwrap();
+    assert_eq!(read_all(&merged, &source), expected);
+    let second = runs[1].iter(&source).nth(1).unwrap().unwrap();
+    assert!(lookup(&merged, &source, &second.uuid).len() <= 2);
+    merged.verify(&source).unwrap();
 }
 
 #[test]
 fn merge_of_nothing_is_empty_run() {
     let dir = TempDir::new().unwrap();
-    let merged = merge(dir.path(), 1, &[], &|_| true).unwrap();
+    let source = MapSource::default();
+    let merged = merge(dir.path(), 1, &[], &|_| true, &source).unwrap();
     assert_eq!(merged.info().entries, 0);
-    merged.verify().unwrap();
+    merged.verify(&source).unwrap();
 }
 
 #[test]
@@ -452,14 +557,25 @@ fn set_lookup_joins_all_runs() {
     let mut first = predictions(300, 8);
     first.push(prediction);
     let second = vec![late, orphan];
+    let source = MapSource::of(&[first.clone(), second.clone()].concat());
     let set = IndexSet::default()
         .with_run(Arc::new(IndexRun::write(dir.path(), 1, first).unwrap()))
         .with_run(Arc::new(IndexRun::write(dir.path(), 2, second).unwrap()));
-    assert_eq!(set.lookup(&uuid).unwrap(), vec![prediction, late]);
-    assert!(set.contains_prediction(&uuid).unwrap());
-    assert!(!set.contains_prediction(&orphan.uuid).unwrap());
-    assert!(!set.contains_prediction(&random_uuid(79)).unwrap());
-    assert!(set.lookup(&random_uuid(79)).unwrap().is_empty());
+    assert_eq!(set.lookup(&uuid, &source).unwrap(), vec![prediction, late]);
+    assert!(set.contains_prediction(&uuid, &source).unwrap());
+    assert!(!set.contains_prediction(&orphan.uuid, &source).unwrap());
+    assert!(!set.contains_prediction(&random_uuid(79), &source).unwrap());
+    assert!(set.lookup(&random_uuid(79), &source).unwrap().is_empty());
+}
+
+#[test]
+fn missing_uuid_in_source_fails_lookup() {
+    let dir = TempDir::new().unwrap();
+    let entries = predictions(100, 1);
+    let run = IndexRun::write(dir.path(), 1, entries.clone()).unwrap();
+    let mut out = Vec::new();
+    let result = run.lookup(&entries[0].uuid, &MapSource::default(), &mut out);
+    assert!(matches!(result, Err(Error::Corruption { .. })));
 }
 
 proptest::proptest! {
@@ -477,15 +593,16 @@ proptest::proptest! {
                 entry(Uuid::from_u128(*uuid << 100), kind, *segment, row as u32)
             })
             .collect();
+        let source = MapSource::of(&entries);
         let dir = TempDir::new().unwrap();
         let run = IndexRun::write(dir.path(), 1, entries.clone()).unwrap();
         let model = sorted(entries);
-        proptest::prop_assert_eq!(read_all(&run), model.clone());
+        proptest::prop_assert_eq!(read_all(&run, &source), model.clone());
         for key in 0u128..300 {
             let uuid = Uuid::from_u128(key << 100);
             let expected: Vec<IndexEntry> =
                 model.iter().filter(|e| e.uuid == uuid).copied().collect();
-            proptest::prop_assert_eq!(lookup(&run, &uuid), expected);
+            proptest::prop_assert_eq!(lookup(&run, &source, &uuid), expected);
         }
     }
 }
@@ -499,7 +616,7 @@ fn memory_for_million_entries_is_small() {
         .collect();
     let run = IndexRun::write(dir.path(), 1, entries).unwrap();
     let bloom_bytes = 1_000_000 * 10 / 8;
-    let limit = bloom_bytes + (3 << 19);
+    let limit = bloom_bytes + (1 << 18);
     assert!(run.memory_bytes() < limit, "{} bytes", run.memory_bytes());
     assert!(
         run.memory_bytes() > bloom_bytes,

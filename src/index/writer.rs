@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use super::bloom::Bloom;
 use super::format::{
-    self, DATA_OFFSET, ENTRIES_PER_PAGE, ENTRY_SIZE, Footer, Header, MAX_SEGMENT, PAGE_CRC_OFFSET,
-    PAGE_SIZE,
+    self, DATA_OFFSET, Footer, Header, MAX_ROW_BITS, MAX_SLOT_BITS, PAGE_CRC_OFFSET, PAGE_SIZE,
+    PackedEntry, Packing,
 };
 use super::{IndexEntry, index_file_name};
 use crate::error::{Error, IoContext, Result};
@@ -19,11 +19,43 @@ use crate::error::{Error, IoContext, Result};
 /// Bytes buffered between the writer and the file.
 const WRITE_BUFFER: usize = 16 * PAGE_SIZE;
 
+/// What a run must be able to address: its segment ids and its largest row number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RunShape {
+    /// Segment ids, ascending and distinct; an entry names a segment by its position here.
+    pub segments: Vec<u64>,
+    pub max_row: u32,
+}
+
+impl RunShape {
+    /// Returns the shape that addresses every entry of `entries`.
+    pub(crate) fn of(entries: &[IndexEntry]) -> RunShape {
+        let mut segments: Vec<u64> = entries.iter().map(|e| e.segment).collect();
+        segments.sort_unstable();
+        segments.dedup();
+        let max_row = entries.iter().map(|e| e.row).max().unwrap_or(0);
+        RunShape { segments, max_row }
+    }
+
+    fn check(&self) -> Result<Packing> {
+        let packing = Packing::new(self.segments.len(), self.max_row);
+        if packing.slot_bits > MAX_SLOT_BITS || packing.row_bits > MAX_ROW_BITS {
+            let reason = format!("an index run names at most 2^{MAX_SLOT_BITS} segments");
+            let count = self.segments.len().to_string();
+            return Err(Error::invalid("segment count", count, reason));
+        }
+        Ok(packing)
+    }
+}
+
 /// Writes one run file; dropping it before `finish` removes the partial file.
 pub(crate) struct RunWriter {
     path: PathBuf,
     file: Option<BufWriter<File>>,
     run_id: u64,
+    shape: RunShape,
+    packing: Packing,
+    per_page: usize,
     page: Vec<u8>,
     in_page: usize,
     pages: u64,
@@ -34,9 +66,15 @@ pub(crate) struct RunWriter {
 }
 
 impl RunWriter {
-    /// Creates `dir/index-{id}.idx`, which must not exist, with a bloom filter sized for
-    /// `expected_entries`.
-    pub(crate) fn create(dir: &Path, run_id: u64, expected_entries: u64) -> Result<RunWriter> {
+    /// Creates `dir/index-{id}.idx`, which must not exist, for entries that `shape` addresses,
+    /// with a bloom filter sized for `expected_entries`.
+    pub(crate) fn create(
+        dir: &Path,
+        run_id: u64,
+        expected_entries: u64,
+        shape: RunShape,
+    ) -> Result<RunWriter> {
+        let packing = shape.check()?;
         let path = dir.join(index_file_name(run_id));
         let file = OpenOptions::new()
             .write(true)
@@ -47,6 +85,9 @@ impl RunWriter {
             path,
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             run_id,
+            shape,
+            packing,
+            per_page: packing.entries_per_page() as usize,
             page: vec![0; PAGE_SIZE],
             in_page: 0,
             pages: 0,
@@ -59,16 +100,10 @@ impl RunWriter {
         Ok(writer)
     }
 
-    /// Appends an entry, which must not sort before the previous one.
+    /// Appends an entry, which must not sort before the previous one and must lie in a segment
+    /// and row range of the writer's shape.
     pub(crate) fn push(&mut self, entry: &IndexEntry) -> Result<()> {
-        if entry.segment > MAX_SEGMENT {
-            let reason = format!("an index entry stores segment ids up to {MAX_SEGMENT}");
-            return Err(Error::invalid(
-                "segment id",
-                entry.segment.to_string(),
-                reason,
-            ));
-        }
+        let packed = self.pack(entry)?;
         if self.last.is_some_and(|last| *entry < last) {
             let reason = "index run entries must be pushed in sorted order";
             return Err(Error::invalid("index entry", format!("{entry:?}"), reason));
@@ -76,28 +111,53 @@ impl RunWriter {
         if self.in_page == 0 {
             self.fences.extend_from_slice(entry.uuid.as_bytes());
         }
-        let at = self.in_page * ENTRY_SIZE;
-        if let Some(slot) = self.page.get_mut(at..at + ENTRY_SIZE) {
-            format::encode_entry(entry, slot);
-        }
+        self.packing.encode(packed, self.in_page, &mut self.page);
         self.bloom.insert(&entry.uuid);
         self.last = Some(*entry);
         self.entries += 1;
         self.in_page += 1;
-        if self.in_page == ENTRIES_PER_PAGE {
+        if self.in_page == self.per_page {
             self.write_page()?;
         }
         Ok(())
     }
 
-    /// Writes the last page, the fences, the bloom filter, the footer and the header, then
-    /// syncs the file. Returns its path.
+    fn pack(&self, entry: &IndexEntry) -> Result<PackedEntry> {
+        let slot = self.shape.segments.binary_search(&entry.segment);
+        let Ok(slot) = slot else {
+            let reason = "the run's segment table does not name this segment";
+            return Err(Error::invalid(
+                "segment id",
+                entry.segment.to_string(),
+                reason,
+            ));
+        };
+        if entry.row > self.shape.max_row {
+            let reason = format!("the run addresses rows up to {}", self.shape.max_row);
+            return Err(Error::invalid("row", entry.row.to_string(), reason));
+        }
+        Ok(PackedEntry {
+            slot: slot as u32,
+            kind: entry.kind,
+            row: entry.row,
+        })
+    }
+
+    /// Writes the last page, the segment table, the fences, the bloom filter, the footer and
+    /// the header, then syncs the file. Returns its path.
     pub(crate) fn finish(mut self) -> Result<PathBuf> {
         if self.in_page > 0 {
             self.write_page()?;
         }
-        let footer = self.footer();
+        let segments: Vec<u8> = self
+            .shape
+            .segments
+            .iter()
+            .flat_map(|id| id.to_le_bytes())
+            .collect();
+        let footer = self.footer(&segments);
         let fences = std::mem::take(&mut self.fences);
+        self.write_bytes(&segments)?;
         self.write_bytes(&fences)?;
         self.write_bloom()?;
         self.write_bytes(&footer.encode())?;
@@ -106,9 +166,9 @@ impl RunWriter {
         Ok(std::mem::take(&mut self.path))
     }
 
-    fn footer(&self) -> Footer {
+    fn footer(&self, segments: &[u8]) -> Footer {
         let bloom_bytes = self.bloom.words().len() as u64 * 8;
-        let fence_offset = format::page_offset(self.pages);
+        let fence_offset = format::page_offset(self.pages) + segments.len() as u64;
         let mut bloom_crc = crc32fast::Hasher::new();
         for word in self.bloom.words() {
             bloom_crc.update(&word.to_le_bytes());
@@ -122,14 +182,11 @@ impl RunWriter {
             bloom_hashes: self.bloom.hashes(),
             fence_crc: format::crc32(&self.fences),
             bloom_crc: bloom_crc.finalize(),
+            segment_crc: format::crc32(segments),
         }
     }
 
     fn write_page(&mut self) -> Result<()> {
-        let used = self.in_page * ENTRY_SIZE;
-        if let Some(tail) = self.page.get_mut(used..) {
-            tail.fill(0);
-        }
         let crc = format::page_crc(self.pages, &self.page);
         if let Some(slot) = self.page.get_mut(PAGE_CRC_OFFSET..) {
             slot.copy_from_slice(&crc.to_le_bytes());
@@ -137,6 +194,7 @@ impl RunWriter {
         let page = std::mem::take(&mut self.page);
         let written = self.write_bytes(&page);
         self.page = page;
+        self.page.fill(0);
         written?;
         self.pages += 1;
         self.in_page = 0;
@@ -158,6 +216,8 @@ impl RunWriter {
             run_id: self.run_id,
             entry_count: self.entries,
             page_count: self.pages,
+            segment_count: self.shape.segments.len() as u32,
+            row_bits: self.packing.row_bits,
         };
         let path = &self.path;
         let file = self.file.as_mut().ok_or_else(|| finished_error(path))?;

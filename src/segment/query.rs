@@ -120,6 +120,20 @@ impl Segment {
             .uuid_at(position)
     }
 
+    /// Returns the prediction UUID of orphan row `row` of the delayed table, read in place
+    /// like `uuid_at`. A resolved row stores no UUID, so naming one is an error.
+    pub fn orphan_uuid_at(&self, row: u32) -> Result<Uuid> {
+        let (index, position) = self.locate_row(Table::Delayed, row)?;
+        let reader = self.block_reader(Table::Delayed, index)?;
+        if reader.model().is_some() {
+            let reason = format!(
+                "delayed row {row} is resolved and stores no UUID, but was asked for as an orphan"
+            );
+            return Err(Error::corruption(self.path(), 0, reason));
+        }
+        reader.uuid_at(position)
+    }
+
     /// Returns the resolved delayed records whose prediction belongs to `model` and has
     /// `start_ms <= timestamp_ms < end_ms`, in (prediction timestamp, prediction seq, seq) order.
     /// Each record's UUID is nil: match it to its prediction by `PredictionKey::seq`.

@@ -42,6 +42,8 @@ pub struct Written {
     /// The prediction UUID of each delayed row, in row order, orphans included. The UUIDs come
     /// from the input records: the file stores them for orphans only.
     pub delayed: Vec<(Uuid, u32)>,
+    /// The first orphan row of the delayed table: rows from here on keep their UUID.
+    pub first_orphan_row: u32,
 }
 
 /// Writes segment `id` into `dir` under its final name and syncs it.
@@ -114,6 +116,7 @@ fn write_file(path: &Path, id: u64, data: &SegmentData<'_>, zstd_level: i32) -> 
         bytes,
         predictions: row_uuids(predictions.iter().map(|r| r.uuid)),
         delayed: row_uuids(delayed.iter().map(|r| r.record.uuid)),
+        first_orphan_row: delayed.partition_point(|r| r.prediction.is_some()) as u32,
     })
 }
 

@@ -146,7 +146,7 @@ impl Resolver<'_> {
     fn prediction_keys(&self, uuids: &[Uuid]) -> Result<HashMap<Uuid, PredictionKey>> {
         let mut rows_by_segment: HashMap<u64, Vec<u32>> = HashMap::new();
         for uuid in uuids {
-            for entry in self.index.lookup(uuid)? {
+            for entry in self.index.lookup(uuid, self.segments)? {
                 if entry.kind == EntryKind::Prediction {
                     rows_by_segment
                         .entry(entry.segment)
@@ -173,7 +173,7 @@ impl Resolver<'_> {
     /// Returns the stored delayed records of `uuid` that have no prediction key.
     fn orphan_records(&self, uuid: &Uuid) -> Result<Vec<ResolvedDelayed>> {
         let mut found = Vec::new();
-        for entry in self.index.lookup(uuid)? {
+        for entry in self.index.lookup(uuid, self.segments)? {
             if entry.kind != EntryKind::Delayed {
                 continue;
             }
@@ -247,6 +247,8 @@ fn adopt_orphans(
     Ok(adopted)
 }
 
+/// Returns the index entries of a new segment: one per prediction row and one per orphan row.
+/// Resolved delayed rows get none, because they name their prediction by its seq.
 fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry> {
     let predictions = written.predictions.iter().map(|&(uuid, row)| IndexEntry {
         uuid,
@@ -254,7 +256,11 @@ fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry>
         segment: segment_id,
         row,
     });
-    let delayed = written.delayed.iter().map(|&(uuid, row)| IndexEntry {
+    let orphans = written
+        .delayed
+        .iter()
+        .skip(written.first_orphan_row as usize);
+    let delayed = orphans.map(|&(uuid, row)| IndexEntry {
         uuid,
         kind: EntryKind::Delayed,
         segment: segment_id,
@@ -299,9 +305,10 @@ fn remove_unlisted(inner: &Inner, ids: &[u64]) {
 /// Merges index runs whenever the merge policy plans a merge, so lookups read few runs.
 fn merge_index_runs(inner: &Inner) -> Result<()> {
     loop {
-        let (index, mut manifest) = {
+        let (index, segments, mut manifest) = {
             let state = inner.state.read();
-            (state.index.clone(), state.manifest.clone())
+            let segments = Arc::clone(&state.segments);
+            (state.index.clone(), segments, state.manifest.clone())
         };
         let infos: Vec<_> = index.runs().iter().map(|run| run.info()).collect();
         let Some(ids) = index::plan_merge(&infos) else {
@@ -315,7 +322,7 @@ fn merge_index_runs(inner: &Inner) -> Result<()> {
             .collect();
         let new_id = manifest.next_file_id;
         let started = Instant::now();
-        let run = match index::merge(&inner.dir, new_id, &inputs, &|_| true) {
+        let run = match index::merge(&inner.dir, new_id, &inputs, &|_| true, &*segments) {
             Ok(run) => run,
             Err(e) => {
                 remove_unlisted(inner, &[new_id]);

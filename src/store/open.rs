@@ -200,7 +200,7 @@ fn find_orphans(segments: &BTreeMap<u64, Arc<Segment>>, index: &IndexSet) -> Res
     }
     let mut unresolved = HashSet::with_capacity(orphans.len());
     for uuid in orphans {
-        if !index.contains_prediction(&uuid)? {
+        if !index.contains_prediction(&uuid, segments)? {
             unresolved.insert(uuid);
         }
     }

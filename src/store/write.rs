@@ -246,7 +246,7 @@ fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -
         {
             return Ok(true);
         }
-        state.index.contains_prediction(uuid)
+        state.index.contains_prediction(uuid, &*state.segments)
     };
     for record in records {
         match record {
