@@ -282,10 +282,9 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
         return Ok(None);
     };
     // Resolved delayed rows name their prediction by model, timestamp and seq, not by UUID.
-    let at = prediction.timestamp_ms;
+    let (at, seq) = (prediction.timestamp_ms, prediction.seq);
     for segment in snapshot.segments.values() {
-        let rows = segment.delayed_for(&prediction.model, at, at.saturating_add(1))?;
-        stored.extend(rows.into_iter().filter(|d| belongs_to(d, &prediction)));
+        stored.extend(segment.delayed_of(&prediction.model, at, seq)?);
     }
     let mut delayed: Vec<DelayedRecord> = stored
         .into_iter()
@@ -341,10 +340,14 @@ pub(crate) fn orphans(snapshot: &Snapshot) -> Result<Vec<OrphanedDelayed>> {
     records.sort_by_key(|d| d.seq);
     Ok(records
         .into_iter()
-        .map(|d| OrphanedDelayed {
-            uuid: d.uuid,
-            timestamp_ms: d.timestamp_ms,
-            metrics: d.metrics,
+        .map(|mut d| {
+            // A segment returns metrics in its column order, which need not be name order.
+            d.metrics.sort_by_name();
+            OrphanedDelayed {
+                uuid: d.uuid,
+                timestamp_ms: d.timestamp_ms,
+                metrics: d.metrics,
+            }
         })
         .collect())
 }

@@ -143,25 +143,48 @@ impl Segment {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<ResolvedDelayed>> {
-        let mut out = Vec::new();
         if start_ms >= end_ms {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        self.delayed_between(model, start_ms, end_ms - 1)
+    }
+
+    /// Returns the resolved delayed records of the prediction of `model` at `timestamp_ms`
+    /// with sequence number `seq`, in seq order.
+    pub fn delayed_of(
+        &self,
+        model: &str,
+        timestamp_ms: i64,
+        seq: u64,
+    ) -> Result<Vec<ResolvedDelayed>> {
+        let mut rows = self.delayed_between(model, timestamp_ms, timestamp_ms)?;
+        rows.retain(|d| d.prediction.as_ref().is_some_and(|key| key.seq == seq));
+        Ok(rows)
+    }
+
+    /// Like `delayed_for`, over the inclusive range `first_ms ..= last_ms`.
+    fn delayed_between(
+        &self,
+        model: &str,
+        first_ms: i64,
+        last_ms: i64,
+    ) -> Result<Vec<ResolvedDelayed>> {
+        let mut out = Vec::new();
         for index in self.model_blocks(Table::Delayed, model) {
             let Some(block) = self.blocks(Table::Delayed).get(index) else {
                 break;
             };
-            if block.min_ts >= end_ms {
+            if block.min_ts > last_ms {
                 break;
             }
-            if block.max_ts < start_ms {
+            if block.max_ts < first_ms {
                 continue;
             }
             let reader = self.block_reader(Table::Delayed, index)?;
             let targets = DelayedTargets::decode(&reader)?;
             let rows = match &targets {
                 DelayedTargets::Resolved { timestamps, .. } => {
-                    window_rows(timestamps, start_ms, end_ms)
+                    inclusive_rows(timestamps, first_ms, last_ms)
                 }
                 // Orphan blocks have no model, so the blocks of a model are all resolved.
                 DelayedTargets::Orphans(_) => 0..0,
@@ -333,6 +356,13 @@ impl Segment {
 fn window_rows(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
     let start = timestamps.partition_point(|t| *t < start_ms);
     let end = timestamps.partition_point(|t| *t < end_ms);
+    start..end.max(start)
+}
+
+/// Returns the rows of a block sorted by timestamp with `first_ms <= timestamp <= last_ms`.
+fn inclusive_rows(timestamps: &[i64], first_ms: i64, last_ms: i64) -> Range<usize> {
+    let start = timestamps.partition_point(|t| *t < first_ms);
+    let end = timestamps.partition_point(|t| *t <= last_ms);
     start..end.max(start)
 }
 
