@@ -11,8 +11,7 @@ use crate::error::Result;
 use crate::head::Head;
 use crate::index::{EntryKind, IndexSet, UuidSource};
 use crate::record::{
-    Aggregate, AggregateRecord, DelayedRecord, OrphanedDelayed, Prediction, PredictionRecord,
-    ResolvedDelayed, Seq,
+    Aggregate, AggregateRecord, DelayedRecord, OrphanedDelayed, Prediction, PredictionRecord, Seq,
 };
 use crate::segment::Segment;
 use crate::value::Metrics;
@@ -190,7 +189,9 @@ impl Iterator for ReadMetrics {
 }
 
 /// Builds a `Prediction` from its record and its delayed records: each metric takes the value
-/// of the record with the largest sequence number.
+/// of the latest record. Records read back from segments have `STORED_SEQ` and must come in
+/// write order (segments by id, rows in order); the stable sort keeps that order and puts them
+/// before the records of the heads, which are all later.
 fn join(prediction: PredictionRecord, mut delayed: Vec<DelayedRecord>) -> Prediction {
     delayed.sort_by_key(|d| d.seq);
     let mut merged = Metrics::new();
@@ -265,7 +266,8 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
             prediction = Some(p.clone());
         }
     }
-    let mut stored = Vec::new();
+    let orphaned = snapshot.orphans.contains(uuid);
+    let mut orphans = Vec::new();
     for entry in snapshot.index.lookup(uuid, &*snapshot.segments)? {
         let Some(segment) = snapshot.segments.get(&entry.segment) else {
             continue;
@@ -275,38 +277,35 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
                 prediction = Some(segment.prediction_at(entry.row)?);
             }
             EntryKind::Prediction => {}
-            EntryKind::Delayed => stored.push(segment.delayed_at(entry.row)?),
+            // Once its prediction is flushed, an orphan is adopted: copied, resolved, into the
+            // prediction's segment, and only that copy counts.
+            EntryKind::Delayed if orphaned => {
+                let stored = segment.delayed_at(entry.row)?;
+                if stored.prediction.is_none() && stored.record.uuid == *uuid {
+                    orphans.push(stored.record);
+                }
+            }
+            EntryKind::Delayed => {}
         }
     }
     let Some(prediction) = prediction else {
         return Ok(None);
     };
     // Resolved delayed rows name their prediction by model, timestamp and seq, not by UUID.
+    // Segments ascend by id, so the rows come in write order.
     let (at, seq) = (prediction.timestamp_ms, prediction.seq);
+    let mut delayed = Vec::new();
     for segment in snapshot.segments.values() {
-        stored.extend(segment.delayed_of(&prediction.model, at, seq)?);
+        let rows = segment.delayed_of(&prediction.model, at, seq)?;
+        delayed.extend(rows.into_iter().map(|d| d.record));
     }
-    let mut delayed: Vec<DelayedRecord> = stored
-        .into_iter()
-        .filter(|d| belongs_to(d, &prediction))
-        .map(|d| d.record)
-        .collect();
+    delayed.extend(orphans);
     snapshot.head_delayed(uuid, &mut delayed);
-    Ok(Some(join(prediction, dedup_by_seq(delayed))))
+    Ok(Some(join(prediction, delayed)))
 }
 
-/// Returns whether a stored delayed record belongs to `prediction`: a resolved record names
-/// its prediction's seq, an orphan its prediction's UUID.
-fn belongs_to(delayed: &ResolvedDelayed, prediction: &PredictionRecord) -> bool {
-    match &delayed.prediction {
-        Some(key) => key.seq == prediction.seq,
-        None => delayed.record.uuid == prediction.uuid,
-    }
-}
-
-/// Drops copies of one delayed record: an orphan adopted by a later flush is stored twice, as
-/// an orphan with its UUID and as a resolved record with its prediction's seq. Both copies
-/// keep the record's own seq.
+/// Drops repeated copies of one record, which have the same seq. Every record passed here has
+/// its own seq: orphans and head records keep theirs.
 fn dedup_by_seq(mut delayed: Vec<DelayedRecord>) -> Vec<DelayedRecord> {
     delayed.sort_by_key(|d| d.seq);
     delayed.dedup_by_key(|d| d.seq);

@@ -8,6 +8,11 @@ use crate::value::Metrics;
 /// "the latest value" of a metric is the one with the largest sequence number.
 pub type Seq = u64;
 
+/// The seq of a resolved delayed record read back from a segment, which does not store it. No
+/// tracked record has it: sequence numbers start at 1. Stored records are older than every
+/// record in the heads, so sorting by seq keeps them first, in the order they were read.
+pub const STORED_SEQ: Seq = 0;
+
 /// One tracked prediction with its inline metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PredictionRecord {
@@ -53,6 +58,10 @@ pub struct PredictionKey {
 /// A segment stores the prediction's seq in place of the UUID of a resolved record, so a
 /// resolved record read back from a segment has `record.uuid == Uuid::nil()`. Match it to its
 /// prediction by `prediction.seq`. An orphan (`prediction` is `None`) keeps its UUID.
+///
+/// A segment does not store the seq of a resolved record either: read back, it has
+/// `record.seq == STORED_SEQ`. Its position orders it instead: the resolved records of one
+/// prediction lie in seq order in their segment, and a later segment holds later records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedDelayed {
     pub record: DelayedRecord,

@@ -528,17 +528,16 @@ mod tests {
             ..chunk(offset, len, NO_COLUMN, mode)
         };
         let chunks = vec![
-            fixed(180, 3, 4, 0x11),
-            fixed(183, 5, 4, 0x01),
-            fixed(188, 4, 4, 0x11),
-            fixed(192, 3, 4, 0x10),
+            fixed(180, 5, 4, 0x01),
+            fixed(185, 4, 4, 0x11),
+            fixed(189, 3, 4, 0x10),
             ChunkRef {
                 present: 4,
-                ..chunk(195, 12, 0, 2)
+                ..chunk(192, 12, 0, 2)
             },
-            fixed(207, 3, 2, 0x11),
-            fixed(210, 32, 2, 0),
-            fixed(242, 10, 2, 0x01),
+            fixed(204, 3, 2, 0x11),
+            fixed(207, 32, 2, 0),
+            fixed(239, 10, 2, 0x01),
         ];
         let resolved = BlockDir {
             model: Some(0),
@@ -547,7 +546,7 @@ mod tests {
             min_ts: 0,
             max_ts: 100,
             chunk_start: 0,
-            chunk_end: 5,
+            chunk_end: 4,
         };
         let orphans = BlockDir {
             model: None,
@@ -555,8 +554,8 @@ mod tests {
             rows: 2,
             min_ts: 50,
             max_ts: 60,
-            chunk_start: 5,
-            chunk_end: 8,
+            chunk_start: 4,
+            chunk_end: 7,
         };
         let mut footer = sample_footer();
         footer.tables[1] = TableDir {
@@ -649,18 +648,18 @@ mod tests {
         let footer = footer_with_delayed();
         let mut bytes = Vec::new();
         footer.encode(FORMAT_VERSION, &mut bytes);
-        let (_, decoded) = decode(&bytes, 252).unwrap();
+        let (_, decoded) = decode(&bytes, 249).unwrap();
         assert_eq!(decoded, footer);
     }
 
     #[test]
     fn orphan_uuid_chunk_of_wrong_size_is_corruption() {
         let mut footer = footer_with_delayed();
-        footer.tables[1].chunks[6].len = 31;
-        footer.tables[1].chunks[7].offset = 241;
+        footer.tables[1].chunks[5].len = 31;
+        footer.tables[1].chunks[6].offset = 238;
         let mut bytes = Vec::new();
         footer.encode(FORMAT_VERSION, &mut bytes);
-        let error = decode(&bytes, 251).unwrap_err();
+        let error = decode(&bytes, 248).unwrap_err();
         let Error::Corruption { reason, .. } = error else {
             panic!("expected corruption");
         };

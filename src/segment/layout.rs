@@ -4,7 +4,7 @@ use crate::codec;
 use crate::value::Value;
 
 /// Format version that this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Last 8 bytes of every segment file.
 pub const TRAILER_MAGIC: [u8; 8] = *b"MMSEGEND";
 /// First 4 bytes of the footer.
@@ -247,8 +247,7 @@ impl FixedColumn {
 
 const PREDICTION_COLUMNS: [FixedColumn; 3] =
     [FixedColumn::Seq, FixedColumn::Timestamp, FixedColumn::Uuid];
-const RESOLVED_COLUMNS: [FixedColumn; 4] = [
-    FixedColumn::Seq,
+const RESOLVED_COLUMNS: [FixedColumn; 3] = [
     FixedColumn::DelayedTimestamp,
     FixedColumn::PredictionTimestamp,
     FixedColumn::PredictionSeq,

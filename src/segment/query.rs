@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::record::{
-    AggregateRecord, DelayedRecord, PredictionKey, PredictionRecord, ResolvedDelayed,
+    AggregateRecord, DelayedRecord, PredictionKey, PredictionRecord, ResolvedDelayed, STORED_SEQ,
 };
 use crate::segment::Segment;
 use crate::segment::block::BlockReader;
@@ -296,7 +296,11 @@ impl Segment {
         targets: &DelayedTargets<'_>,
         rows: Range<usize>,
     ) -> Result<Vec<ResolvedDelayed>> {
-        let seqs = reader.seq_column()?;
+        // Only orphan blocks store each row's seq; see `record::STORED_SEQ`.
+        let seqs = match targets {
+            DelayedTargets::Orphans(_) => reader.seq_column()?,
+            DelayedTargets::Resolved { .. } => vec![STORED_SEQ; reader.rows()],
+        };
         let timestamps = reader.i64_column(FixedColumn::DelayedTimestamp)?;
         let metrics = reader.metrics(rows.clone())?;
         let fixed = seqs.iter().zip(&timestamps).enumerate().skip(rows.start);

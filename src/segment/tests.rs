@@ -276,6 +276,7 @@ impl Fixture {
             record.record.metrics = directory_order(&record.record.metrics, &directory);
             if record.prediction.is_some() {
                 record.record.uuid = Uuid::nil();
+                record.record.seq = crate::record::STORED_SEQ;
             }
         }
         sorted
@@ -981,19 +982,19 @@ fn unsupported_version_is_reported() {
     drop(segment);
     let mut bytes = fs::read(&written.path).unwrap();
     let trailer = bytes.len() - TRAILER_LEN;
-    // The footer's version is the varint after its 4-byte magic. Both 1 and 2 take one byte.
-    bytes[footer_offset + 4] = 2;
+    // The footer's version is the varint after its 4-byte magic. Both 2 and 3 take one byte.
+    bytes[footer_offset + 4] = 3;
     reseal_footer(&mut bytes, footer_offset);
     let version_at = trailer + TRAILER_VERSION;
-    bytes[version_at..version_at + 4].copy_from_slice(&2u32.to_le_bytes());
+    bytes[version_at..version_at + 4].copy_from_slice(&3u32.to_le_bytes());
     fs::write(&written.path, &bytes).unwrap();
     let error = Segment::open(dir.path(), 1).unwrap_err();
     assert!(
         matches!(
             error,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             }
         ),

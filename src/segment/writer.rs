@@ -283,12 +283,14 @@ fn uuid_chunk(values: impl Iterator<Item = Uuid>) -> FixedChunk {
 /// Encodes the fixed columns of a block of resolved delayed rows, which names each row's
 /// prediction by its timestamp and seq. Returns them with the prediction timestamps, which
 /// index the block.
+///
+/// The rows' own seqs are not stored: rows of one prediction are in seq order in the block,
+/// and a later segment holds later records, so the position orders them.
 fn resolved_fixed_chunks(block: &[&ResolvedDelayed]) -> (Vec<i64>, Vec<FixedChunk>) {
     // Every row of a resolved block has a prediction key: blocks are split by model.
     let keys = block.iter().filter_map(|r| r.prediction.as_ref());
     let prediction_ts: Vec<i64> = keys.clone().map(|key| key.timestamp_ms).collect();
     let fixed = vec![
-        seq_chunk(block.iter().map(|r| r.record.seq)),
         ints_chunk(block.iter().map(|r| r.record.timestamp_ms)),
         timestamps_chunk(prediction_ts.iter().copied()),
         seq_chunk(keys.map(|key| key.seq)),
