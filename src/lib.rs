@@ -10,6 +10,8 @@
 )]
 
 pub mod error;
+/// Evaluators over slices: classification and regression metrics, and drift tests.
+pub mod eval;
 pub mod options;
 pub mod record;
 pub mod value;
