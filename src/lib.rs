@@ -24,10 +24,12 @@ pub mod manifest;
 pub mod segment;
 pub mod wal;
 
+mod columns;
 mod head;
 mod query;
 mod store;
 
+pub use columns::Columns;
 pub use error::{Error, Result};
 pub use options::{Durability, Options};
 pub use query::ReadMetrics;

@@ -36,19 +36,19 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    fn heads(&self) -> impl Iterator<Item = &Arc<Head>> {
+    pub(crate) fn heads(&self) -> impl Iterator<Item = &Arc<Head>> {
         std::iter::once(&self.active).chain(self.frozen.iter())
     }
 
     /// Appends the delayed records of `uuid` held in the heads to `out`.
-    fn head_delayed(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) {
+    pub(crate) fn head_delayed(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) {
         for head in self.heads() {
             head.read().delayed_of(uuid, self.seq_limit, out);
         }
     }
 
     /// Appends the stored orphaned delayed records of `uuid` to `out`.
-    fn stored_orphans(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) -> Result<()> {
+    pub(crate) fn stored_orphans(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) -> Result<()> {
         for entry in self.index.lookup(uuid, &*self.segments)? {
             if entry.kind != EntryKind::Delayed {
                 continue;

@@ -119,6 +119,28 @@ impl Peer for Ours {
         Ok(rows)
     }
 
+    fn read_scores(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        let columns =
+            self.store()?
+                .read_columns(MODEL, (start_ms, end_ms), &["score"], &["label"])?;
+        std::hint::black_box((&columns.uuids, &columns.timestamps));
+        let scores = columns.metrics.first().ok_or("no score column")?;
+        let labels = columns.delayed.first().ok_or("no label column")?;
+        let mut out = Vec::with_capacity(columns.len());
+        for (score, label) in scores.iter().zip(labels) {
+            let score = score
+                .as_ref()
+                .and_then(Value::as_f64)
+                .ok_or("a prediction has no f64 score")?;
+            let label = match label {
+                Some(value) => Some(value.as_bool().ok_or("the label is not a bool")?),
+                None => None,
+            };
+            out.push(Scored { score, label });
+        }
+        Ok(out)
+    }
+
     fn track_aggregates(&mut self, windows: &[Window]) -> BenchResult<()> {
         let store = self.store()?;
         for w in windows {

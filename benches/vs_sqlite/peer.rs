@@ -31,6 +31,10 @@ pub trait Peer {
     /// order.
     fn read_window(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>>;
 
+    /// Reads the UUID, timestamp, score and label of every prediction of `[start_ms, end_ms)`
+    /// in timestamp order, and no other metric: what a job that computes ROC AUC needs.
+    fn read_scores(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>>;
+
     /// Tracks the aggregate metrics of each window, then flushes.
     fn track_aggregates(&mut self, windows: &[Window]) -> BenchResult<()>;
 

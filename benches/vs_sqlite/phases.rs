@@ -127,16 +127,25 @@ fn track_labels(sides: &mut [Side], workload: &Workload, started: Instant) -> Be
 fn read_windows(sides: &mut [Side], predictions: usize, started: Instant) -> BenchResult<()> {
     let middle = START_MS + DAYS * MS_PER_DAY / 2;
     let last_day = START_MS + (DAYS - 1) * MS_PER_DAY;
+    let hour = (middle, middle + MS_PER_HOUR);
+    let day = (last_day, last_day + MS_PER_DAY);
     let windows = [
-        (report::READ_HOUR, middle, middle + MS_PER_HOUR, HOUR_READS),
-        (report::READ_DAY, last_day, last_day + MS_PER_DAY, DAY_READS),
+        (report::READ_HOUR, hour, HOUR_READS, false),
+        (report::READ_DAY, day, DAY_READS, false),
+        (report::READ_HOUR_SCORES, hour, HOUR_READS, true),
+        (report::READ_DAY_SCORES, day, DAY_READS, true),
     ];
-    for (key, start_ms, end_ms, repeats) in windows {
+    for (key, (start_ms, end_ms), repeats, scores_only) in windows {
         let mut seen: Option<(usize, f64)> = None;
         for side in sides.iter_mut() {
             let peer = &mut side.peer;
-            let (rows, elapsed) =
-                measure::median_timed(repeats, || peer.read_window(start_ms, end_ms))?;
+            let (rows, elapsed) = measure::median_timed(repeats, || {
+                if scores_only {
+                    peer.read_scores(start_ms, end_ms)
+                } else {
+                    peer.read_window(start_ms, end_ms)
+                }
+            })?;
             let auc = measure::roc_auc(&rows)?;
             side.figures.set(key, per_second(rows.len(), elapsed));
             progress(

@@ -18,6 +18,8 @@ pub const DURABLE_SCALING: &str = "durable_scaling";
 pub const DELAYED: &str = "w2_delayed_per_s";
 pub const READ_HOUR: &str = "w3_hour_rows_per_s";
 pub const READ_DAY: &str = "w3_day_rows_per_s";
+pub const READ_HOUR_SCORES: &str = "w3_hour_scores_per_s";
+pub const READ_DAY_SCORES: &str = "w3_day_scores_per_s";
 pub const AGGREGATE_READS: &str = "w4_reads_per_s";
 pub const BYTES_W1: &str = "bytes_per_prediction_w1";
 pub const BYTES_W1_W2: &str = "bytes_per_prediction_w1_w2";
@@ -263,6 +265,18 @@ const LINES: &[Line] = &[
     line(
         "W3 last day, rows/s",
         READ_DAY,
+        Unit::PerSecond,
+        Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W3 1-hour window, score and label columns, rows/s",
+        READ_HOUR_SCORES,
+        Unit::PerSecond,
+        Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W3 last day, score and label columns, rows/s",
+        READ_DAY_SCORES,
         Unit::PerSecond,
         Target::RatioAtLeast(30.0),
     ),

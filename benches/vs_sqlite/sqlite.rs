@@ -47,6 +47,13 @@ const READ_WINDOW: &str = "
     LEFT JOIN delayed d ON d.uuid = p.uuid AND d.metric = 'label'
     WHERE p.model = ?1 AND p.ts >= ?2 AND p.ts < ?3
     ORDER BY p.ts";
+/// The window read of a job that needs the score and the label only.
+const READ_SCORES: &str = "
+    SELECT p.uuid, p.ts, p.score, d.value
+    FROM predictions p
+    LEFT JOIN delayed d ON d.uuid = p.uuid AND d.metric = 'label'
+    WHERE p.model = ?1 AND p.ts >= ?2 AND p.ts < ?3
+    ORDER BY p.ts";
 /// Aggregates of windows that overlap `[?2, ?3)`, as modelmetrics returns them.
 const READ_AGGREGATES: &str = "
     SELECT start_ms, end_ms, metric, value FROM aggregates
@@ -167,6 +174,21 @@ impl Peer for Sqlite {
             let (_ts, score): (i64, f64) = (row.get(1)?, row.get(2)?);
             let _features: (f64, f64, f64) = (row.get(3)?, row.get(4)?, row.get(5)?);
             let label: Option<bool> = row.get(6)?;
+            std::hint::black_box(uuid);
+            out.push(Scored { score, label });
+        }
+        Ok(out)
+    }
+
+    fn read_scores(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        let connection = self.connection()?;
+        let mut statement = connection.prepare_cached(READ_SCORES)?;
+        let mut rows = statement.query(params![MODEL, start_ms, end_ms])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let uuid: [u8; 16] = row.get_ref(0)?.as_blob()?.try_into()?;
+            let (_ts, score): (i64, f64) = (row.get(1)?, row.get(2)?);
+            let label: Option<bool> = row.get(3)?;
             std::hint::black_box(uuid);
             out.push(Scored { score, label });
         }

@@ -115,6 +115,40 @@ impl<'a> BitReader<'a> {
         Ok(value & low_bits(width))
     }
 
+    /// Reads `count` values of `width` bits and passes each to `sink`, with one bound check
+    /// for all of them: the loop does no per-value error handling, which makes it several
+    /// times faster than `count` calls of `read`.
+    pub fn read_many(
+        &mut self,
+        width: u32,
+        count: usize,
+        mut sink: impl FnMut(u64),
+    ) -> DecodeResult<()> {
+        let width = width.min(64);
+        let needed = count.saturating_mul(width as usize);
+        if needed > self.remaining_bits() {
+            return Err(self.error(format!(
+                "bit stream ends {} bits before the end of {count} values of {width} bits",
+                needed - self.remaining_bits()
+            )));
+        }
+        let mask = low_bits(width);
+        let mut position = self.bit_position;
+        for _ in 0..count {
+            let byte = position / 8;
+            let shift = (position % 8) as u32;
+            let mut value = self.load_u64(byte) >> shift;
+            if shift + width > 64 {
+                let next = self.bytes.get(byte + 8).copied().unwrap_or(0);
+                value |= u64::from(next) << (64 - shift);
+            }
+            sink(value & mask);
+            position += width as usize;
+        }
+        self.bit_position = position;
+        Ok(())
+    }
+
     pub fn read_bit(&mut self) -> DecodeResult<bool> {
         self.read(1).map(|bit| bit == 1)
     }
@@ -220,6 +254,29 @@ mod tests {
                 prop_assert_eq!(reader.read(width).unwrap(), value & low_bits(width));
             }
             prop_assert!(reader.check_end().is_ok());
+        }
+
+        #[test]
+        fn read_many_matches_single_reads(
+            values in proptest::collection::vec(any::<u64>(), 0..100),
+            width in 0u32..=64,
+        ) {
+            let mut out = Vec::new();
+            let mut writer = BitWriter::new(&mut out);
+            for &value in &values {
+                writer.write(value, width);
+            }
+            writer.finish();
+            let mut reader = BitReader::new(&out, 0);
+            let mut read = Vec::new();
+            reader.read_many(width, values.len(), |v| read.push(v)).unwrap();
+            let expected: Vec<u64> = values.iter().map(|v| v & low_bits(width)).collect();
+            prop_assert_eq!(read, expected);
+            prop_assert!(reader.check_end().is_ok());
+            // Only padding, fewer than 8 bits, is left: a wider value does not fit.
+            if width as usize > reader.remaining_bits() {
+                prop_assert!(reader.read_many(width, 1, |_| ()).is_err());
+            }
         }
     }
 }

@@ -343,9 +343,9 @@ fn read_frame(reader: &mut Reader, count: usize, out: &mut Vec<i64>) -> DecodeRe
     let base = reader.position();
     let mut bits = BitReader::new(reader.bytes(len)?, base);
     try_reserve(out, count, base)?;
-    for _ in 0..count {
-        out.push(min.wrapping_add(bits.read(width)? as i64));
-    }
+    bits.read_many(width, count, |value| {
+        out.push(min.wrapping_add(value as i64))
+    })?;
     bits.check_end()
 }
 

@@ -272,6 +272,32 @@ impl<'s> BlockReader<'s> {
         Ok(out)
     }
 
+    /// Returns the values of metric `name` for the rows in `rows`: `None` where a row lacks
+    /// it. Only the chunks of that name are decoded. A name tracked with several types has one
+    /// chunk per type, and each row is present in at most one of them.
+    pub fn named_values(&self, name: &str, rows: Range<usize>) -> Result<Vec<Option<Value>>> {
+        let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
+        let mut out: Vec<Option<Value>> = vec![None; rows.len()];
+        for chunk in self.chunks.iter().skip(fixed) {
+            let Some(def) = self.footer.columns.get(chunk.column as usize) else {
+                return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
+            };
+            if def.name != name {
+                continue;
+            }
+            let (presence, values) = self.metric_column(chunk, def)?;
+            let mut values = values.into_values().into_iter();
+            for (row, present) in presence.into_iter().enumerate().take(rows.end) {
+                let value = if present { values.next() } else { None };
+                let target = row.checked_sub(rows.start).and_then(|i| out.get_mut(i));
+                if let (Some(value), Some(slot)) = (value, target) {
+                    *slot = Some(value);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Decodes one metric column: the presence of each row, and the values of present rows.
     fn metric_column(
         &self,

@@ -20,6 +20,7 @@
 
 mod block;
 mod columns;
+mod columns_read;
 mod footer;
 mod footer_decode;
 mod layout;
@@ -45,6 +46,7 @@ use layout::{
 };
 use trailer::Trailer;
 
+pub use columns_read::{DelayedColumns, PredictionColumns};
 pub use layout::BLOCK_ROWS;
 pub use query::PredictionScan;
 pub use summary::{ColumnSummary, ModelSummary, RowsSummary, SegmentSummary};
