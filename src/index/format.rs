@@ -1,4 +1,4 @@
-//! Byte layout of an index run file, format version 2.
+//! Byte layout of an index run file, format version 3.
 //!
 //! docs/format/index.md describes the layout in tables. This file names each offset and size
 //! once, and encodes and decodes the fixed-size parts: header, packed entries, page checksums,
@@ -14,7 +14,7 @@ use super::EntryKind;
 use crate::error::{Error, Result};
 
 /// Format version written into the header and the only one this build reads.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 /// First bytes of every index run file.
 pub(crate) const MAGIC: [u8; 8] = *b"MMIDXRUN";
 /// Bytes of the header fields; the rest of the header region is zero.

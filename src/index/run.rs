@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 use uuid::Uuid;
 
-use super::bloom::{Bloom, MAX_HASHES};
+use super::bloom::{BLOCK_BITS, Bloom, MAX_HASHES};
 use super::format::{
     self, DATA_OFFSET, FENCE_SIZE, FOOTER_SIZE, Footer, HEADER_SIZE, Header, PAGE_CRC_OFFSET,
     PAGE_ENTRY_BYTES, PAGE_SIZE, Packing, SEGMENT_ID_SIZE,
@@ -438,7 +438,7 @@ fn check_layout(header: &Header, footer: &Footer, footer_at: u64) -> Result<(), 
         return Err(format!("bloom offset {}", footer.bloom_offset));
     }
     let bits = footer.bloom_bits;
-    if bits == 0 || !bits.is_multiple_of(64) || footer.bloom_len != bits / 8 {
+    if bits == 0 || !bits.is_multiple_of(BLOCK_BITS) || footer.bloom_len != bits / 8 {
         return Err(format!(
             "bloom size {} bits in {} bytes",
             bits, footer.bloom_len
