@@ -13,8 +13,8 @@ pub enum Durability {
     /// Each call returns after its bytes are synced to disk. Calls from many threads share one
     /// sync (group commit). A power loss loses nothing that a call returned for.
     Sync,
-    /// A background thread syncs the log at this interval. A power loss loses at most the
-    /// records of the last interval.
+    /// A background thread syncs the log at this interval. A power loss loses the records of
+    /// about the last two intervals: the same thread flushes the head, which can delay a sync.
     Interval(Duration),
     /// The store syncs only on `sync`, flush and close; the operating system writes the rest
     /// back when it chooses. A power loss can lose everything since the last sync.

@@ -40,6 +40,13 @@ impl GroupCommit {
     }
 
     /// Returns `Error::Poisoned` once a sync has failed.
+    /// Poisons the log with `reason` unless it is poisoned already; returns the error to give.
+    pub fn poison(&self, reason: String) -> Error {
+        Error::Poisoned {
+            reason: self.poison.get_or_init(|| reason).clone(),
+        }
+    }
+
     pub fn check_poison(&self) -> Result<()> {
         match self.poison.get() {
             Some(reason) => Err(Error::Poisoned {

@@ -167,7 +167,12 @@ impl Wal {
     pub fn append(&self, records: &[LogRecord]) -> Result<LogPosition> {
         self.commit.check_poison()?;
         payload::check_limits(records)?;
-        self.writer.lock().append(records)
+        let mut writer = self.writer.lock();
+        let appended = writer.append(records);
+        match writer.take_sync_failure() {
+            Some(reason) => Err(self.commit.poison(reason)),
+            None => appended,
+        }
     }
 
     /// Returns once the frame ending at `pos` and every frame before it are durable. Threads

@@ -695,6 +695,39 @@ fn failed_sync_poisons_log() {
 }
 
 #[test]
+fn full_file_is_synced_before_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let ops = Arc::new(FaultyOps::default());
+    let opened = try_open_with(dir.path(), 1, 256, ops.clone()).unwrap();
+    let first = opened.wal.append(&[large_prediction(1, 150)]).unwrap();
+    let before = ops.syncs.load(Ordering::SeqCst);
+    let second = opened.wal.append(&[large_prediction(2, 150)]).unwrap();
+    assert_eq!((first.file, second.file), (1, 2));
+    // File 1 was synced when file 2 took its first frame, with no sync asked for.
+    assert_eq!(ops.syncs.load(Ordering::SeqCst), before + 1);
+}
+
+#[test]
+fn failed_sync_of_full_file_poisons_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let ops = Arc::new(FaultyOps::default());
+    let opened = try_open_with(dir.path(), 1, 256, ops.clone()).unwrap();
+    opened.wal.append(&[large_prediction(1, 150)]).unwrap();
+    ops.failing_syncs.store(1, Ordering::SeqCst);
+
+    let Err(Error::Poisoned { reason }) = opened.wal.append(&[large_prediction(2, 150)]) else {
+        panic!("expected the failed sync of file 1 to poison the log");
+    };
+    assert!(reason.contains("fdatasync"), "{reason}");
+    assert!(!wal_path(dir.path(), 2).exists(), "no frame reached file 2");
+    assert!(matches!(
+        opened.wal.append(&[prediction(3)]),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(matches!(opened.wal.sync(), Err(Error::Poisoned { .. })));
+}
+
+#[test]
 fn disk_full_rejects_batch_then_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let ops = Arc::new(FaultyOps::default());

@@ -48,6 +48,8 @@ pub(crate) struct Writer {
     closed: bool,
     /// Frame under construction, kept to reuse its allocation.
     frame: Vec<u8>,
+    /// Reason of a failed sync of a retired file, until the log takes it as its poison.
+    sync_failure: Option<String>,
 }
 
 impl Writer {
@@ -71,6 +73,7 @@ impl Writer {
             end,
             closed: false,
             frame: Vec::new(),
+            sync_failure: None,
         }
     }
 
@@ -139,6 +142,28 @@ impl Writer {
         self.next_number
     }
 
+    /// Syncs the retired files before a frame goes to a new file. Without it, the kernel may
+    /// write back a frame of the new file before the last frames of the old one, and a power
+    /// loss would keep a later record while losing an earlier one. A failure is kept in
+    /// `sync_failure`, which the log turns into its poison: the data of a failed sync is never
+    /// trusted to a retry.
+    fn sync_retired(&mut self) -> Result<()> {
+        for target in &self.retired {
+            if let Err(e) = self.ops.sync_data(&target.file) {
+                let reason = format!("fdatasync of {} failed: {e}", target.path.display());
+                self.sync_failure = Some(reason.clone());
+                return Err(Error::Poisoned { reason });
+            }
+        }
+        self.retired.clear();
+        Ok(())
+    }
+
+    /// Takes the reason of a failed sync of a retired file, if one failed.
+    pub fn take_sync_failure(&mut self) -> Option<String> {
+        self.sync_failure.take()
+    }
+
     /// Returns the files and position that a sync must cover now. The plan takes the retired
     /// files out of the writer.
     pub fn plan_sync(&mut self) -> SyncPlan {
@@ -202,6 +227,7 @@ impl Writer {
     /// `frame_len` bytes. On failure no file is active and the next append tries again.
     fn start_file(&mut self, frame_len: usize) -> Result<()> {
         let number = self.retire_active();
+        self.sync_retired()?;
         let needed = (HEADER_LEN + frame_len) as u64;
         let size = self.file_size.max(needed);
         let file = LogFile::create(&self.dir, number, size, self.ops.as_ref())?;
