@@ -12,6 +12,8 @@
 pub mod error;
 /// Evaluators over slices: classification and regression metrics, and drift tests.
 pub mod eval;
+/// Monitoring jobs: figures per window (months, ISO weeks, days) stored as aggregate metrics.
+pub mod jobs;
 pub mod options;
 pub mod record;
 pub mod value;

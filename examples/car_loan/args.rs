@@ -4,31 +4,61 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-Usage: car_loan [--dir DIR] [--data DIR] [--json]
+Usage: car_loan [--dir DIR] [--data DIR] [--json] [--plot FILE]
+                [--drift-threshold X] [--psi-threshold X]
 
 Replays 100,000 synthetic car-loan predictions into a modelmetrics store, tracks their ground
-truth as delayed metrics, scores each calendar month (ROC AUC and accuracy) into aggregate
-metrics, and prints the scores with the store's size and timings.
+truth as delayed metrics, and runs a monitoring job over each calendar month: ROC AUC and
+accuracy (at a score of 0.5), and drift of every feature and of the score against the reference
+period [2018-01-01T00:00Z, 2018-10-30T18:00Z). The job stores its figures as aggregate metrics;
+the program reads them back and prints them with the store's size and timings.
+
+Drift figures: the Kolmogorov-Smirnov statistic and the Wasserstein distance of each numeric
+feature; the chi-square statistic, the Jensen-Shannon distance (base 2) and the PSI of each
+categorical feature. The table flags a month when a figure reaches a threshold below.
+Wasserstein distances (in the unit of each feature) and chi-square statistics (which grow with
+the number of predictions) are never flagged.
 
 Options:
-  --dir DIR    store directory, new or empty, kept after the run
-               (default: a temporary directory, removed at exit)
-  --data DIR   directory of the synthetic_car_loan_*.csv files
-               (default: examples/data/car_loan of this crate)
-  --json       print one JSON object per line: one per month, then a summary
-  -h, --help   print this help and exit
+  --dir DIR              store directory, new or empty, kept after the run
+                         (default: a temporary directory, removed at exit)
+  --data DIR             directory of the synthetic_car_loan_*.csv files
+                         (default: examples/data/car_loan of this crate)
+  --json                 print one JSON object per line: one per month, then a summary
+  --plot FILE            write an SVG chart of ROC AUC and the strongest drift per month
+  --drift-threshold X    flag a KS statistic or Jensen-Shannon distance at or above X,
+                         a number in [0, 1] (default: 0.1)
+  --psi-threshold X      flag a PSI at or above X, a number of 0 or more (default: 0.2)
+  -h, --help             print this help and exit
 ";
 
+/// Default of `--drift-threshold`.
+pub const DEFAULT_DRIFT_THRESHOLD: f64 = 0.1;
+/// Default of `--psi-threshold`: the common rule of thumb for the PSI reads a value above 0.2
+/// as a significant shift.
+pub const DEFAULT_PSI_THRESHOLD: f64 = 0.2;
+
 /// Options of a run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Args {
     /// Store directory; `None` for a temporary one.
     pub dir: Option<PathBuf>,
     pub data: PathBuf,
     pub json: bool,
+    /// SVG file to write, or `None` for no chart.
+    pub plot: Option<PathBuf>,
+    pub thresholds: Thresholds,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Levels at which a drift figure flags its month.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    /// For the KS statistic and the Jensen-Shannon distance, both in [0, 1].
+    pub distance: f64,
+    pub psi: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Run(Args),
     Help,
@@ -41,6 +71,11 @@ pub fn parse_args(arguments: impl IntoIterator<Item = OsString>) -> Result<Comma
         dir: None,
         data: default_data_dir(),
         json: false,
+        plot: None,
+        thresholds: Thresholds {
+            distance: DEFAULT_DRIFT_THRESHOLD,
+            psi: DEFAULT_PSI_THRESHOLD,
+        },
     };
     let mut arguments = arguments.into_iter();
     while let Some(argument) = arguments.next() {
@@ -50,16 +85,18 @@ pub fn parse_args(arguments: impl IntoIterator<Item = OsString>) -> Result<Comma
             _ => (text.as_ref(), None),
         };
         let mut value = || match inline_value {
-            Some(value) if !value.is_empty() => Ok(PathBuf::from(value)),
+            Some(value) if !value.is_empty() => Ok(OsString::from(value)),
             Some(_) => Err(format!("option {name} needs a non-empty value")),
             None => arguments
                 .next()
-                .map(PathBuf::from)
                 .ok_or_else(|| format!("option {name} needs a value")),
         };
         match name {
-            "--dir" => args.dir = Some(value()?),
-            "--data" => args.data = value()?,
+            "--dir" => args.dir = Some(PathBuf::from(value()?)),
+            "--data" => args.data = PathBuf::from(value()?),
+            "--plot" => args.plot = Some(PathBuf::from(value()?)),
+            "--drift-threshold" => args.thresholds.distance = parse_threshold(name, value()?, 1.0)?,
+            "--psi-threshold" => args.thresholds.psi = parse_threshold(name, value()?, f64::MAX)?,
             "--json" | "-h" | "--help" if inline_value.is_some() => {
                 return Err(format!("option {name} takes no value"));
             }
@@ -74,6 +111,20 @@ pub fn parse_args(arguments: impl IntoIterator<Item = OsString>) -> Result<Comma
         }
     }
     Ok(Command::Run(args))
+}
+
+/// Parses a threshold in `[0, max]`.
+fn parse_threshold(name: &str, value: OsString, max: f64) -> Result<f64, String> {
+    let text = value.to_string_lossy();
+    match text.parse::<f64>() {
+        Ok(threshold) if (0.0..=max).contains(&threshold) => Ok(threshold),
+        _ if max == 1.0 => Err(format!(
+            "invalid value {text:?} for {name}: expected a number from 0 to 1"
+        )),
+        _ => Err(format!(
+            "invalid value {text:?} for {name}: expected a finite number of 0 or more"
+        )),
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -96,6 +147,9 @@ mod tests {
         assert_eq!(args.dir, None);
         assert!(args.data.ends_with("examples/data/car_loan"));
         assert!(!args.json);
+        assert_eq!(args.plot, None);
+        assert_eq!(args.thresholds.distance, DEFAULT_DRIFT_THRESHOLD);
+        assert_eq!(args.thresholds.psi, DEFAULT_PSI_THRESHOLD);
     }
 
     #[test]
@@ -104,15 +158,35 @@ mod tests {
             dir: Some(PathBuf::from("/tmp/store")),
             data: PathBuf::from("data"),
             json: true,
+            plot: Some(PathBuf::from("chart.svg")),
+            thresholds: Thresholds {
+                distance: 0.05,
+                psi: 0.5,
+            },
         });
-        assert_eq!(
-            parse(&["--dir", "/tmp/store", "--json", "--data", "data"]),
-            Ok(expected.clone())
-        );
-        assert_eq!(
-            parse(&["--json", "--dir=/tmp/store", "--data=data"]),
-            Ok(expected)
-        );
+        let separate = [
+            "--dir",
+            "/tmp/store",
+            "--json",
+            "--data",
+            "data",
+            "--plot",
+            "chart.svg",
+            "--drift-threshold",
+            "0.05",
+            "--psi-threshold",
+            "0.5",
+        ];
+        assert_eq!(parse(&separate), Ok(expected.clone()));
+        let inline = [
+            "--json",
+            "--dir=/tmp/store",
+            "--data=data",
+            "--plot=chart.svg",
+            "--drift-threshold=0.05",
+            "--psi-threshold=0.5",
+        ];
+        assert_eq!(parse(&inline), Ok(expected));
     }
 
     #[test]
@@ -130,6 +204,12 @@ mod tests {
             &["--json=yes"],
             &["store"],
             &["-x"],
+            &["--plot"],
+            &["--drift-threshold", "1.5"],
+            &["--drift-threshold", "-0.1"],
+            &["--drift-threshold", "NaN"],
+            &["--psi-threshold", "inf"],
+            &["--psi-threshold", "abc"],
         ] {
             assert!(parse(arguments).is_err(), "{arguments:?} was accepted");
         }

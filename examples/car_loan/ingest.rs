@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::error::Error;
 
+use modelmetrics::jobs::calendar::MS_PER_DAY;
 use modelmetrics::{Metrics, NewDelayed, NewPrediction, Store, Uuid};
 
-use crate::calendar::MS_PER_DAY;
 use crate::csv::LoanPrediction;
 
 /// Model id of the car-loan predictions in the store.

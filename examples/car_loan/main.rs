@@ -1,13 +1,16 @@
 //! Model monitoring of a car-loan classifier on the synthetic data of NannyML 0.13.1 (bundled in
 //! examples/data/car_loan).
 //!
-//! The job replays 100,000 predictions into a store and tracks their ground truth as delayed
-//! metrics, which arrive later and in another order. It then computes the ROC AUC and accuracy
-//! of each calendar month as aggregate metrics, and prints them with the store's size and
-//! timings.
+//! The program replays 100,000 predictions into a store and tracks their ground truth as delayed
+//! metrics, which arrive later and in another order. It then runs a monitoring job
+//! (`modelmetrics::jobs`) over each calendar month: ROC AUC and accuracy, and drift of the
+//! features and the score against the reference period. The job stores its figures as
+//! aggregate metrics. The program reads them back, prints them with the store's size and
+//! timings, and can draw them as an SVG chart.
 //!
 //! ```text
-//! cargo run --release --example car_loan -- [--dir DIR] [--data DIR] [--json]
+//! cargo run --release --example car_loan -- [--dir DIR] [--data DIR] [--json] [--plot FILE]
+//!     [--drift-threshold X] [--psi-threshold X]
 //! ```
 //!
 //! Exit codes: 0 on success, 1 when the data or the store fails, 2 on invalid arguments.
@@ -15,9 +18,10 @@
 mod args;
 mod calendar;
 mod csv;
-mod evaluate;
+mod drift;
 mod ingest;
 mod job;
+mod plot;
 mod report;
 
 use std::error::Error;
@@ -27,12 +31,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use modelmetrics::Store;
+use modelmetrics::jobs::{JobConfig, Window};
 use tempfile::TempDir;
 
-use crate::args::{Args, Command};
-use crate::calendar::Month;
+use crate::args::{Args, Command, Thresholds};
 use crate::csv::LoanPrediction;
-use crate::report::{MonthRow, Summary};
+use crate::drift::MonthRow;
+use crate::report::Summary;
 
 /// Exit code for invalid arguments.
 const EXIT_USAGE: u8 = 2;
@@ -63,7 +68,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     // The temporary directory, if any, lives until the end of this function.
     let (dir, _temporary) = store_dir(args.dir.as_deref())?;
     let predictions = load(&args.data)?;
-    let months = data_months(&predictions);
+    let config = job_config(&predictions)?;
 
     let store = Store::open(&dir)?;
     let started = Instant::now();
@@ -77,18 +82,28 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     );
 
     let started = Instant::now();
-    job::evaluate_months(&store, &months)?;
+    let (job, _reports) = job::run_months(&store, config)?;
     let job_seconds = started.elapsed().as_secs_f64();
 
-    let rows = read_month_rows(&store, &months)?;
+    let rows = read_month_rows(&store, job.config())?;
     store.close()?;
     let summary = Summary {
         predictions: predictions.len(),
+        reference_predictions: job.reference_rows(),
+        reference: job
+            .config()
+            .reference()
+            .map_or_else(String::new, |w| w.to_string()),
         store_bytes: dir_size(&dir)?,
         ingest_seconds,
         job_seconds,
     };
-    print_report(&rows, &summary, args.json)?;
+    print_report(&rows, &summary, args)?;
+    if let Some(path) = &args.plot {
+        let subtitle = format!("drift against the reference {}", summary.reference);
+        write_plot(path, &rows, args.thresholds, &subtitle)?;
+        eprintln!("wrote the chart to {}", path.display());
+    }
     Ok(())
 }
 
@@ -129,22 +144,41 @@ fn load(data_dir: &Path) -> Result<Vec<LoanPrediction>, Box<dyn Error>> {
     Ok(predictions)
 }
 
-/// Returns every month from the first prediction's to the last one's.
-fn data_months(sorted_predictions: &[LoanPrediction]) -> Vec<Month> {
-    match (sorted_predictions.first(), sorted_predictions.last()) {
-        (Some(first), Some(last)) => Month::span(first.timestamp_ms, last.timestamp_ms),
-        _ => Vec::new(),
-    }
+/// Returns the configuration of the monthly job over every month of the data.
+fn job_config(sorted_predictions: &[LoanPrediction]) -> Result<JobConfig, Box<dyn Error>> {
+    let (Some(first), Some(last)) = (sorted_predictions.first(), sorted_predictions.last()) else {
+        return Err("no predictions to run the job over".into());
+    };
+    Ok(job::config(first.timestamp_ms, last.timestamp_ms)?)
 }
 
-fn read_month_rows(store: &Store, months: &[Month]) -> Result<Vec<MonthRow>, Box<dyn Error>> {
-    let (Some(first), Some(last)) = (months.first(), months.last()) else {
+/// Reads back the aggregate metrics that the job stored for each month of its range.
+fn read_month_rows(store: &Store, config: &JobConfig) -> Result<Vec<MonthRow>, Box<dyn Error>> {
+    let windows: Vec<Window> = config.windows().collect();
+    let (Some(first), Some(last)) = (windows.first(), windows.last()) else {
         return Ok(Vec::new());
     };
-    let aggregates =
-        store.read_aggregate_metrics(ingest::MODEL, first.start_ms(), last.next().start_ms())?;
-    let mut rows: Vec<MonthRow> = aggregates.iter().map(MonthRow::from_aggregate).collect();
-    rows.sort_by_key(|row| row.month);
+    let aggregates = store.read_aggregate_metrics(config.model(), first.start_ms, last.end_ms)?;
+    let drift_names: Vec<String> = config
+        .figure_names()
+        .into_iter()
+        .filter(|name| name.contains(':'))
+        .collect();
+    let scheme = config.scheme();
+    let rows = aggregates
+        .iter()
+        .filter(|aggregate| {
+            let window = Window {
+                start_ms: aggregate.start_ms,
+                end_ms: aggregate.end_ms,
+            };
+            scheme.is_window(window)
+        })
+        .map(|aggregate| {
+            let name = scheme.window_name(aggregate.start_ms);
+            MonthRow::from_aggregate(aggregate, name, &drift_names)
+        })
+        .collect();
     Ok(rows)
 }
 
@@ -168,14 +202,34 @@ fn dir_size(dir: &Path) -> Result<u64, Box<dyn Error>> {
     Ok(total)
 }
 
-fn print_report(rows: &[MonthRow], summary: &Summary, json: bool) -> io::Result<()> {
+fn print_report(rows: &[MonthRow], summary: &Summary, args: &Args) -> io::Result<()> {
+    let thresholds = args.thresholds;
+    let flagged_months = rows
+        .iter()
+        .filter(|row| !row.flagged(thresholds).is_empty())
+        .count();
     let mut out = BufWriter::new(io::stdout().lock());
-    if json {
-        report::write_json_rows(&mut out, rows)?;
-        report::write_summary_json(&mut out, summary)?;
+    if args.json {
+        report::write_json_rows(&mut out, rows, thresholds)?;
+        report::write_summary_json(&mut out, summary, flagged_months)?;
     } else {
-        report::write_table(&mut out, rows)?;
-        report::write_summary_text(&mut out, summary)?;
+        report::write_table(&mut out, rows, thresholds)?;
+        report::write_flagged(&mut out, rows, thresholds)?;
+        report::write_legend(&mut out, summary, thresholds)?;
+        report::write_summary_text(&mut out, summary, flagged_months)?;
     }
     out.flush()
+}
+
+fn write_plot(
+    path: &Path,
+    rows: &[MonthRow],
+    thresholds: Thresholds,
+    subtitle: &str,
+) -> Result<(), String> {
+    let describe = |e: io::Error| format!("failed to write the chart {}: {e}", path.display());
+    let file = std::fs::File::create(path).map_err(describe)?;
+    let mut out = BufWriter::new(file);
+    plot::write_svg(&mut out, rows, thresholds, subtitle).map_err(describe)?;
+    out.flush().map_err(describe)
 }
