@@ -18,8 +18,8 @@
 //! # Real data
 //!
 //! - NaN and ±infinity are excluded before any figure is computed, and counted in a
-//!   [`NonFinite`]. A pair (a score and its label, a prediction and its truth) is excluded
-//!   when one of its values is.
+//!   [`NonFinite`](crate::eval::NonFinite). A pair (a score and its label, a prediction and
+//!   its truth) is excluded when one of its values is.
 //! - A figure that the data does not define, such as ROC AUC without both classes or R² with
 //!   constant truth, is `Err(Undefined)` with the reason. Where scikit-learn returns a number
 //!   with a warning in such a case (precision 0 without predicted positives, for example),
