@@ -36,6 +36,6 @@ pub use error::{Error, Result};
 pub use options::{Durability, Options};
 pub use query::ReadMetrics;
 pub use record::{Aggregate, NewAggregate, NewDelayed, NewPrediction, OrphanedDelayed, Prediction};
-pub use store::Store;
+pub use store::{ReadOnlyStore, Store};
 pub use uuid::Uuid;
 pub use value::{Metric, Metrics, Value};

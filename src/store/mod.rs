@@ -3,6 +3,7 @@
 mod flush;
 mod lock;
 mod open;
+mod read_only;
 mod worker;
 mod write;
 
@@ -23,6 +24,8 @@ use crate::query::{self, ReadMetrics, Snapshot};
 use crate::record::{Aggregate, OrphanedDelayed, Prediction};
 use crate::segment::Segment;
 use crate::wal::Wal;
+
+pub use read_only::ReadOnlyStore;
 
 /// An embedded model-metrics store in one directory.
 ///

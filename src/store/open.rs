@@ -31,15 +31,9 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let manifest = load_or_create_manifest(&dir)?;
     remove_stray_files(&dir, &manifest)?;
 
-    let segments = open_segments(&dir, &manifest)?;
-    let runs = manifest
-        .index_runs
-        .iter()
-        .rev()
-        .map(|&id| IndexRun::open(&dir, id).map(Arc::new))
-        .collect::<Result<Vec<_>>>()?;
-    let index = IndexSet::new(runs);
-    let orphans = find_orphans(&segments, &index)?;
+    let segments = open_segments(&dir, &manifest, &BTreeMap::new())?;
+    let index = open_index(&dir, &manifest, &IndexSet::default())?;
+    let orphans = find_orphans(&segments, &index, segments.values(), &HashSet::new())?;
 
     let head = Head::default();
     let mut last_seq = manifest.last_seq;
@@ -182,18 +176,51 @@ fn remove_stray_files(dir: &Path, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn open_segments(dir: &Path, manifest: &Manifest) -> Result<BTreeMap<u64, Arc<Segment>>> {
-    manifest
-        .segments
-        .iter()
-        .map(|&id| Ok((id, Arc::new(Segment::open(dir, id)?))))
-        .collect()
+/// Opens the segments that `manifest` lists, taking those already open in `reuse` from there.
+pub(super) fn open_segments(
+    dir: &Path,
+    manifest: &Manifest,
+    reuse: &BTreeMap<u64, Arc<Segment>>,
+) -> Result<BTreeMap<u64, Arc<Segment>>> {
+    let mut segments = BTreeMap::new();
+    for &id in &manifest.segments {
+        let segment = match reuse.get(&id) {
+            Some(open) => Arc::clone(open),
+            None => Arc::new(Segment::open(dir, id)?),
+        };
+        segments.insert(id, segment);
+    }
+    Ok(segments)
 }
 
-/// Collects the UUIDs of stored orphaned delayed records whose prediction is still unknown.
-fn find_orphans(segments: &BTreeMap<u64, Arc<Segment>>, index: &IndexSet) -> Result<HashSet<Uuid>> {
-    let mut orphans = HashSet::new();
-    for segment in segments.values() {
+/// Opens the index runs that `manifest` lists, taking those already open in `reuse` from there.
+pub(super) fn open_index(dir: &Path, manifest: &Manifest, reuse: &IndexSet) -> Result<IndexSet> {
+    let mut runs = Vec::with_capacity(manifest.index_runs.len());
+    for &id in &manifest.index_runs {
+        let open = reuse.runs().iter().find(|run| run.info().id == id);
+        let run = match open {
+            Some(run) => Arc::clone(run),
+            None => Arc::new(IndexRun::open(dir, id)?),
+        };
+        runs.push(run);
+    }
+    Ok(IndexSet::new(runs))
+}
+
+/// Collects the UUIDs of stored orphaned delayed records whose prediction is still unknown:
+/// the orphans stored in `scanned` and the `earlier` ones, each checked against `index`.
+///
+/// A store that opens scans every segment. A view that adds segments to an earlier view scans
+/// only the new ones and passes the orphans it knew, because a segment never gains orphans
+/// after it is written.
+pub(super) fn find_orphans<'a>(
+    segments: &BTreeMap<u64, Arc<Segment>>,
+    index: &IndexSet,
+    scanned: impl Iterator<Item = &'a Arc<Segment>>,
+    earlier: &HashSet<Uuid>,
+) -> Result<HashSet<Uuid>> {
+    let mut orphans = earlier.clone();
+    for segment in scanned {
         for orphan in segment.orphans()? {
             orphans.insert(orphan.record.uuid);
         }
