@@ -167,12 +167,22 @@ impl Wal {
     pub fn append(&self, records: &[LogRecord]) -> Result<LogPosition> {
         self.commit.check_poison()?;
         payload::check_limits(records)?;
-        let mut writer = self.writer.lock();
-        let appended = writer.append(records);
-        match writer.take_sync_failure() {
-            Some(reason) => Err(self.commit.poison(reason)),
-            None => appended,
-        }
+        FRAME.with_borrow_mut(|frame| {
+            // Encoding outside the lock keeps the lock's hold short when threads append at once.
+            writer::encode_frame(records, frame)?;
+            let appended = {
+                let mut writer = self.writer.lock();
+                let appended = writer.append_frame(frame);
+                match writer.take_sync_failure() {
+                    Some(reason) => Err(self.commit.poison(reason)),
+                    None => appended,
+                }
+            };
+            if frame.capacity() > writer::MAX_KEPT_FRAME_CAPACITY {
+                *frame = Vec::new();
+            }
+            appended
+        })
     }
 
     /// Returns once the frame ending at `pos` and every frame before it are durable. Threads
@@ -304,6 +314,11 @@ impl Drop for Wal {
             ),
         }
     }
+}
+
+thread_local! {
+    /// The frame buffer of this thread's appends, kept to reuse its allocation.
+    static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Returns the name of file `number`: `wal-` and the number in 20 digits, then `.log`.

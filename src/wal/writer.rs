@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::record::LogRecord;
 
 /// Largest frame buffer kept between appends; a larger one, left by a large batch, is freed.
-const MAX_KEPT_FRAME_CAPACITY: usize = 16 << 20;
+pub(crate) const MAX_KEPT_FRAME_CAPACITY: usize = 16 << 20;
 
 /// A file with bytes that a sync has not covered yet.
 pub(crate) struct SyncTarget {
@@ -46,8 +46,6 @@ pub(crate) struct Writer {
     /// Position after the last frame appended.
     end: LogPosition,
     closed: bool,
-    /// Frame under construction, kept to reuse its allocation.
-    frame: Vec<u8>,
     /// Reason of a failed sync of a retired file, until the log takes it as its poison.
     sync_failure: Option<String>,
 }
@@ -72,7 +70,6 @@ impl Writer {
             dir_changed: false,
             end,
             closed: false,
-            frame: Vec::new(),
             sync_failure: None,
         }
     }
@@ -98,31 +95,28 @@ impl Writer {
         self.retired.retain(|target| target.number >= number);
     }
 
-    /// Writes `records` as one frame and returns the position after it.
-    pub fn append(&mut self, records: &[LogRecord]) -> Result<LogPosition> {
+    /// Appends a frame that `encode_frame` built and returns the position after it. The caller
+    /// encodes outside the lock. An empty frame appends nothing.
+    pub fn append_frame(&mut self, frame: &[u8]) -> Result<LogPosition> {
         if self.closed {
             return Err(Error::Closed);
         }
-        if records.is_empty() {
+        if frame.is_empty() {
             return Ok(self.end);
         }
-        self.encode_frame(records)?;
-        let end = match self.write_frame() {
+        let end = match self.write_frame(frame) {
             Some(end) => end,
             None => {
-                self.start_file(self.frame.len())?;
-                self.write_frame().ok_or_else(|| {
+                self.start_file(frame.len())?;
+                self.write_frame(frame).ok_or_else(|| {
                     Error::invalid(
                         "frame",
-                        format!("{} bytes", self.frame.len()),
+                        format!("{} bytes", frame.len()),
                         "a new write-ahead log file has no room for the frame it was sized for",
                     )
                 })?
             }
         };
-        if self.frame.capacity() > MAX_KEPT_FRAME_CAPACITY {
-            self.frame = Vec::new();
-        }
         self.end = end;
         Ok(end)
     }
@@ -193,34 +187,15 @@ impl Writer {
 
     /// Copies the frame into the active file and returns the position after it, or `None` when
     /// no file is active or the frame does not fit.
-    fn write_frame(&mut self) -> Option<LogPosition> {
+    fn write_frame(&mut self, frame: &[u8]) -> Option<LogPosition> {
         let active = self.active.as_mut()?;
-        if !active.write(&self.frame) {
+        if !active.write(frame) {
             return None;
         }
         Some(LogPosition {
             file: active.number,
             offset: active.write_offset as u64,
         })
-    }
-
-    /// Encodes `records` as a whole frame into `self.frame`.
-    fn encode_frame(&mut self, records: &[LogRecord]) -> Result<()> {
-        self.frame.clear();
-        self.frame.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-        encode_records(records, &mut self.frame);
-        let payload = self.frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
-        let Some(header) = frame_header(payload) else {
-            return Err(Error::invalid(
-                "batch",
-                format!("{} records of {} bytes", records.len(), payload.len()),
-                format!("one frame holds at most {MAX_PAYLOAD_LEN} bytes: split the batch"),
-            ));
-        };
-        for (target, byte) in self.frame.iter_mut().zip(header) {
-            *target = byte;
-        }
-        Ok(())
     }
 
     /// Retires the active file and creates the next one, large enough for a frame of
@@ -243,4 +218,27 @@ impl Writer {
         self.dir_changed = true;
         Ok(())
     }
+}
+
+/// Encodes `records` as one whole frame into `frame`, which it clears first. No records give
+/// an empty frame.
+pub(crate) fn encode_frame(records: &[LogRecord], frame: &mut Vec<u8>) -> Result<()> {
+    frame.clear();
+    if records.is_empty() {
+        return Ok(());
+    }
+    frame.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    encode_records(records, frame);
+    let payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
+    let Some(header) = frame_header(payload) else {
+        return Err(Error::invalid(
+            "batch",
+            format!("{} records of {} bytes", records.len(), payload.len()),
+            format!("one frame holds at most {MAX_PAYLOAD_LEN} bytes: split the batch"),
+        ));
+    };
+    for (target, byte) in frame.iter_mut().zip(header) {
+        *target = byte;
+    }
+    Ok(())
 }
