@@ -79,8 +79,8 @@ impl Peer for Ours {
             .map(|chunk| chunk.iter().map(|r| new_prediction(MODEL, r)).collect())
             .collect();
         let started = Instant::now();
-        for batch in &batches {
-            store.track_metrics_batch(batch)?;
+        for batch in batches {
+            store.track_metrics_batch_owned(batch)?;
         }
         Ok(started.elapsed())
     }
@@ -101,8 +101,8 @@ impl Peer for Ours {
             })
             .collect();
         let started = Instant::now();
-        for batch in &batches {
-            store.track_delayed_metrics_batch(batch)?;
+        for batch in batches {
+            store.track_delayed_metrics_batch_owned(batch)?;
         }
         Ok(started.elapsed())
     }
