@@ -28,6 +28,7 @@ pub mod wal;
 
 mod columns;
 mod head;
+mod io;
 mod query;
 mod store;
 

@@ -4,11 +4,12 @@
 //! synced, renamed over `MANIFEST` and the directory is synced, so a crash leaves either the old
 //! or the new manifest, never a mix.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
+use crate::io::{self, CreateMode, StoreIo};
 
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
 pub(crate) const MANIFEST_TMP_FILE: &str = "MANIFEST.tmp";
@@ -81,31 +82,39 @@ impl Manifest {
     /// file. A failure after it (`ManifestError::AfterRename`) leaves the new manifest in
     /// place but maybe not durable, so the caller must keep every file it lists.
     pub fn store(&self, dir: &Path) -> std::result::Result<(), ManifestError> {
+        self.store_with(&*io::os_io(), dir)
+    }
+
+    /// Writes the manifest like `store`, through `io`.
+    pub(crate) fn store_with(
+        &self,
+        io: &dyn StoreIo,
+        dir: &Path,
+    ) -> std::result::Result<(), ManifestError> {
         let tmp = dir.join(MANIFEST_TMP_FILE);
         let path = dir.join(MANIFEST_FILE);
-        if let Err(e) = self.write_temp(&tmp) {
-            if let Err(remove) = fs::remove_file(&tmp)
+        if let Err(e) = self.write_temp(io, &tmp) {
+            if let Err(remove) = io.remove(&tmp)
                 && remove.kind() != std::io::ErrorKind::NotFound
             {
                 log::warn!("removing {} failed: {remove}", tmp.display());
             }
             return Err(ManifestError::BeforeRename(e));
         }
-        fs::rename(&tmp, &path)
+        io.rename(&tmp, &path)
             .io_context("rename manifest into", &path)
             .map_err(ManifestError::BeforeRename)?;
-        sync_dir(dir).map_err(ManifestError::AfterRename)
+        io.sync_dir(dir)
+            .io_context("sync directory", dir)
+            .map_err(ManifestError::AfterRename)
     }
 
-    fn write_temp(&self, tmp: &Path) -> Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(tmp)
+    fn write_temp(&self, io: &dyn StoreIo, tmp: &Path) -> Result<()> {
+        let mut file = io
+            .create(tmp, CreateMode::Truncate)
             .io_context("create", tmp)?;
         file.write_all(&self.encode()).io_context("write", tmp)?;
-        file.sync_all().io_context("sync", tmp)
+        file.sync().io_context("sync", tmp)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -239,13 +248,6 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
         word.copy_from_slice(slice);
     }
     u32::from_le_bytes(word)
-}
-
-/// Syncs a directory so that renames and deletions in it survive a power loss.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .io_context("sync directory", dir)
 }
 
 #[cfg(test)]

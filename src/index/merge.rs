@@ -23,6 +23,7 @@ use super::run::{IndexRun, RunIter};
 use super::writer::{RunShape, RunWriter};
 use super::{IndexEntry, RunInfo, UuidSource};
 use crate::error::Result;
+use crate::io::StoreIo;
 
 /// Minimum number of runs in a size tier for `plan_merge` to merge them.
 pub const MERGE_MIN_RUNS: usize = 5;
@@ -60,6 +61,18 @@ pub fn merge(
     keep: &dyn Fn(&IndexEntry) -> bool,
     source: &dyn UuidSource,
 ) -> Result<IndexRun> {
+    merge_with(crate::io::os_io(), dir, new_id, inputs, keep, source)
+}
+
+/// Merges `inputs` like `merge`, writing the new run through `io`.
+pub(crate) fn merge_with(
+    io: Arc<dyn StoreIo>,
+    dir: &Path,
+    new_id: u64,
+    inputs: &[Arc<IndexRun>],
+    keep: &dyn Fn(&IndexEntry) -> bool,
+    source: &dyn UuidSource,
+) -> Result<IndexRun> {
     let started = Instant::now();
     let input_entries: u64 = inputs.iter().map(|run| run.info().entries).sum();
     let mut shape = RunShape::default();
@@ -69,7 +82,7 @@ pub fn merge(
     }
     shape.segments.sort_unstable();
     shape.segments.dedup();
-    let mut writer = RunWriter::create(dir, new_id, input_entries, shape)?;
+    let mut writer = RunWriter::create_with(io, dir, new_id, input_entries, shape)?;
     let mut merger = Merger::new(inputs, source)?;
     let mut kept = 0u64;
     while let Some(entry) = merger.next_entry()? {

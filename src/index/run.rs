@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
@@ -15,6 +16,7 @@ use super::format::{
 use super::writer::{RunShape, RunWriter};
 use super::{IndexEntry, RunInfo, UuidSource, index_file_name};
 use crate::error::{Error, IoContext, Result};
+use crate::io::StoreIo;
 
 /// One index run file, opened: header, footer, segment table, fences and bloom filter are in
 /// memory, the entries are read through the memory mapping.
@@ -53,10 +55,20 @@ struct Page<'a> {
 impl IndexRun {
     /// Sorts `entries` and writes them as run `id` in `dir`, then syncs and opens the file.
     /// The file must not exist yet. Several entries may share a UUID.
-    pub fn write(dir: &Path, id: u64, mut entries: Vec<IndexEntry>) -> Result<IndexRun> {
+    pub fn write(dir: &Path, id: u64, entries: Vec<IndexEntry>) -> Result<IndexRun> {
+        IndexRun::write_with(crate::io::os_io(), dir, id, entries)
+    }
+
+    /// Writes run `id` like `write`, through `io`.
+    pub(crate) fn write_with(
+        io: Arc<dyn StoreIo>,
+        dir: &Path,
+        id: u64,
+        mut entries: Vec<IndexEntry>,
+    ) -> Result<IndexRun> {
         entries.sort_unstable();
         let shape = RunShape::of(&entries);
-        let mut writer = RunWriter::create(dir, id, entries.len() as u64, shape)?;
+        let mut writer = RunWriter::create_with(io, dir, id, entries.len() as u64, shape)?;
         for entry in &entries {
             writer.push(entry)?;
         }

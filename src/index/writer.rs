@@ -4,9 +4,9 @@
 //! fills the header region with zeros first and writes the real header last, then syncs: a file
 //! cut short at any point has a zero magic or no valid footer, and fails to open.
 
-use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::bloom::Bloom;
 use super::format::{
@@ -15,6 +15,7 @@ use super::format::{
 };
 use super::{IndexEntry, index_file_name};
 use crate::error::{Error, IoContext, Result};
+use crate::io::{CreateMode, StoreFile, StoreIo};
 
 /// Bytes buffered between the writer and the file.
 const WRITE_BUFFER: usize = 16 * PAGE_SIZE;
@@ -50,8 +51,9 @@ impl RunShape {
 
 /// Writes one run file; dropping it before `finish` removes the partial file.
 pub(crate) struct RunWriter {
+    io: Arc<dyn StoreIo>,
     path: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<Box<dyn StoreFile>>>,
     run_id: u64,
     shape: RunShape,
     packing: Packing,
@@ -68,7 +70,19 @@ pub(crate) struct RunWriter {
 impl RunWriter {
     /// Creates `dir/index-{id}.idx`, which must not exist, for entries that `shape` addresses,
     /// with a bloom filter sized for `expected_entries`.
+    #[cfg(test)]
     pub(crate) fn create(
+        dir: &Path,
+        run_id: u64,
+        expected_entries: u64,
+        shape: RunShape,
+    ) -> Result<RunWriter> {
+        RunWriter::create_with(crate::io::os_io(), dir, run_id, expected_entries, shape)
+    }
+
+    /// Creates run file `run_id` like `create`, writing it through `io`.
+    pub(crate) fn create_with(
+        io: Arc<dyn StoreIo>,
         dir: &Path,
         run_id: u64,
         expected_entries: u64,
@@ -76,12 +90,11 @@ impl RunWriter {
     ) -> Result<RunWriter> {
         let packing = shape.check()?;
         let path = dir.join(index_file_name(run_id));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
+        let file = io
+            .create(&path, CreateMode::New)
             .io_context("create index run", &path)?;
         let mut writer = RunWriter {
+            io,
             path,
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             run_id,
@@ -231,7 +244,7 @@ impl RunWriter {
             .io_context("write index run", path)?;
         // NOTE: the directory is not synced here, so the new file name is durable only after
         // the store syncs the directory, which its manifest update must do.
-        inner.sync_all().io_context("sync index run", path)
+        inner.sync().io_context("sync index run", path)
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
@@ -253,7 +266,7 @@ impl Drop for RunWriter {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             // Best effort: the store also deletes files that its manifest does not list.
-            let _ = std::fs::remove_file(&self.path);
+            let _ = self.io.remove(&self.path);
         }
     }
 }

@@ -50,6 +50,7 @@ pub use columns_read::{DelayedColumns, PredictionColumns};
 pub use layout::BLOCK_ROWS;
 pub use query::PredictionScan;
 pub use summary::{ColumnSummary, ModelSummary, RowsSummary, SegmentSummary};
+pub(crate) use writer::write_segment_with;
 pub use writer::{SegmentData, Written, write_segment};
 
 /// Returns the file name of segment `id`: `seg-` and the id in 20 decimal digits, so that names

@@ -2,7 +2,6 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use uuid::Uuid;
 
 use crate::codec;
 use crate::error::{Error, IoContext, Result};
+use crate::io::{self, CreateMode, StoreFile, StoreIo};
 use crate::record::{AggregateRecord, PredictionRecord, ResolvedDelayed};
 use crate::segment::columns::{ColumnIndex, encode_metric_columns};
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer, NO_COLUMN, TableDir};
@@ -56,12 +56,23 @@ pub fn write_segment(
     data: &SegmentData<'_>,
     zstd_level: i32,
 ) -> Result<Written> {
+    write_segment_with(&*io::os_io(), dir, id, data, zstd_level)
+}
+
+/// Writes segment `id` like `write_segment`, through `io`.
+pub(crate) fn write_segment_with(
+    io: &dyn StoreIo,
+    dir: &Path,
+    id: u64,
+    data: &SegmentData<'_>,
+    zstd_level: i32,
+) -> Result<Written> {
     let started = Instant::now();
     let path = dir.join(segment_file_name(id));
     check_input(data)?;
-    let result = write_file(&path, id, data, zstd_level);
+    let result = write_file(io, &path, id, data, zstd_level);
     if result.is_err() {
-        let _ = fs::remove_file(&path);
+        let _ = io.remove(&path);
     }
     let written = result?;
     log::info!(
@@ -77,7 +88,13 @@ pub fn write_segment(
     Ok(written)
 }
 
-fn write_file(path: &Path, id: u64, data: &SegmentData<'_>, zstd_level: i32) -> Result<Written> {
+fn write_file(
+    io: &dyn StoreIo,
+    path: &Path,
+    id: u64,
+    data: &SegmentData<'_>,
+    zstd_level: i32,
+) -> Result<Written> {
     let predictions = sorted(data.predictions, compare_predictions);
     let delayed = sorted(data.delayed, compare_delayed);
     let aggregates = sorted(data.aggregates, compare_aggregates);
@@ -88,7 +105,9 @@ fn write_file(path: &Path, id: u64, data: &SegmentData<'_>, zstd_level: i32) -> 
     let (index, columns) = ColumnIndex::build(all_metrics);
     check_columns(&columns)?;
 
-    let file = File::create(path).io_context("create segment file", path)?;
+    let file = io
+        .create(path, CreateMode::Truncate)
+        .io_context("create segment file", path)?;
     let mut writer = SegmentWriter {
         path,
         out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
@@ -321,7 +340,7 @@ struct BlockInput<'a> {
 
 struct SegmentWriter<'w> {
     path: &'w Path,
-    out: BufWriter<File>,
+    out: BufWriter<Box<dyn StoreFile>>,
     offset: u64,
     zstd_level: i32,
     models: &'w [String],
@@ -481,8 +500,8 @@ impl SegmentWriter<'_> {
             .write_all(&bytes)
             .io_context("write segment file", self.path)?;
         let file = self.out.into_inner().map_err(|e| e.into_error());
-        let file = file.io_context("write segment file", self.path)?;
-        file.sync_all().io_context("sync segment file", self.path)?;
+        let mut file = file.io_context("write segment file", self.path)?;
+        file.sync().io_context("sync segment file", self.path)?;
         Ok(self.offset + bytes.len() as u64)
     }
 }

@@ -76,7 +76,8 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
 
     let segment_id = manifest.next_file_id;
     let run_id = segment_id + 1;
-    let written = segment::write_segment(
+    let written = segment::write_segment_with(
+        &*inner.io,
         &inner.dir,
         segment_id,
         &SegmentData {
@@ -87,7 +88,8 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
         inner.options.zstd_level,
     )?;
     let entries = index_entries(segment_id, &written);
-    let prepared = IndexRun::write(&inner.dir, run_id, entries)
+    let io = Arc::clone(&inner.io);
+    let prepared = IndexRun::write_with(io, &inner.dir, run_id, entries)
         .and_then(|run| Ok((run, Segment::open(&inner.dir, segment_id)?)));
     let (run, segment) = match prepared {
         Ok(pair) => pair,
@@ -275,7 +277,7 @@ fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry>
 /// after the rename, the manifest on disk may list them, so they are kept. The store then
 /// rejects writes until it is reopened and reads the manifest that is really there.
 fn install_manifest(inner: &Inner, manifest: &Manifest, new_ids: &[u64]) -> Result<()> {
-    match manifest.store(&inner.dir) {
+    match manifest.store_with(&*inner.io, &inner.dir) {
         Ok(()) => Ok(()),
         Err(ManifestError::BeforeRename(e)) => {
             remove_unlisted(inner, new_ids);
@@ -293,7 +295,7 @@ fn remove_unlisted(inner: &Inner, ids: &[u64]) {
     for &id in ids {
         for name in [segment::segment_file_name(id), index::index_file_name(id)] {
             let path = inner.dir.join(name);
-            match std::fs::remove_file(&path) {
+            match inner.io.remove(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => log::warn!("removing unlisted file {} failed: {e}", path.display()),
@@ -322,7 +324,9 @@ fn merge_index_runs(inner: &Inner) -> Result<()> {
             .collect();
         let new_id = manifest.next_file_id;
         let started = Instant::now();
-        let run = match index::merge(&inner.dir, new_id, &inputs, &|_| true, &*segments) {
+        let io = Arc::clone(&inner.io);
+        let merged = index::merge_with(io, &inner.dir, new_id, &inputs, &|_| true, &*segments);
+        let run = match merged {
             Ok(run) => run,
             Err(e) => {
                 remove_unlisted(inner, &[new_id]);
@@ -342,7 +346,7 @@ fn merge_index_runs(inner: &Inner) -> Result<()> {
         }
         for id in &ids {
             let path = inner.dir.join(index::index_file_name(*id));
-            if let Err(e) = std::fs::remove_file(&path) {
+            if let Err(e) = inner.io.remove(&path) {
                 log::warn!("removing merged index run {} failed: {e}", path.display());
             }
         }

@@ -1,5 +1,7 @@
 //! The `Store`: the public API over the write-ahead log, the head, segments and the UUID index.
 
+#[cfg(test)]
+mod fault_tests;
 mod flush;
 mod lock;
 mod open;
@@ -18,6 +20,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::index::IndexSet;
+use crate::io::{self, StoreIo};
 use crate::manifest::Manifest;
 use crate::options::Options;
 use crate::query::{self, ReadMetrics, Snapshot};
@@ -41,6 +44,8 @@ pub struct Store {
 pub(crate) struct Inner {
     pub dir: PathBuf,
     pub options: Options,
+    /// File calls of flushes and index merges: segments, index runs and the manifest.
+    pub io: Arc<dyn StoreIo>,
     pub wal: Wal,
     /// Serialises writers: sequence numbers, duplicate checks, log order and head inserts.
     pub writer: Mutex<()>,
@@ -76,7 +81,16 @@ impl Store {
 
     /// Opens the store in `dir`, creating the directory when missing, and replays its log.
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
-        let inner = Arc::new(open::open(dir.as_ref(), options)?);
+        Store::open_with_io(dir.as_ref(), options, io::os_io())
+    }
+
+    /// Opens the store in `dir` like `open_with`, with its flushes writing through `io`.
+    pub(crate) fn open_with_io(
+        dir: &Path,
+        options: Options,
+        io: Arc<dyn StoreIo>,
+    ) -> Result<Store> {
+        let inner = Arc::new(open::open(dir, options, io)?);
         let worker = worker::Worker::start(Arc::clone(&inner))?;
         Ok(Store {
             inner,

@@ -15,12 +15,13 @@ use super::{Inner, State, flush};
 use crate::error::{Error, IoContext, Result};
 use crate::head::Head;
 use crate::index::{self, IndexRun, IndexSet};
+use crate::io::StoreIo;
 use crate::manifest::{MANIFEST_FILE, MANIFEST_TMP_FILE, Manifest};
 use crate::options::Options;
 use crate::segment::{self, Segment};
 use crate::wal::{self, Wal, WalOptions};
 
-pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
+pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result<Inner> {
     let started = Instant::now();
     check_options(&options)?;
     fs::create_dir_all(dir).io_context("create store directory", dir)?;
@@ -61,6 +62,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
     Ok(Inner {
         dir,
         options,
+        io,
         wal,
         writer: Mutex::new(()),
         state: RwLock::new(State {
@@ -82,10 +84,11 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<Inner> {
 /// Flushes the head, syncs the log and trims it, so that the closed store keeps its records
 /// in segments only.
 pub(crate) fn close(inner: &Inner) -> Result<()> {
-    let flushed = if inner.poison.lock().is_some() {
-        Ok(())
-    } else {
-        flush::flush(inner)
+    // A poisoned store skips the flush and keeps its log files, because after a failed
+    // directory sync the manifest that lists the last segment may not be durable.
+    let flushed = match inner.check_poison() {
+        Ok(()) => flush::flush(inner),
+        Err(poisoned) => Err(poisoned),
     };
     // Holding the writer lock, no append can put a record in the log between the check that
     // the head is empty and the removal of the log files.
