@@ -74,8 +74,8 @@ fn fast_writers_keep_memory_bounded() {
     });
     let tracked = (THREADS * PER_THREAD) as usize * VALUE_BYTES;
     let growth = PEAK.load(Ordering::Relaxed) - baseline;
-    // The head stops at about twice its size. A flush holds the frozen head and its encoded
-    // chunks beside the active one, and each thread holds one record: about 5.4 MB in all on
+    // The head stops at about twice its size. A flush keeps the frozen head and its encoded
+    // chunks beside the active one, and each thread keeps one record: about 5.4 MB in all on
     // a 2-core machine. 24 head sizes (12 MiB) leaves room for a slower machine and is still a
     // fifth of the 62.5 MiB tracked. Without back-pressure the peak grows with all of it.
     let bound = 24 * HEAD_BYTES as isize;

@@ -5,7 +5,7 @@
 //! footer.
 //!
 //! An entry does not store its UUID: it stores where the UUID lies (segment slot, kind, row),
-//! packed into `entry_bits` bits, and the segment file holds the UUID. A run therefore costs a
+//! packed into `entry_bits` bits, and the segment file contains the UUID. A run therefore costs a
 //! few bytes per prediction instead of a second copy of its 16-byte UUID.
 
 use std::path::Path;
@@ -210,7 +210,7 @@ fn load_le(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// The low `bits` bits set; `bits` is at most 63.
+/// Returns a mask of the low `bits` bits; `bits` is at most 63.
 fn mask(bits: u32) -> u64 {
     (1u64 << bits) - 1
 }

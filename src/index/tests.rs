@@ -440,7 +440,7 @@ fn unsorted_entries_fail_verify() {
     let path = corruptible_run(&dir);
     let entries = sorted(predictions(5000, 6));
     let mut source = MapSource::of(&entries);
-    // The segment answers the UUIDs of the second and third entries swapped.
+    // The segment returns the UUIDs of the second and third entries swapped.
     let (second, third) = (entries[1], entries[2]);
     source
         .0

@@ -20,7 +20,7 @@ use crate::io::{CreateMode, StoreFile, StoreIo};
 /// Bytes buffered between the writer and the file.
 const WRITE_BUFFER: usize = 16 * PAGE_SIZE;
 
-/// What a run must be able to address: its segment ids and its largest row number.
+/// The range a run addresses: its segment ids and its largest row number.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RunShape {
     /// Segment ids, ascending and distinct; an entry names a segment by its position here.
