@@ -230,6 +230,13 @@ impl<'s> BlockReader<'s> {
         Ok(uuids.filter_map(|b| Uuid::from_slice(b).ok()).collect())
     }
 
+    /// Checks the CRC of the block's UUID chunk.
+    pub fn check_uuid_chunk(&self) -> Result<()> {
+        let column_name = FixedColumn::Uuid.name();
+        self.chunk_data(self.fixed_chunk(FixedColumn::Uuid)?, column_name)
+            .map(drop)
+    }
+
     /// Reads the UUID of one row in place, without checking the chunk's CRC.
     pub fn uuid_at(&self, row: usize) -> Result<Uuid> {
         let chunk = self.fixed_chunk(FixedColumn::Uuid)?;

@@ -35,6 +35,7 @@ mod tests;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::Mmap;
 
@@ -78,6 +79,9 @@ pub struct Segment {
     map: Mmap,
     footer: Footer,
     footer_offset: u64,
+    /// One bit per block of each table, set once the block's UUID chunk passed its CRC check:
+    /// `uuid_at` reads UUIDs in place and checks each chunk the first time.
+    uuids_checked: [Vec<AtomicU64>; 3],
 }
 
 impl std::fmt::Debug for Segment {
@@ -116,12 +120,22 @@ impl Segment {
         let (trailer, footer) = read_footer(&path, &map)?;
         trailer.check_segment_id(&path, id)?;
         log::debug!("opened segment {}: {} bytes", path.display(), map.len());
+        let checked_bits = |table| {
+            let words = footer.table(table).blocks.len().div_ceil(64);
+            (0..words).map(|_| AtomicU64::new(0)).collect()
+        };
+        let uuids_checked = [
+            checked_bits(Table::Predictions),
+            checked_bits(Table::Delayed),
+            checked_bits(Table::Aggregates),
+        ];
         Ok(Segment {
             id,
             path,
             map,
             footer,
             footer_offset: trailer.footer_offset,
+            uuids_checked,
         })
     }
 
@@ -199,6 +213,29 @@ impl Segment {
         let start = blocks.partition_point(|b| b.model.is_some_and(|m| m < model));
         let end = blocks.partition_point(|b| b.model.is_some_and(|m| m <= model));
         start..end
+    }
+
+    /// Checks the CRC of the UUID chunk of block `index` of `table` the first time it is read
+    /// in place.
+    fn check_uuids_once(&self, reader: &BlockReader<'_>, table: Table, index: usize) -> Result<()> {
+        let slot = match table {
+            Table::Predictions => 0,
+            Table::Delayed => 1,
+            Table::Aggregates => 2,
+        };
+        let word = self
+            .uuids_checked
+            .get(slot)
+            .and_then(|words| words.get(index / 64));
+        let bit = 1u64 << (index % 64);
+        if word.is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0) {
+            return Ok(());
+        }
+        reader.check_uuid_chunk()?;
+        if let Some(word) = word {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Returns the index of the block holding `row`, and the row's position in it.

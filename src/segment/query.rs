@@ -112,12 +112,13 @@ impl Segment {
 
     /// Returns the prediction UUID of prediction row `row`, read in place.
     ///
-    /// NOTE: the UUID column is stored raw so that this reads 16 bytes without decoding the
-    /// block, and so it does not check the chunk's CRC either: `verify` and the block reads do.
+    /// The UUID column is stored raw, so this reads 16 bytes without decoding the block. The
+    /// first read of a block checks the CRC of its whole UUID chunk (64 KiB for 4,096 rows).
     pub fn uuid_at(&self, row: u32) -> Result<Uuid> {
         let (index, position) = self.locate_row(Table::Predictions, row)?;
-        self.block_reader(Table::Predictions, index)?
-            .uuid_at(position)
+        let reader = self.block_reader(Table::Predictions, index)?;
+        self.check_uuids_once(&reader, Table::Predictions, index)?;
+        reader.uuid_at(position)
     }
 
     /// Returns the prediction UUID of orphan row `row` of the delayed table, read in place
@@ -131,6 +132,7 @@ impl Segment {
             );
             return Err(Error::corruption(self.path(), 0, reason));
         }
+        self.check_uuids_once(&reader, Table::Delayed, index)?;
         reader.uuid_at(position)
     }
 

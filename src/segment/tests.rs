@@ -1216,3 +1216,24 @@ fn credit_labels_stay_under_5_bytes() {
     eprintln!("{per_label:.3} bytes per label");
     assert!(per_label < 5.0, "{per_label:.2} bytes per label");
 }
+
+#[test]
+fn damaged_uuid_fails_in_place_read() {
+    let dir = TempDir::new().unwrap();
+    let (written, segment) = small_fixture().write(dir.path(), 1);
+    let (uuid, row) = written.predictions[0];
+    assert_eq!(segment.uuid_at(row).unwrap(), uuid);
+    drop(segment);
+    let mut bytes = fs::read(&written.path).unwrap();
+    let at = bytes
+        .windows(16)
+        .position(|w| w == uuid.as_bytes())
+        .unwrap();
+    bytes[at + 3] ^= 0x10;
+    fs::write(&written.path, &bytes).unwrap();
+
+    let segment = Segment::open(dir.path(), 1).unwrap();
+    let error = segment.uuid_at(row).unwrap_err();
+    assert!(matches!(error, Error::Corruption { .. }), "{error}");
+    assert!(error.to_string().contains("uuid"), "{error}");
+}
