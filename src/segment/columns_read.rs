@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::segment::Segment;
 use crate::segment::layout::{FixedColumn, Table};
+use crate::segment::query::window_rows;
 use crate::value::Value;
 
 /// Predictions read as columns; entry `i` of every vector belongs to the same row.
@@ -51,7 +52,7 @@ impl Segment {
             }
             let reader = self.block_reader(Table::Predictions, index)?;
             let timestamps = reader.i64_column(FixedColumn::Timestamp)?;
-            let rows = window(&timestamps, start_ms, end_ms);
+            let rows = window_rows(&timestamps, start_ms, end_ms);
             if rows.is_empty() {
                 continue;
             }
@@ -89,7 +90,7 @@ impl Segment {
             }
             let reader = self.block_reader(Table::Delayed, index)?;
             let timestamps = reader.i64_column(FixedColumn::PredictionTimestamp)?;
-            let rows = window(&timestamps, start_ms, end_ms);
+            let rows = window_rows(&timestamps, start_ms, end_ms);
             if rows.is_empty() {
                 continue;
             }
@@ -101,13 +102,6 @@ impl Segment {
         }
         Ok(())
     }
-}
-
-/// Returns the rows of a block sorted by timestamp with `start_ms <= timestamp < end_ms`.
-fn window(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
-    let start = timestamps.partition_point(|t| *t < start_ms);
-    let end = timestamps.partition_point(|t| *t < end_ms);
-    start..end.max(start)
 }
 
 fn slice<'a, T: Copy>(values: &'a [T], rows: &Range<usize>) -> impl Iterator<Item = T> + 'a {

@@ -359,7 +359,7 @@ impl Segment {
 }
 
 /// Returns the rows of a block sorted by timestamp with `start_ms <= timestamp < end_ms`.
-fn window_rows(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
+pub(super) fn window_rows(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
     let start = timestamps.partition_point(|t| *t < start_ms);
     let end = timestamps.partition_point(|t| *t < end_ms);
     start..end.max(start)
