@@ -1,6 +1,6 @@
 //! Lookup latency of the UUID index: hits and misses on one run of 1,000,000 entries and on
 //! 8 runs of 125,000 entries each. The UUIDs that the entries point to come from an array of
-//! 16 MB in memory, standing in for the segments' UUID columns: each probe of a binary search
+//! 16 MB in memory, standing in for the segments' UUID columns. Each probe of a binary search
 //! is a random read, as in a segment, but without the segment's block lookup.
 
 use std::hint::black_box;

@@ -7,9 +7,8 @@
 //! ```
 //!
 //! The rows are those of the vs_sqlite workload (4 f64 metrics, random UUID v4), spaced 60 ms
-//! apart so that 10,000,000 predictions span about 7 days. Heap bytes are counted by a global
-//! allocator that adds up live allocations; the figure is the growth of live bytes across
-//! `Store::open`, that is what the open store keeps.
+//! apart so that 10,000,000 predictions span about 7 days. A global allocator counts the live
+//! heap bytes. The heap figure is their growth across `Store::open`: what the open store keeps.
 
 #[path = "vs_sqlite/workload.rs"]
 #[allow(dead_code)]

@@ -189,9 +189,9 @@ impl Iterator for ReadMetrics {
 }
 
 /// Builds a `Prediction` from its record and its delayed records: each metric takes the value
-/// of the latest record. Records read back from segments have `STORED_SEQ` and must come in
-/// write order (segments by id, rows in order); the stable sort keeps that order and puts them
-/// before the records of the heads, which are all later.
+/// of the latest record. Records read back from segments have `STORED_SEQ`, so they must come
+/// in write order: segments by id, rows in order. The stable sort keeps that order and puts
+/// them before the records of the heads, which are all later.
 fn join(prediction: PredictionRecord, mut delayed: Vec<DelayedRecord>) -> Prediction {
     delayed.sort_by_key(|d| d.seq);
     let mut merged = Metrics::new();

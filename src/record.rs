@@ -61,7 +61,7 @@ pub struct PredictionKey {
 ///
 /// A segment does not store the seq of a resolved record either: read back, it has
 /// `record.seq == STORED_SEQ`. Its position orders it instead: the resolved records of one
-/// prediction lie in seq order in their segment, and a later segment holds later records.
+/// prediction lie in seq order in their segment, and a later segment contains later records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedDelayed {
     pub record: DelayedRecord,

@@ -61,8 +61,8 @@ enum Failure {
 }
 
 /// Returns the cells of run `id` after its id and name, and what failed, if anything.
-/// `segments` caches the segments opened to verify runs; a segment that fails to open is left
-/// out, and the runs that point into it fail their check.
+/// `segments` caches the segments opened to verify runs. A segment that fails to open is left
+/// out, so the runs that point into it fail their check.
 fn run_cells(
     dump: &mut Dump<impl Write>,
     id: u64,

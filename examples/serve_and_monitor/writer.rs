@@ -87,8 +87,8 @@ fn serve(
         count += 1;
         if !(bits >> 40).is_multiple_of(5) {
             let due = Instant::now() + LABEL_DELAY;
-            // A send fails only after the labelling thread stopped on an error, which `run`
-            // returns once the serving threads are done.
+            // The receiver lives until the labelling thread returns, and it returns early only
+            // on an error, which `run` reports once the serving threads are done.
             let _ = pending.send(PendingLabel { uuid, label, due });
         }
         thread::sleep(PAUSE);

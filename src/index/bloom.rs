@@ -3,7 +3,8 @@
 //! The filter is cut into blocks of 512 bits, one cache line. The first hash picks a block by
 //! a multiply-shift, and the second hash gives the `hashes` bit positions inside it, 9 bits
 //! each. A query therefore touches one cache line per run, where a plain bloom filter touches
-//! up to `hashes` of them; every new prediction's duplicate check asks every run. Both hashes
+//! up to `hashes` of them. That matters because every new prediction's duplicate check
+//! queries every run. Both hashes
 //! mix all 16 UUID bytes through the SplitMix64 finalizer, so UUIDs that are not random
 //! (sequential ones, say) still spread over the blocks.
 
