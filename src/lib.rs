@@ -34,7 +34,7 @@ mod store;
 
 pub use columns::Columns;
 pub use error::{Error, Result};
-pub use options::{Durability, Options};
+pub use options::{Compaction, Durability, Options, Retention, RollupTier};
 pub use query::ReadMetrics;
 pub use record::{Aggregate, NewAggregate, NewDelayed, NewPrediction, OrphanedDelayed, Prediction};
 pub use store::{ReadOnlyStore, Store};

@@ -65,6 +65,14 @@ impl Manifest {
         }
     }
 
+    /// Returns the names of the immutable files this manifest lists: segments, index runs and
+    /// rollup files. Log files are not included: they are listed from `wal_start` on.
+    pub fn live_files(&self) -> Vec<String> {
+        let segments = self.segments.iter().map(|&id| crate::segment::segment_file_name(id));
+        let runs = self.index_runs.iter().map(|&id| crate::index::index_file_name(id));
+        segments.chain(runs).collect()
+    }
+
     /// Reads `DIR/MANIFEST`; `Ok(None)` when it does not exist.
     pub fn load(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(MANIFEST_FILE);

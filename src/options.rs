@@ -58,6 +58,122 @@ pub struct Options {
     pub reject_unknown_predictions: bool,
     /// zstd level for columns that zstd compresses. Default: 3.
     pub zstd_level: i32,
+    /// What the background compaction merges, downsamples and deletes.
+    pub compaction: Compaction,
+}
+
+/// Settings of the background compaction thread.
+///
+/// Ages are measured in data time: against the newest prediction timestamp in the store, not
+/// the wall clock. A backfill of last year's data is therefore not downsampled on arrival; it
+/// ages only as newer predictions arrive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compaction {
+    /// Whether the store runs a compaction thread. Default: true. `Store::compact` works either
+    /// way.
+    pub enabled: bool,
+    /// Wall-clock pause between two compaction checks. Default: 10 s.
+    pub check_interval: Duration,
+    /// Segments smaller than this are merged with their neighbours. Default: 64 MiB.
+    pub target_segment_bytes: u64,
+    /// Length of the time partitions a merge splits its output into, by prediction timestamp.
+    /// Default: one day.
+    pub partition: Duration,
+    /// What to keep, by data age. Default: keep every raw record.
+    pub retention: Retention,
+}
+
+/// What a store keeps by data age: raw records, then rollups at coarser intervals.
+///
+/// ```
+/// use std::time::Duration;
+/// use modelmetrics::{Retention, RollupTier};
+/// const DAY: Duration = Duration::from_secs(86_400);
+/// // Raw for 30 days, then 5-minute rollups up to 90 days, then hourly rollups for a year.
+/// let retention = Retention::keep_raw_for(30 * DAY)
+///     .then(RollupTier::every(Duration::from_secs(300)).until(90 * DAY))
+///     .then(RollupTier::every(Duration::from_secs(3600)))
+///     .delete_after(365 * DAY);
+/// assert_eq!(retention.tiers.len(), 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Retention {
+    /// Raw predictions younger than this keep every record. `None`: raw data is kept for ever,
+    /// and the tiers are unused.
+    pub raw_for: Option<Duration>,
+    /// Rollup tiers from the finest interval to the coarsest. Each interval must be a multiple
+    /// of the previous one.
+    pub tiers: Vec<RollupTier>,
+    /// Everything older than this is deleted: raw records, rollups and aggregates.
+    pub max_age: Option<Duration>,
+    /// When the store's files exceed this many bytes, the oldest partitions are deleted.
+    pub max_bytes: Option<u64>,
+}
+
+/// One rollup resolution: predictions summarised per `interval`, kept until `keep_until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollupTier {
+    /// Length of one rollup interval. Intervals are aligned to multiples of it since the epoch.
+    pub interval: Duration,
+    /// Data age after which this tier's rollups are merged into the next tier, or kept until
+    /// `Retention::max_age` when this is the last tier. `None`: kept until `max_age`.
+    pub keep_until: Option<Duration>,
+}
+
+impl Retention {
+    /// Keeps raw records younger than `age` and nothing else yet.
+    pub fn keep_raw_for(age: Duration) -> Retention {
+        Retention {
+            raw_for: Some(age),
+            ..Retention::default()
+        }
+    }
+
+    /// Adds a coarser rollup tier after the ones already set.
+    pub fn then(mut self, tier: RollupTier) -> Retention {
+        self.tiers.push(tier);
+        self
+    }
+
+    /// Deletes everything older than `age`.
+    pub fn delete_after(mut self, age: Duration) -> Retention {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Deletes the oldest partitions while the store's files exceed `bytes`.
+    pub fn max_bytes(mut self, bytes: u64) -> Retention {
+        self.max_bytes = Some(bytes);
+        self
+    }
+}
+
+impl RollupTier {
+    /// A tier of rollups per `interval`, kept until `Retention::max_age`.
+    pub fn every(interval: Duration) -> RollupTier {
+        RollupTier {
+            interval,
+            keep_until: None,
+        }
+    }
+
+    /// Moves this tier's rollups to the next tier once their data age reaches `age`.
+    pub fn until(mut self, age: Duration) -> RollupTier {
+        self.keep_until = Some(age);
+        self
+    }
+}
+
+impl Default for Compaction {
+    fn default() -> Self {
+        Compaction {
+            enabled: true,
+            check_interval: Duration::from_secs(10),
+            target_segment_bytes: 64 << 20,
+            partition: Duration::from_secs(86_400),
+            retention: Retention::default(),
+        }
+    }
 }
 
 impl Default for Options {
@@ -69,6 +185,7 @@ impl Default for Options {
             wal_file_size: 64 << 20,
             reject_unknown_predictions: false,
             zstd_level: 3,
+            compaction: Compaction::default(),
         }
     }
 }
@@ -107,6 +224,18 @@ impl Options {
     /// Sets [`Options::zstd_level`].
     pub fn zstd_level(mut self, level: i32) -> Self {
         self.zstd_level = level;
+        self
+    }
+
+    /// Sets [`Options::compaction`].
+    pub fn compaction(mut self, compaction: Compaction) -> Self {
+        self.compaction = compaction;
+        self
+    }
+
+    /// Sets the retention policy of [`Options::compaction`].
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.compaction.retention = retention;
         self
     }
 
