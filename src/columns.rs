@@ -77,6 +77,9 @@ pub(crate) fn read_columns(
         ) else {
             continue;
         };
+        if snapshot.deletions.hides_prediction(model, &uuid, seq) {
+            continue;
+        }
         out.uuids.push(uuid);
         out.timestamps.push(timestamp);
         for (column, values) in out.metrics.iter_mut().zip(rows.values.iter_mut()) {

@@ -1,13 +1,15 @@
-//! File operations of the flush path behind a trait, so that tests can fail any of them or
+//! File operations of the writer behind a trait, so that tests can fail any of them or
 //! simulate a power loss.
 //!
-//! The segment writer, the index run writer and the manifest switch create, write, sync,
-//! rename and remove files only through `StoreIo`. `OsIo`, the store's default, calls the
-//! standard library. The write-ahead log has its own seam, `wal::file::FileOps`, and reads
-//! (memory maps, manifest loads) go to the file system directly.
+//! The segment writer, the index run writer, the manifest switch and the write-ahead log
+//! create, write, sync, rename and remove files only through `StoreIo`. `OsIo`, the store's
+//! default, calls the standard library. The log stores its frames into a shared memory mapping,
+//! which makes no system call, so it reports each store with `note_write`. Reads (memory maps
+//! for reading, manifest loads, directory listings) go to the file system directly.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,7 +31,7 @@ pub(crate) trait StoreFile: Write + Seek + Send {
     fn sync(&mut self) -> io::Result<()>;
 }
 
-/// The file-system calls that a flush makes.
+/// The file-system calls that a flush and the write-ahead log make.
 pub(crate) trait StoreIo: Send + Sync {
     /// Opens `path` for writing, creating it.
     fn create(&self, path: &Path, mode: CreateMode) -> io::Result<Box<dyn StoreFile>>;
@@ -43,6 +45,22 @@ pub(crate) trait StoreIo: Send + Sync {
 
     /// Removes the file `path`.
     fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Opens `path` for reading and writing, for the write-ahead log to map. `Some(mode)`
+    /// creates the file as `create` does, `None` opens an existing one.
+    fn open_mapped(&self, path: &Path, create: Option<CreateMode>) -> io::Result<File>;
+
+    /// Allocates the first `len` bytes of `file`, named `path`, on disk and sets its length to
+    /// `len` (`posix_fallocate`).
+    fn allocate(&self, file: &File, path: &Path, len: u64) -> io::Result<()>;
+
+    /// Records that `bytes` were just stored at `offset` of the mapped file `path`. A store into
+    /// a mapping makes no system call, so the log reports it here. It cannot fail.
+    fn note_write(&self, path: &Path, offset: u64, bytes: &[u8]);
+
+    /// Writes the data of `file`, named `path`, to the device, pages dirtied through a mapping
+    /// included (`fdatasync`).
+    fn sync_data(&self, file: &File, path: &Path) -> io::Result<()>;
 }
 
 /// Returns the operating system's file calls, the store's default.
@@ -81,5 +99,38 @@ impl StoreIo for OsIo {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
+    }
+
+    fn open_mapped(&self, path: &Path, create: Option<CreateMode>) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        match create {
+            Some(CreateMode::Truncate) => options.create(true).truncate(true),
+            Some(CreateMode::New) => options.create_new(true),
+            None => &mut options,
+        };
+        options.open(path)
+    }
+
+    fn allocate(&self, file: &File, _path: &Path, len: u64) -> io::Result<()> {
+        let len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file size over off_t"))?;
+        loop {
+            // SAFETY: posix_fallocate only reads its integer arguments, and the descriptor
+            // belongs to `file`, which outlives the call.
+            let code = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+            // posix_fallocate returns the error number instead of setting errno.
+            match code {
+                0 => return Ok(()),
+                libc::EINTR => continue,
+                code => return Err(io::Error::from_raw_os_error(code)),
+            }
+        }
+    }
+
+    fn note_write(&self, _path: &Path, _offset: u64, _bytes: &[u8]) {}
+
+    fn sync_data(&self, file: &File, _path: &Path) -> io::Result<()> {
+        file.sync_data()
     }
 }

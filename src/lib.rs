@@ -16,6 +16,9 @@ pub mod eval;
 pub mod jobs;
 pub mod options;
 pub mod record;
+/// Rollups: mergeable summaries of the predictions of one model per interval, and figures
+/// computed from them with error bounds.
+pub mod rollup;
 pub mod value;
 
 // The engine's layers are public so that the `dump` example and the fuzz targets can read
@@ -27,10 +30,14 @@ pub mod segment;
 pub mod wal;
 
 mod columns;
+mod compaction;
+mod deletions;
 mod head;
 mod io;
 mod query;
+mod segment_set;
 mod store;
+mod tiers;
 
 pub use columns::Columns;
 pub use error::{Error, Result};
@@ -38,5 +45,6 @@ pub use options::{Compaction, Durability, Options, Retention, RollupTier};
 pub use query::ReadMetrics;
 pub use record::{Aggregate, NewAggregate, NewDelayed, NewPrediction, OrphanedDelayed, Prediction};
 pub use store::{ReadOnlyStore, Store};
+pub use tiers::TieredWindow;
 pub use uuid::Uuid;
 pub use value::{Metric, Metrics, Value};

@@ -164,6 +164,69 @@ impl RollupTier {
     }
 }
 
+impl Compaction {
+    /// Shortest partition a store accepts.
+    pub const MIN_PARTITION: Duration = Duration::from_secs(1);
+
+    /// Checks the settings that `Store::open_with` would otherwise misuse.
+    pub(crate) fn check(&self) -> crate::error::Result<()> {
+        if self.partition < Compaction::MIN_PARTITION {
+            return Err(crate::error::Error::invalid(
+                "Compaction::partition",
+                format!("{:?}", self.partition),
+                "a time partition is at least one second; one day suits most stores",
+            ));
+        }
+        self.retention.check()
+    }
+}
+
+impl Retention {
+    fn check(&self) -> crate::error::Result<()> {
+        let invalid = |field: &'static str, value: String, fix: &str| {
+            Err(crate::error::Error::invalid(field, value, fix))
+        };
+        if let (Some(age), true) = (self.raw_for, self.tiers.is_empty()) {
+            return invalid(
+                "Retention::raw_for",
+                format!("{age:?} with no rollup tier"),
+                "add a tier with .then(RollupTier::every(..)) to keep rollups of older data, \
+                 or use delete_after to delete it",
+            );
+        }
+        let mut previous: Option<&RollupTier> = None;
+        for tier in &self.tiers {
+            let interval = tier.interval.as_millis();
+            if interval == 0 {
+                return invalid(
+                    "RollupTier::interval",
+                    format!("{:?}", tier.interval),
+                    "a rollup interval is at least one millisecond",
+                );
+            }
+            if let Some(finer) = previous {
+                let finer_ms = finer.interval.as_millis().max(1);
+                if interval <= finer_ms || interval % finer_ms != 0 {
+                    return invalid(
+                        "RollupTier::interval",
+                        format!("{:?} after {:?}", tier.interval, finer.interval),
+                        "each tier's interval must be a larger multiple of the previous one",
+                    );
+                }
+                if finer.keep_until.is_none() {
+                    return invalid(
+                        "RollupTier::keep_until",
+                        format!("None on the {:?} tier", finer.interval),
+                        "every tier but the last needs .until(age), or it never moves on",
+                    );
+                }
+            }
+            previous = Some(tier);
+        }
+        Ok(())
+    }
+}
+
 impl Default for Compaction {
     fn default() -> Self {
         Compaction {

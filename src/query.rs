@@ -1,19 +1,18 @@
 //! Reads over a snapshot of heads and segments: windows with the delayed-metric join,
 //! aggregates, lookups by UUID and orphans.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::error::Error;
 use crate::error::Result;
 use crate::head::Head;
-use crate::index::{EntryKind, IndexSet, UuidSource};
+use crate::index::{EntryKind, IndexSet};
 use crate::record::{
     Aggregate, AggregateRecord, DelayedRecord, OrphanedDelayed, Prediction, PredictionRecord, Seq,
 };
-use crate::segment::Segment;
+use crate::segment_set::SegmentSet;
 use crate::value::Metrics;
 
 /// Length of the first slice of a window that `ReadMetrics` decodes, in ms.
@@ -30,9 +29,14 @@ pub(crate) struct Snapshot {
     pub seq_limit: Seq,
     pub active: Arc<Head>,
     pub frozen: Option<Arc<Head>>,
-    pub segments: Arc<BTreeMap<u64, Arc<Segment>>>,
+    pub segments: Arc<SegmentSet>,
     pub index: IndexSet,
     pub orphans: Arc<HashSet<Uuid>>,
+    pub rollups: Arc<Vec<Arc<crate::rollup::RollupFile>>>,
+    /// Predictions older than this are rolled up (`Manifest::raw_cutoff_ms`).
+    pub raw_cutoff_ms: i64,
+    /// Deletions that reads apply until compaction has removed the records.
+    pub deletions: Arc<crate::deletions::Deletions>,
 }
 
 impl Snapshot {
@@ -61,22 +65,6 @@ impl Snapshot {
             }
         }
         Ok(())
-    }
-}
-
-/// The segments of a snapshot are where the index entries point.
-impl UuidSource for BTreeMap<u64, Arc<Segment>> {
-    fn uuid_at(&self, segment: u64, kind: EntryKind, row: u32) -> Result<Uuid> {
-        let Some(found) = self.get(&segment) else {
-            let name = crate::segment::segment_file_name(segment);
-            let reason = "a UUID index entry points into this segment, which is not open: \
-                          the manifest does not list it or it failed to open";
-            return Err(Error::corruption(std::path::Path::new(&name), 0, reason));
-        };
-        match kind {
-            EntryKind::Prediction => found.uuid_at(row),
-            EntryKind::Delayed => found.orphan_uuid_at(row),
-        }
     }
 }
 
@@ -138,6 +126,10 @@ impl ReadMetrics {
             rows.extend(self.head_rows.pop_front());
         }
         rows.sort_by_key(|p| (p.timestamp_ms, p.seq));
+        let deletions = &self.snapshot.deletions;
+        if !deletions.is_empty() {
+            rows.retain(|p| !deletions.hides_prediction(&p.model, &p.uuid, p.seq));
+        }
 
         // Segments name the prediction of a resolved delayed record by its seq, and the heads
         // key delayed records by prediction UUID.
@@ -229,6 +221,7 @@ pub(crate) fn read_aggregates(
                 .aggregates_in(model, start_ms, end_ms, snapshot.seq_limit),
         );
     }
+    records.retain(|a| !snapshot.deletions.hides_model(&a.model, a.seq));
     records.sort_by_key(|a| (a.start_ms, a.end_ms, a.seq));
     let mut windows: Vec<Aggregate> = Vec::new();
     for record in records {
@@ -291,6 +284,10 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
     let Some(prediction) = prediction else {
         return Ok(None);
     };
+    let deletions = &snapshot.deletions;
+    if deletions.hides_prediction(&prediction.model, &prediction.uuid, prediction.seq) {
+        return Ok(None);
+    }
     // Resolved delayed rows name their prediction by model, timestamp and seq, not by UUID.
     // Segments ascend by id, so the rows come in write order.
     let (at, seq) = (prediction.timestamp_ms, prediction.seq);
@@ -336,6 +333,7 @@ pub(crate) fn orphans(snapshot: &Snapshot) -> Result<Vec<OrphanedDelayed>> {
         }
     }
     let mut records = dedup_by_seq(records);
+    records.retain(|d| !snapshot.deletions.hides_delayed(&d.uuid, d.seq));
     records.sort_by_key(|d| d.seq);
     Ok(records
         .into_iter()

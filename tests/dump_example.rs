@@ -1,7 +1,7 @@
 //! The `dump` example run as a program against a store built here. The tests check what it
 //! prints for a store that a writer has open and its exit status with `--verify` on intact and
-//! damaged copies. They also check its handling of bad arguments and of directories without a
-//! store.
+//! damaged copies, and what it prints of a compacted store: its rollup files and compaction
+//! state. They also check its handling of bad arguments and of directories without a store.
 //!
 //! The tests run the example binary that cargo builds into `target/<profile>/examples`. A plain
 //! `cargo test` (or `cargo test --release`) builds the examples before it runs any test; a run
@@ -16,8 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
+use modelmetrics::rollup::{RollupFile, rollup_file_name};
 use modelmetrics::segment::Segment;
-use modelmetrics::{Metrics, NewAggregate, NewDelayed, NewPrediction, Options, Store};
+use modelmetrics::{
+    Compaction, Metrics, NewAggregate, NewDelayed, NewPrediction, Options, Retention, RollupTier,
+    Store,
+};
 use support::{copy_store, files_with_prefix, uuid};
 
 const T0: i64 = 1_700_000_000_000;
@@ -315,7 +319,7 @@ fn dump_prints_rows_per_table() {
         "{text}"
     );
     let totals = format!(
-        "predictions: {} ({FLUSHED} in segments, {LOGGED} in log files)",
+        "predictions: {} ({FLUSHED} in segments, {LOGGED} in log files, 0 in rollups)",
         FLUSHED + LOGGED
     );
     assert!(has_line_starting(&text, &totals), "{text}");
@@ -442,4 +446,240 @@ fn help_prints_usage() {
     let output = run_dump(&["--help"], None);
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).starts_with("Usage: dump"));
+}
+
+#[test]
+fn dump_of_uncompacted_store_shows_no_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = build_store(dir.path());
+    let output = run_dump(&[], Some(dir.path()));
+    store.close().unwrap();
+    let text = stdout(&output);
+
+    assert!(
+        has_line_starting(&text, "live rollup files: none"),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&text, "raw_cutoff_ms: none: nothing rolled up"),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&text, "expired_before_ms: none: nothing deleted by age"),
+        "{text}"
+    );
+    assert!(has_line_starting(&text, "last compaction: none"), "{text}");
+    assert!(has_line_starting(&text, "rollup files: 0"), "{text}");
+}
+
+/// Milliseconds between two predictions of the compacted store.
+const COMPACTED_STEP_MS: i64 = 600_000;
+/// Predictions of the compacted store: three days, one every 10 minutes.
+const COMPACTED_PREDICTIONS: i64 = 3 * DAY_MS / COMPACTED_STEP_MS;
+const HOUR_MS: i64 = 3_600_000;
+
+/// Returns the raw cutoff of the compacted store: one day before its newest prediction, rounded
+/// down to the one-day partition.
+fn compacted_cutoff_ms() -> i64 {
+    let newest = T0 + (COMPACTED_PREDICTIONS - 1) * COMPACTED_STEP_MS;
+    (newest - DAY_MS).div_euclid(DAY_MS) * DAY_MS
+}
+
+/// Writes three days of predictions of two models, every other one labeled, into a store
+/// that keeps one day raw and rolls older predictions up per hour. Compacts it, closes it
+/// and returns the id of its rollup file.
+fn build_compacted_store(dir: &Path) -> u64 {
+    let retention = Retention::keep_raw_for(Duration::from_millis(DAY_MS as u64))
+        .then(RollupTier::every(Duration::from_millis(HOUR_MS as u64)));
+    let compaction = Compaction {
+        enabled: false,
+        retention,
+        ..Compaction::default()
+    };
+    let store = Store::open_with(dir, Options::default().compaction(compaction)).unwrap();
+    let predictions: Vec<NewPrediction> = (0..COMPACTED_PREDICTIONS)
+        .map(|i| NewPrediction {
+            timestamp_ms: T0 + i * COMPACTED_STEP_MS,
+            ..prediction(i as u128)
+        })
+        .collect();
+    store.track_metrics_batch(&predictions).unwrap();
+    let labels: Vec<NewDelayed> = (0..COMPACTED_PREDICTIONS as u128)
+        .step_by(2)
+        .map(delayed)
+        .collect();
+    store.track_delayed_metrics_batch(&labels).unwrap();
+    store.flush().unwrap();
+    assert!(store.compact().unwrap() > 0);
+    store.close().unwrap();
+
+    let rollups = files_with_prefix(dir, "rollup-");
+    assert_eq!(rollups.len(), 1, "rollup files: {rollups:?}");
+    file_name(&rollups[0])
+        .trim_start_matches("rollup-")
+        .trim_end_matches(".mmr")
+        .parse()
+        .unwrap()
+}
+
+/// Returns the predictions before the compacted store's raw cutoff: those of model `credit`
+/// (even numbers) and of model `fraud` (odd numbers).
+fn rolled_up_per_model() -> (i64, i64) {
+    let rolled_up = (compacted_cutoff_ms() - T0 + COMPACTED_STEP_MS - 1) / COMPACTED_STEP_MS;
+    ((rolled_up + 1) / 2, rolled_up / 2)
+}
+
+#[test]
+fn dump_shows_compaction_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let rollup_id = build_compacted_store(dir.path());
+    let output = run_dump(&["--verify"], Some(dir.path()));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    assert!(
+        has_line_starting(&text, &format!("live rollup files: {rollup_id}")),
+        "{text}"
+    );
+    // T0 + 3 days - 10 minutes, less one day, rounded down: 2023-11-16T00:00Z.
+    let cutoff = compacted_cutoff_ms();
+    assert_eq!(cutoff, 1_700_092_800_000);
+    let line = format!(
+        "raw_cutoff_ms: {cutoff} (2023-11-16T00:00:00.000Z): older predictions are rolled up"
+    );
+    assert!(has_line_starting(&text, &line), "{text}");
+    assert!(
+        has_line_starting(&text, "tier_cutoffs: none: no rollup was merged"),
+        "{text}"
+    );
+    assert!(
+        has_line_starting(&text, "last compaction: finished "),
+        "{text}"
+    );
+    let (credit, fraud) = rolled_up_per_model();
+    // 92,800,000 ms from T0 to the cutoff hold 155 predictions, one every 10 minutes.
+    assert_eq!(credit + fraud, 155);
+    let rolled_up = format!(
+        "predictions rolled up: {}, records deleted by age: 0",
+        credit + fraud
+    );
+    assert!(has_line_starting(&text, &rolled_up), "{text}");
+}
+
+#[test]
+fn dump_lists_rollups_per_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let rollup_id = build_compacted_store(dir.path());
+    let output = run_dump(&["--verify"], Some(dir.path()));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    let rollups = RollupFile::open(dir.path(), rollup_id).unwrap();
+    let name = rollup_file_name(rollup_id);
+    assert!(has_line_starting(&text, "rollup files: 1"), "{text}");
+    assert!(
+        has_line_starting(&text, &format!("rollup file {rollup_id}: {name}")),
+        "{text}"
+    );
+    let overview = format!(
+        "{} bytes, {} rollups",
+        rollups.file_bytes(),
+        rollups.rollup_count()
+    );
+    assert!(has_line_starting(&text, &overview), "{text}");
+    // An hourly rollup per model from T0's hour to the cutoff, 26 hours. The even
+    // predictions are labeled, and they are those of model credit.
+    let (credit, fraud) = rolled_up_per_model();
+    let first_hour = T0.div_euclid(HOUR_MS) * HOUR_MS;
+    let hours = (compacted_cutoff_ms() - first_hour) / HOUR_MS;
+    assert_eq!(hours, 26);
+    let range = format!(
+        "{first_hour} .. {} ms (2023-11-14T22:00:00.000Z .. 2023-11-16T00:00:00.000Z)",
+        compacted_cutoff_ms()
+    );
+    let credit_row = format!("credit 1h {hours} {credit} {credit} {range}");
+    assert!(has_line_starting(&text, &credit_row), "{text}");
+    let fraud_row = format!("fraud 1h {hours} {fraud} 0 {range}");
+    assert!(has_line_starting(&text, &fraud_row), "{text}");
+    assert!(
+        has_line_starting(&text, "verify: OK, every rollup decoded"),
+        "{text}"
+    );
+    let predictions = format!(
+        "predictions: {COMPACTED_PREDICTIONS} ({} in segments, 0 in log files, {} in rollups)",
+        COMPACTED_PREDICTIONS - credit - fraud,
+        credit + fraud
+    );
+    assert!(has_line_starting(&text, &predictions), "{text}");
+    let totals = format!("rollup files 1 {}", rollups.file_bytes());
+    assert!(has_line_starting(&text, &totals), "{text}");
+    assert!(has_line_starting(&text, "verify: OK"), "{text}");
+    assert!(text.contains("rollup files: 1, log files:"), "{text}");
+}
+
+#[test]
+fn dump_flags_stray_rollup_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rollup_id = build_compacted_store(dir.path());
+    let stray = rollup_file_name(rollup_id + 1000);
+    fs::copy(
+        dir.path().join(rollup_file_name(rollup_id)),
+        dir.path().join(&stray),
+    )
+    .unwrap();
+    let output = run_dump(&[], Some(dir.path()));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    let note = format!(
+        "{stray} {} rollup file {} stray: the manifest does not list it",
+        fs::metadata(dir.path().join(&stray)).unwrap().len(),
+        rollup_id + 1000
+    );
+    assert!(has_line_starting(&text, &note), "{text}");
+    assert!(has_line_starting(&text, "rollup files: 1"), "{text}");
+    assert!(has_line_starting(&text, "stray files 1 "), "{text}");
+}
+
+#[test]
+fn dump_names_damaged_rollup_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rollup_id = build_compacted_store(dir.path());
+    let path = dir.path().join(rollup_file_name(rollup_id));
+    // Past the 24-byte header, inside the first rollup body.
+    flip_byte(&path, 30);
+
+    let output = run_dump(&[], Some(dir.path()));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let damaged = format!("{}: damaged at offset", file_name(&path));
+    assert!(has_line_starting(&text, &damaged), "{text}");
+    assert!(has_line_starting(&text, "problems: 1"), "{text}");
+}
+
+#[test]
+fn dump_lists_pending_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let uuid = modelmetrics::Uuid::from_u128(77);
+    {
+        let options = modelmetrics::Options::default().compaction(modelmetrics::Compaction {
+            enabled: false,
+            ..modelmetrics::Compaction::default()
+        });
+        let store = modelmetrics::Store::open_with(dir.path(), options).unwrap();
+        let metrics = modelmetrics::Metrics::new().with("score", 0.5);
+        store.track_metrics("credit", uuid, 0, &metrics).unwrap();
+        store.delete_prediction(uuid).unwrap();
+        store.delete_model("fraud").unwrap();
+        // The store stays open, so compaction never purges the deletions.
+        let output = run_dump(&[], Some(dir.path()));
+        let text = stdout(&output);
+        assert!(has_line_starting(&text, "pending deletions: 2 "), "{text}");
+        let prediction = format!("prediction {uuid}, tracked up to seq 1");
+        assert!(has_line_starting(&text, &prediction), "{text}");
+        assert!(
+            has_line_starting(&text, "model \"fraud\", tracked up to seq 1"),
+            "{text}"
+        );
+    }
 }

@@ -20,10 +20,11 @@ use modelmetrics::manifest::Manifest;
 use modelmetrics::record::{
     AggregateRecord, DelayedRecord, LogRecord, PredictionKey, PredictionRecord, ResolvedDelayed,
 };
+use modelmetrics::rollup::{DEFAULT_ALPHA, RollupFile, coarsen, roll_up, rollup_file_name};
 use modelmetrics::segment::{Segment, SegmentData, segment_file_name, write_segment};
 use modelmetrics::value::MAX_BYTES_LEN;
 use modelmetrics::wal::{self, FileEnd, Wal, WalOptions, decode_records, encode_records};
-use modelmetrics::{Durability, Metrics, Uuid};
+use modelmetrics::{Durability, Metrics, Prediction, Uuid};
 
 // This is the module file of the fuzz package, so that the seeds and the fuzz target agree on
 // the UUID of every location.
@@ -197,6 +198,7 @@ fn manifest_seeds() -> Vec<Seed> {
         last_seq: 1234,
         segments: vec![2, 5, 7],
         index_runs: vec![3, 8],
+        ..Manifest::default()
     };
     vec![
         Seed {
@@ -501,8 +503,42 @@ fn string_codec_seeds() -> Vec<Seed> {
     ]
 }
 
+/// Rollup files: one without rollups, and one with rollups of two models and intervals.
+fn rollup_seeds() -> Vec<Seed> {
+    // Both files have id 1, the id the fuzz target names its input file with.
+    let file_bytes = |rollups: &[modelmetrics::rollup::Rollup]| {
+        let dir = tempfile::tempdir().unwrap();
+        RollupFile::write(dir.path(), 1, rollups).unwrap();
+        fs::read(dir.path().join(rollup_file_name(1))).unwrap()
+    };
+    let predictions = (0..40i64).map(|i| Prediction {
+        model: if i % 3 == 0 { "fraud" } else { "churn" }.to_owned(),
+        uuid: Uuid::from_u128(i as u128),
+        timestamp_ms: i * 90_000 - 600_000,
+        metrics: Metrics::new()
+            .with("score", i as f64 / 40.0)
+            .with("country", if i % 2 == 0 { "de" } else { "fr" }),
+        delayed: Metrics::new().with("label", i % 4 == 0),
+    });
+    let mut rollups = roll_up(predictions, 300_000, DEFAULT_ALPHA).unwrap();
+    rollups.extend(coarsen(&rollups, 3_600_000).unwrap());
+    vec![
+        Seed {
+            target: "rollup_file",
+            name: "empty",
+            bytes: file_bytes(&[]),
+        },
+        Seed {
+            target: "rollup_file",
+            name: "three_rollups",
+            bytes: file_bytes(&rollups),
+        },
+    ]
+}
+
 fn all_seeds() -> Vec<Seed> {
     let mut seeds = wal_payload_seeds();
+    seeds.extend(rollup_seeds());
     seeds.extend(wal_file_seeds());
     seeds.extend(manifest_seeds());
     seeds.extend(segment_seeds());
@@ -565,6 +601,11 @@ fn decode_file(target: &str, dir: &Path, name: &str) -> Result<(), String> {
             run.verify(&LocationUuids).map_err(|e| e.to_string())
         }
         "wal_payload" => decode_records(&fs::read(&path).unwrap()).map(drop),
+        "rollup_file" => {
+            fs::copy(&path, dir.join(rollup_file_name(FILE_ID))).unwrap();
+            let file = RollupFile::open(dir, FILE_ID).map_err(|e| e.to_string())?;
+            file.all().map(drop).map_err(|e| e.to_string())
+        }
         codec => decode_codec(codec, &fs::read(&path).unwrap()),
     }
 }

@@ -5,6 +5,13 @@ use modelmetrics::{Result, Store};
 
 use crate::ingest::MODEL;
 
+/// Inline metric with the model's score, in [0, 1].
+pub const SCORE_METRIC: &str = "y_pred_proba";
+/// Delayed metric with the ground truth, 1 when the loan was repaid and 0 otherwise.
+pub const LABEL_METRIC: &str = "repaid";
+/// A score at or above this counts as a positive prediction in the accuracy.
+pub const THRESHOLD: f64 = 0.5;
+
 /// Numeric inline metrics compared with the reference: four features and the score.
 pub const NUMERIC_FEATURES: [&str; 5] = [
     "car_value",
@@ -29,12 +36,12 @@ pub const REFERENCE_END_MS: i64 = 1_540_922_400_000;
 /// Returns the configuration of the monthly job over `[first_ms, last_ms]`.
 pub fn config(first_ms: i64, last_ms: i64) -> Result<JobConfig> {
     JobConfig::builder(MODEL)
-        .score("y_pred_proba")
-        .label("repaid")
+        .score(SCORE_METRIC)
+        .label(LABEL_METRIC)
         // NOTE: accuracy counts y_pred_proba >= 0.5 as a positive prediction. The data's own
         // y_pred differs from that for 2,233 of the 100,000 predictions, and accuracy over
         // y_pred differs from these figures by up to 0.0075 in a month.
-        .threshold(0.5)
+        .threshold(THRESHOLD)
         .numeric_features(NUMERIC_FEATURES)
         .categorical_features(CATEGORICAL_FEATURES)
         .reference(REFERENCE_START_MS, REFERENCE_END_MS)

@@ -11,18 +11,26 @@
 //! ```text
 //! cargo run --release --example car_loan -- [--dir DIR] [--data DIR] [--json] [--plot FILE]
 //!     [--drift-threshold X] [--psi-threshold X]
+//!     [--downsample-reference [--rollup-interval INTERVAL]]
 //! ```
+//!
+//! With `--downsample-reference` the store is opened with a retention policy, and compacted
+//! after the job, which replaces the predictions of the reference months by rollups. The
+//! program then compares the figures of those months estimated from the rollups with the
+//! exact ones that the job stored.
 //!
 //! Exit codes: 0 on success, 1 when the data or the store fails, 2 on invalid arguments.
 
 mod args;
 mod calendar;
 mod csv;
+mod downsample;
 mod drift;
 mod ingest;
 mod job;
 mod plot;
 mod report;
+mod rollup_report;
 
 use std::error::Error;
 use std::io::{self, BufWriter, Write};
@@ -36,6 +44,7 @@ use tempfile::TempDir;
 
 use crate::args::{Args, Command, Thresholds};
 use crate::csv::LoanPrediction;
+use crate::downsample::Downsampled;
 use crate::drift::MonthRow;
 use crate::report::Summary;
 
@@ -70,7 +79,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let predictions = load(&args.data)?;
     let config = job_config(&predictions)?;
 
-    let store = Store::open(&dir)?;
+    let store = open_store(&dir, args, &predictions)?;
     let started = Instant::now();
     let uuids = ingest::track_predictions(&store, &predictions)?;
     let labels = ingest::track_ground_truth(&store, &predictions, &uuids)?;
@@ -86,6 +95,16 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let job_seconds = started.elapsed().as_secs_f64();
 
     let rows = read_month_rows(&store, job.config())?;
+    let downsampled = match args.downsample {
+        Some(interval) => Some(downsample::compact_and_estimate(
+            &store,
+            &dir,
+            interval,
+            job.config(),
+            &rows,
+        )?),
+        None => None,
+    };
     store.close()?;
     let summary = Summary {
         predictions: predictions.len(),
@@ -98,7 +117,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         ingest_seconds,
         job_seconds,
     };
-    print_report(&rows, &summary, args)?;
+    print_report(&rows, &summary, downsampled.as_ref(), args)?;
     if let Some(path) = &args.plot {
         let subtitle = format!("drift against the reference {}", summary.reference);
         write_plot(path, &rows, args.thresholds, &subtitle)?;
@@ -129,6 +148,22 @@ fn store_dir(dir: Option<&Path>) -> Result<(PathBuf, Option<TempDir>), Box<dyn E
         return Err(message.into());
     }
     Ok((dir.to_path_buf(), None))
+}
+
+/// Opens the store, with the retention policy of `--downsample-reference` when it is set.
+fn open_store(
+    dir: &Path,
+    args: &Args,
+    sorted_predictions: &[LoanPrediction],
+) -> Result<Store, Box<dyn Error>> {
+    let Some(interval) = args.downsample else {
+        return Ok(Store::open(dir)?);
+    };
+    let newest_ms = sorted_predictions
+        .last()
+        .map_or(i64::MIN, |prediction| prediction.timestamp_ms);
+    let options = downsample::options(newest_ms, interval)?;
+    Ok(Store::open_with(dir, options)?)
 }
 
 /// Loads the data and sorts the predictions by timestamp, then id, the order of replay.
@@ -183,7 +218,7 @@ fn read_month_rows(store: &Store, config: &JobConfig) -> Result<Vec<MonthRow>, B
 }
 
 /// Returns the total size of the files under `dir`, in bytes.
-fn dir_size(dir: &Path) -> Result<u64, Box<dyn Error>> {
+pub fn dir_size(dir: &Path) -> Result<u64, Box<dyn Error>> {
     let describe =
         |e: io::Error| format!("failed to measure store directory {}: {e}", dir.display());
     let mut total = 0;
@@ -202,7 +237,12 @@ fn dir_size(dir: &Path) -> Result<u64, Box<dyn Error>> {
     Ok(total)
 }
 
-fn print_report(rows: &[MonthRow], summary: &Summary, args: &Args) -> io::Result<()> {
+fn print_report(
+    rows: &[MonthRow],
+    summary: &Summary,
+    downsampled: Option<&Downsampled>,
+    args: &Args,
+) -> io::Result<()> {
     let thresholds = args.thresholds;
     let flagged_months = rows
         .iter()
@@ -210,13 +250,16 @@ fn print_report(rows: &[MonthRow], summary: &Summary, args: &Args) -> io::Result
         .count();
     let mut out = BufWriter::new(io::stdout().lock());
     if args.json {
-        report::write_json_rows(&mut out, rows, thresholds)?;
-        report::write_summary_json(&mut out, summary, flagged_months)?;
+        report::write_json_rows(&mut out, rows, thresholds, downsampled)?;
+        report::write_summary_json(&mut out, summary, flagged_months, downsampled)?;
     } else {
         report::write_table(&mut out, rows, thresholds)?;
         report::write_flagged(&mut out, rows, thresholds)?;
         report::write_legend(&mut out, summary, thresholds)?;
         report::write_summary_text(&mut out, summary, flagged_months)?;
+        if let Some(downsampled) = downsampled {
+            rollup_report::write_text(&mut out, downsampled, summary.predictions)?;
+        }
     }
     out.flush()
 }

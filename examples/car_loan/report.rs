@@ -3,7 +3,9 @@
 use std::io::{self, Write};
 
 use crate::args::Thresholds;
+use crate::downsample::Downsampled;
 use crate::drift::MonthRow;
+use crate::rollup_report;
 
 /// Totals and timings of one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,11 +155,13 @@ fn text_fraction(value: Option<f64>) -> String {
 }
 
 /// Writes one JSON object per month, one per line: the performance keys, every drift figure
-/// under its metric name (`ks:car_value`), and the names of the flagged figures.
+/// under its metric name (`ks:car_value`), the names of the flagged figures and, for a month
+/// that `downsampled` rolled up, the figures estimated from its rollups.
 pub fn write_json_rows(
     out: &mut impl Write,
     rows: &[MonthRow],
     thresholds: Thresholds,
+    downsampled: Option<&Downsampled>,
 ) -> io::Result<()> {
     for row in rows {
         write!(
@@ -177,21 +181,27 @@ pub fn write_json_rows(
             .iter()
             .map(|(name, _)| json_string(name))
             .collect();
-        writeln!(out, ", \"flagged\": [{}]}}", flagged.join(", "))?;
+        let estimates = rollup_report::json_month_key(downsampled, &row.name);
+        writeln!(out, ", \"flagged\": [{}]{estimates}}}", flagged.join(", "))?;
     }
     Ok(())
 }
 
+/// Writes the summary object, with the `downsampled` key when the store was compacted.
 pub fn write_summary_json(
     out: &mut impl Write,
     summary: &Summary,
     flagged_months: usize,
+    downsampled: Option<&Downsampled>,
 ) -> io::Result<()> {
+    let downsampled = downsampled.map_or_else(String::new, |downsampled| {
+        rollup_report::json_summary_key(downsampled, summary.predictions)
+    });
     writeln!(
         out,
         "{{\"summary\": {{\"predictions\": {}, \"bytes_per_prediction\": {}, \
          \"ingest_seconds\": {}, \"job_seconds\": {}, \"reference_predictions\": {}, \
-         \"flagged_months\": {}}}}}",
+         \"flagged_months\": {}{downsampled}}}}}",
         summary.predictions,
         json_number(summary.bytes_per_prediction()),
         json_number(Some(summary.ingest_seconds)),
@@ -207,7 +217,7 @@ fn json_integer(value: Option<i64>) -> String {
 
 /// Formats a float with the shortest text that reads back as the same value. JSON has no NaN
 /// or infinity, so those become `null`, as does a missing value.
-fn json_number(value: Option<f64>) -> String {
+pub fn json_number(value: Option<f64>) -> String {
     match value {
         Some(value) if value.is_finite() => value.to_string(),
         _ => "null".to_owned(),
@@ -215,7 +225,7 @@ fn json_number(value: Option<f64>) -> String {
 }
 
 /// Quotes `text` as a JSON string, escaping quotes, backslashes and control characters.
-fn json_string(text: &str) -> String {
+pub fn json_string(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for c in text.chars() {
@@ -299,7 +309,7 @@ mod tests {
     #[test]
     fn json_rows_one_object_per_line() {
         let rows = [row(Some(0.9375)), row(None)];
-        let text = output(|out| write_json_rows(out, &rows, THRESHOLDS));
+        let text = output(|out| write_json_rows(out, &rows, THRESHOLDS, None));
         let expected = "{\"month\": \"2019-04\", \"rows\": 4955, \"labeled\": 4955, \
             \"roc_auc\": 0.9375, \"accuracy\": 0.5, \"flagged\": []}\n\
             {\"month\": \"2019-04\", \"rows\": 4955, \"labeled\": 4955, \
@@ -309,7 +319,7 @@ mod tests {
 
     #[test]
     fn json_rows_carry_drift_keys() {
-        let text = output(|out| write_json_rows(out, &[drifting_row()], THRESHOLDS));
+        let text = output(|out| write_json_rows(out, &[drifting_row()], THRESHOLDS, None));
         let expected = "{\"month\": \"2019-04\", \"rows\": 4955, \"labeled\": 4955, \
             \"roc_auc\": 0.9, \"accuracy\": 0.5, \"ks:car_value\": 0.125, \
             \"wasserstein:car_value\": 1500.5, \"psi:salary_range\": null, \
@@ -380,7 +390,7 @@ mod tests {
 
     #[test]
     fn summary_json_is_one_line() {
-        let text = output(|out| write_summary_json(out, &summary(), 3));
+        let text = output(|out| write_summary_json(out, &summary(), 3, None));
         let expected = "{\"summary\": {\"predictions\": 4, \"bytes_per_prediction\": 2.5, \
             \"ingest_seconds\": 0.5, \"job_seconds\": 0.25, \"reference_predictions\": 2, \
             \"flagged_months\": 3}}\n";

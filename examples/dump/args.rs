@@ -6,14 +6,16 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 Usage: dump [--verify] [--all-frames] DIR
 
-Prints what the modelmetrics store in DIR contains: the manifest, every file with its size, each
-segment (rows, blocks, time range, models, columns), each UUID index run and each write-ahead
-log file with its frames. The dump only reads: it takes no lock and writes no byte, so it can
-run while a writer has the store open.
+Prints what the modelmetrics store in DIR contains: the manifest with its compaction state,
+every file with its size, each segment (rows, blocks, time range, models, columns), each UUID
+index run, each rollup file (rollups per model and interval, with their time range) and each
+write-ahead log file with its frames. Files that the manifest does not list are marked as
+stray. The dump only reads: it takes no lock and writes no byte, so it can run while a writer
+has the store open.
 
 Options:
   --verify       also decode every block of every segment and check every page of every
-                 index run (log frames are decoded and checked in every dump)
+                 index run (log frames and rollups are decoded and checked in every dump)
   --all-frames   list every frame of each log file (default: the first 20 and the last 5)
   -h, --help     print this help and exit
 

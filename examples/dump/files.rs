@@ -6,6 +6,7 @@ use std::path::Path;
 
 use modelmetrics::index::parse_index_file_name;
 use modelmetrics::manifest::Manifest;
+use modelmetrics::rollup::parse_rollup_file_name;
 use modelmetrics::segment::segment_file_name;
 use modelmetrics::wal::wal_file_name;
 
@@ -21,6 +22,7 @@ pub enum FileKind {
     Lock,
     Segment(u64),
     IndexRun(u64),
+    Rollup(u64),
     Log(u64),
     Directory,
     Other,
@@ -64,6 +66,9 @@ pub fn classify(name: &str) -> FileKind {
     if let Some(id) = parse_index_file_name(name) {
         return FileKind::IndexRun(id);
     }
+    if let Some(id) = parse_rollup_file_name(name) {
+        return FileKind::Rollup(id);
+    }
     let number = |prefix: &str, suffix: &str| -> Option<u64> {
         name.strip_prefix(prefix)?
             .strip_suffix(suffix)?
@@ -81,17 +86,18 @@ pub fn classify(name: &str) -> FileKind {
     FileKind::Other
 }
 
-/// Reason a segment or index run file is stray. A writer creates the file of a flush or merge
-/// before the manifest lists it, and a crash can leave it behind.
-const NOT_LISTED: &str = "stray: the manifest does not list it (a flush or merge in progress, \
-                          or left by a crash)";
+/// Reason a segment, index run or rollup file is stray. A writer creates the file of a flush or
+/// compaction before the manifest lists it, and a crash can leave it behind.
+const NOT_LISTED: &str = "stray: the manifest does not list it (a flush or compaction in \
+                          progress, or left by a crash)";
 
 /// Returns why a file is stray, or `None` when the store uses it. Without a manifest no
-/// segment, index run or log file counts as stray.
+/// segment, index run, rollup file or log file counts as stray.
 pub fn stray_reason(kind: FileKind, manifest: Option<&Manifest>) -> Option<&'static str> {
     match (kind, manifest) {
         (FileKind::Segment(id), Some(m)) if !m.segments.contains(&id) => Some(NOT_LISTED),
         (FileKind::IndexRun(id), Some(m)) if !m.index_runs.contains(&id) => Some(NOT_LISTED),
+        (FileKind::Rollup(id), Some(m)) if !m.rollups.contains(&id) => Some(NOT_LISTED),
         (FileKind::Log(n), Some(m)) if n < m.wal_start => {
             Some("stray: numbered below wal_start, so already flushed")
         }
@@ -110,6 +116,7 @@ pub fn describe(kind: FileKind) -> String {
         FileKind::Lock => "lock".to_owned(),
         FileKind::Segment(id) => format!("segment {id}"),
         FileKind::IndexRun(id) => format!("index run {id}"),
+        FileKind::Rollup(id) => format!("rollup file {id}"),
         FileKind::Log(n) => format!("log file {n}"),
         FileKind::Directory => "directory".to_owned(),
         FileKind::Other => "other".to_owned(),
@@ -120,6 +127,7 @@ pub fn describe(kind: FileKind) -> String {
 mod tests {
     use super::*;
     use modelmetrics::index::index_file_name;
+    use modelmetrics::rollup::rollup_file_name;
 
     #[test]
     fn classify_recognises_store_files() {
@@ -128,6 +136,7 @@ mod tests {
         assert_eq!(classify(&segment_file_name(7)), FileKind::Segment(7));
         assert_eq!(classify(&index_file_name(8)), FileKind::IndexRun(8));
         assert_eq!(classify(&wal_file_name(9)), FileKind::Log(9));
+        assert_eq!(classify(&rollup_file_name(10)), FileKind::Rollup(10));
     }
 
     #[test]
@@ -138,6 +147,7 @@ mod tests {
             classify("wal-00000000000000000001.log.bak"),
             FileKind::Other
         );
+        assert_eq!(classify("rollup-10.mmr"), FileKind::Other);
         assert_eq!(classify("notes.txt"), FileKind::Other);
     }
 
@@ -149,12 +159,17 @@ mod tests {
             last_seq: 0,
             segments: vec![1],
             index_runs: vec![2],
+            rollups: vec![6],
+            ..Manifest::default()
         };
         let m = Some(&manifest);
         assert_eq!(stray_reason(FileKind::Segment(1), m), None);
         assert!(stray_reason(FileKind::Segment(3), m).is_some());
         assert_eq!(stray_reason(FileKind::IndexRun(2), m), None);
         assert!(stray_reason(FileKind::IndexRun(4), m).is_some());
+        assert_eq!(stray_reason(FileKind::Rollup(6), m), None);
+        assert!(stray_reason(FileKind::Rollup(7), m).is_some());
+        assert_eq!(stray_reason(FileKind::Rollup(7), None), None);
         assert!(stray_reason(FileKind::Log(2), m).is_some());
         assert_eq!(stray_reason(FileKind::Log(3), m), None);
         assert_eq!(stray_reason(FileKind::Segment(3), None), None);

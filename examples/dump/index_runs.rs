@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use modelmetrics::index::{IndexRun, index_file_name};
-use modelmetrics::segment::Segment;
+use modelmetrics::Uuid;
+use modelmetrics::index::{EntryKind, IndexRun, UuidSource, index_file_name};
+use modelmetrics::segment::{Segment, segment_file_name};
 
 use crate::report::{Dump, ratio};
 use crate::table::{Align, TextTable};
@@ -32,7 +34,7 @@ pub fn dump_index_runs(dump: &mut Dump<impl Write>, ids: &[u64]) -> io::Result<(
     }
     let mut table = TextTable::new(&columns);
     let mut failures = Vec::new();
-    let mut segments = BTreeMap::new();
+    let mut segments = OpenSegments::default();
     for &id in ids {
         let name = index_file_name(id);
         let (cells, failure) = run_cells(dump, id, &name, &mut segments);
@@ -60,6 +62,29 @@ enum Failure {
     Error(modelmetrics::Error),
 }
 
+/// Segments opened to verify index runs, by id. The index entries point into them.
+#[derive(Default)]
+struct OpenSegments(BTreeMap<u64, Arc<Segment>>);
+
+impl UuidSource for OpenSegments {
+    fn uuid_at(&self, segment: u64, kind: EntryKind, row: u32) -> modelmetrics::Result<Uuid> {
+        let Some(found) = self.0.get(&segment) else {
+            let name = segment_file_name(segment);
+            let reason = "a UUID index entry points into this segment, which is not open: \
+                          the manifest does not list it or it failed to open";
+            return Err(modelmetrics::Error::Corruption {
+                file: PathBuf::from(name),
+                offset: 0,
+                reason: reason.to_owned(),
+            });
+        };
+        match kind {
+            EntryKind::Prediction => found.uuid_at(row),
+            EntryKind::Delayed => found.orphan_uuid_at(row),
+        }
+    }
+}
+
 /// Returns the cells of run `id` after its id and name, and what failed, if anything.
 /// `segments` caches the segments opened to verify runs. A segment that fails to open is left
 /// out, so the runs that point into it fail their check.
@@ -67,7 +92,7 @@ fn run_cells(
     dump: &mut Dump<impl Write>,
     id: u64,
     name: &str,
-    segments: &mut BTreeMap<u64, Arc<Segment>>,
+    segments: &mut OpenSegments,
 ) -> (Vec<String>, Option<Failure>) {
     if !dump.was_listed(name) {
         return (vec!["missing".to_owned()], Some(Failure::Missing));
@@ -90,13 +115,13 @@ fn run_cells(
     }
     dump.totals.index_runs_checked += 1;
     for &segment in run.segments() {
-        if !segments.contains_key(&segment)
+        if !segments.0.contains_key(&segment)
             && let Ok(opened) = Segment::open(&dump.dir, segment)
         {
-            segments.insert(segment, Arc::new(opened));
+            segments.0.insert(segment, Arc::new(opened));
         }
     }
-    match run.verify(&*segments) {
+    match run.verify(segments) {
         Ok(()) => {
             cells.push("OK".to_owned());
             (cells, None)

@@ -1,5 +1,5 @@
-//! Prints what a modelmetrics store directory contains. With `--verify` it also checks every
-//! checksum.
+//! Prints what a modelmetrics store directory contains, rollup files and compaction state
+//! included. With `--verify` it also checks every checksum.
 //!
 //! ```text
 //! cargo run --example dump -- [--verify] [--all-frames] DIR
@@ -18,6 +18,7 @@ mod header;
 mod index_runs;
 mod logs;
 mod report;
+mod rollups;
 mod segments;
 mod table;
 mod time;
@@ -99,6 +100,7 @@ fn run(args: &Args) -> Result<bool, Failure> {
     let live = LiveFiles::new(&dump.files, manifest.as_ref());
     segments::dump_segments(&mut dump, &live.segments)?;
     index_runs::dump_index_runs(&mut dump, &live.index_runs)?;
+    rollups::dump_rollups(&mut dump, &live.rollups)?;
     logs::dump_logs(&mut dump, &live.logs)?;
     totals::write_totals(&mut dump, manifest.as_ref())?;
     totals::write_problems(&mut dump)?;
@@ -169,6 +171,7 @@ fn read_manifest(dir: &Path) -> Result<Vec<u8>, Failure> {
 struct LiveFiles {
     segments: Vec<u64>,
     index_runs: Vec<u64>,
+    rollups: Vec<u64>,
     /// Log files numbered `wal_start` and up, ascending.
     logs: Vec<u64>,
 }
@@ -194,12 +197,17 @@ impl LiveFiles {
                     FileKind::IndexRun(id) => Some(id),
                     _ => None,
                 }),
+                rollups: found(|kind| match kind {
+                    FileKind::Rollup(id) => Some(id),
+                    _ => None,
+                }),
                 logs,
             };
         };
         LiveFiles {
             segments: manifest.segments.clone(),
             index_runs: manifest.index_runs.clone(),
+            rollups: manifest.rollups.clone(),
             logs: logs
                 .into_iter()
                 .filter(|&n| n >= manifest.wal_start)

@@ -20,10 +20,13 @@ pub struct Problem {
 pub struct Totals {
     pub segment_predictions: u64,
     pub log_predictions: u64,
+    /// Predictions that the rollups of the rollup files count.
+    pub rollup_predictions: u64,
     /// Bytes of log files up to the end of their last frame, without the preallocated zeros.
     pub log_bytes_used: u64,
     pub segments_checked: u64,
     pub index_runs_checked: u64,
+    pub rollup_files_checked: u64,
     pub log_files_checked: u64,
 }
 
@@ -57,13 +60,14 @@ impl<W: Write> Dump<W> {
 
     /// Reports an error of opening or reading `file`. A file that the directory listing held
     /// and that is gone now was removed by a writer (a flush trims the log, a merge replaces
-    /// index runs), which is no damage, so it is only noted.
+    /// index runs, a compaction replaces segments and rollup files), which is no damage, so it
+    /// is only noted.
     pub fn file_error(&mut self, file: &str, error: &Error) -> io::Result<()> {
         if self.was_listed(file) && is_not_found(error) {
             return writeln!(
                 self.out,
                 "  note: {file} was removed after the dump listed the directory: a writer \
-                 flushed or merged meanwhile"
+                 flushed, merged or compacted meanwhile"
             );
         }
         self.problem(file, describe_error(error))

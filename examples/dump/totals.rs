@@ -9,11 +9,12 @@ use crate::report::{Dump, ratio};
 use crate::table::{Align, TextTable};
 
 /// Groups of files in the totals.
-const GROUPS: [&str; 6] = [
+const GROUPS: [&str; 7] = [
     "manifest",
     "lock",
     "segments",
     "index runs",
+    "rollup files",
     "log files",
     "stray files",
 ];
@@ -47,24 +48,34 @@ pub fn write_totals(dump: &mut Dump<impl Write>, manifest: Option<&Manifest>) ->
         all_bytes.to_string(),
     ]);
     table.write(&mut dump.out, "  ")?;
-    let [_, _, segments, runs, logs, _] = bytes;
-    write_per_prediction(dump, segments + runs, all_bytes, logs)
+    let [_, _, segments, runs, rollups, logs, _] = bytes;
+    let by_kind = KindBytes {
+        segments_and_index_runs: segments + runs,
+        rollups,
+        logs,
+        all: all_bytes,
+    };
+    write_per_prediction(dump, &by_kind)
 }
 
-fn write_per_prediction(
-    dump: &mut Dump<impl Write>,
-    segment_and_index_bytes: u64,
-    all_bytes: u64,
-    log_bytes: u64,
-) -> io::Result<()> {
+/// Bytes of the files that the store uses, by kind, and of every file.
+struct KindBytes {
+    segments_and_index_runs: u64,
+    rollups: u64,
+    logs: u64,
+    all: u64,
+}
+
+fn write_per_prediction(dump: &mut Dump<impl Write>, bytes: &KindBytes) -> io::Result<()> {
     let totals = &dump.totals;
-    let predictions = totals.segment_predictions + totals.log_predictions;
-    let used = all_bytes - log_bytes + totals.log_bytes_used.min(log_bytes);
+    let predictions =
+        totals.segment_predictions + totals.log_predictions + totals.rollup_predictions;
+    let used = bytes.all - bytes.logs + totals.log_bytes_used.min(bytes.logs);
     let out = &mut dump.out;
     writeln!(
         out,
-        "  predictions: {predictions} ({} in segments, {} in log files)",
-        totals.segment_predictions, totals.log_predictions
+        "  predictions: {predictions} ({} in segments, {} in log files, {} in rollups)",
+        totals.segment_predictions, totals.log_predictions, totals.rollup_predictions
     )?;
     writeln!(
         out,
@@ -75,7 +86,12 @@ fn write_per_prediction(
     writeln!(
         out,
         "    segments and index runs, per prediction in segments: {}",
-        ratio(segment_and_index_bytes, totals.segment_predictions)
+        ratio(bytes.segments_and_index_runs, totals.segment_predictions)
+    )?;
+    writeln!(
+        out,
+        "    rollup files, per prediction in rollups: {}",
+        ratio(bytes.rollups, totals.rollup_predictions)
     )?;
     writeln!(
         out,
@@ -85,22 +101,24 @@ fn write_per_prediction(
     writeln!(
         out,
         "    all files, log files at their allocated size: {}",
-        ratio(all_bytes, predictions)
+        ratio(bytes.all, predictions)
     )
 }
 
 /// Returns the index in `GROUPS` of a file.
 fn group(kind: FileKind, manifest: Option<&Manifest>) -> usize {
+    const STRAY: usize = GROUPS.len() - 1;
     if stray_reason(kind, manifest).is_some() {
-        return 5;
+        return STRAY;
     }
     match kind {
         FileKind::Manifest => 0,
         FileKind::Lock => 1,
         FileKind::Segment(_) => 2,
         FileKind::IndexRun(_) => 3,
-        FileKind::Log(_) => 4,
-        _ => 5,
+        FileKind::Rollup(_) => 4,
+        FileKind::Log(_) => 5,
+        _ => STRAY,
     }
 }
 
@@ -118,8 +136,12 @@ pub fn write_problems(dump: &mut Dump<impl Write>) -> io::Result<()> {
         }
         return writeln!(
             out,
-            "\nverify: OK (checked the manifest, segments: {}, index runs: {}, log files: {})",
-            totals.segments_checked, totals.index_runs_checked, totals.log_files_checked
+            "\nverify: OK (checked the manifest, segments: {}, index runs: {}, rollup files: {}, \
+             log files: {})",
+            totals.segments_checked,
+            totals.index_runs_checked,
+            totals.rollup_files_checked,
+            totals.log_files_checked
         );
     }
     let heading = if dump.verify { "verify: FAILED, " } else { "" };

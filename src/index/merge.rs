@@ -52,8 +52,9 @@ pub fn plan_merge(runs: &[RunInfo]) -> Option<Vec<u64>> {
 /// true. `source` reads the UUIDs that the entries point to. The merge streams: it reads one
 /// page per input at a time and never collects the entries.
 ///
-/// NOTE: the bloom filter and the segment table are sized for the entries of all inputs, so
-/// when `keep` drops many entries the new run is larger than needed until it is merged again.
+/// The bloom filter and the segment table are sized for the entries of all inputs, so when
+/// `keep` drops many entries the new run is larger than needed; `merge_with` takes what is
+/// dropped into account.
 pub fn merge(
     dir: &Path,
     new_id: u64,
@@ -61,7 +62,25 @@ pub fn merge(
     keep: &dyn Fn(&IndexEntry) -> bool,
     source: &dyn UuidSource,
 ) -> Result<IndexRun> {
-    merge_with(crate::io::os_io(), dir, new_id, inputs, keep, source)
+    let dropped = Dropped::default();
+    merge_with(
+        crate::io::os_io(),
+        dir,
+        new_id,
+        inputs,
+        (keep, &dropped),
+        source,
+    )
+}
+
+/// What a merge is known to drop, so that the new run's segment table and bloom filter are
+/// sized for what it keeps.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dropped {
+    /// Segments none of whose entries are kept.
+    pub segments: Vec<u64>,
+    /// A lower bound on the number of entries dropped.
+    pub entries: u64,
 }
 
 /// Merges `inputs` like `merge`, writing the new run through `io`.
@@ -70,7 +89,7 @@ pub(crate) fn merge_with(
     dir: &Path,
     new_id: u64,
     inputs: &[Arc<IndexRun>],
-    keep: &dyn Fn(&IndexEntry) -> bool,
+    (keep, dropped): (&dyn Fn(&IndexEntry) -> bool, &Dropped),
     source: &dyn UuidSource,
 ) -> Result<IndexRun> {
     let started = Instant::now();
@@ -82,7 +101,9 @@ pub(crate) fn merge_with(
     }
     shape.segments.sort_unstable();
     shape.segments.dedup();
-    let mut writer = RunWriter::create_with(io, dir, new_id, input_entries, shape)?;
+    shape.segments.retain(|id| !dropped.segments.contains(id));
+    let expected = input_entries.saturating_sub(dropped.entries).max(1);
+    let mut writer = RunWriter::create_with(io, dir, new_id, expected, shape)?;
     let mut merger = Merger::new(inputs, source)?;
     let mut kept = 0u64;
     while let Some(entry) = merger.next_entry()? {

@@ -19,7 +19,7 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use merge::merge_with;
+pub(crate) use merge::{Dropped, merge_with};
 pub use merge::{MERGE_MIN_RUNS, MERGE_SIZE_RATIO, merge, plan_merge};
 pub use run::IndexRun;
 pub use set::IndexSet;

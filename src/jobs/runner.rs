@@ -41,9 +41,15 @@ impl Job {
     /// Reads the reference window of `config`, when it has features, and prepares the drift
     /// evaluators. The reference is read this once: predictions tracked into it later do not
     /// change the figures of this `Job`.
+    ///
+    /// Returns `Error::InvalidInput` when compaction rolled up part of the reference window:
+    /// its raw predictions are gone.
     pub fn prepare(store: &Store, config: JobConfig) -> Result<Job> {
         let reference = match config.reference() {
-            Some(window) if config.has_drift() => Reference::read(store, &config, window)?,
+            Some(window) if config.has_drift() => {
+                check_raw(store, window, "reference window")?;
+                Reference::read(store, &config, window)?
+            }
             _ => Reference::default(),
         };
         Ok(Job { config, reference })
@@ -67,10 +73,15 @@ impl Job {
     /// first error, when the windows before it are already stored. For a range of very many
     /// windows, iterate [`Job::windows`] and call [`Job::run_window`] to keep one report at a
     /// time.
+    ///
+    /// Windows that start before the raw tier (`Store::raw_tier_start`) are skipped: their
+    /// predictions are rolled up, and the figures stored by earlier runs stay.
     pub fn run(&self, store: &Store) -> Result<Vec<WindowReport>> {
         let started = Instant::now();
+        let raw_from = store.raw_tier_start()?;
         let reports = self
             .windows()
+            .filter(|window| window.start_ms >= raw_from)
             .map(|window| self.run_window(store, window))
             .collect::<Result<Vec<_>>>()?;
         log::info!(
@@ -85,11 +96,12 @@ impl Job {
     /// Computes the figures of `window`, stores them as aggregate metrics of that window, and
     /// returns the report.
     ///
-    /// Returns `Error::InvalidInput` when `window` is not a window of the job's scheme, or when
-    /// a prediction has a score, label or feature of a type the job cannot read. Nothing is
-    /// stored for the window then.
+    /// Returns `Error::InvalidInput` when `window` is not a window of the job's scheme, when
+    /// compaction rolled up part of it, or when a prediction has a score, label or feature of a
+    /// type the job cannot read. Nothing is stored for the window then.
     pub fn run_window(&self, store: &Store, window: Window) -> Result<WindowReport> {
         self.check_window(window)?;
+        check_raw(store, window, "window")?;
         let sample = WindowSample::read(store, &self.config, window, Columns::All)?;
         let (figures, undefined) = split_figures(self.evaluate(&sample)?);
         let report = WindowReport {
@@ -213,6 +225,23 @@ impl Reference {
         );
         Ok(reference)
     }
+}
+
+/// Rejects a window that starts before the raw tier: its predictions are rolled up.
+fn check_raw(store: &Store, window: Window, what: &'static str) -> Result<()> {
+    let raw_from = store.raw_tier_start()?;
+    if window.start_ms >= raw_from {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        what,
+        window.to_string(),
+        format!(
+            "compaction rolled up the predictions before {raw_from} ms, so the window's raw \
+             predictions are gone: compute its figures from Store::read_rollups with \
+             modelmetrics::rollup::estimate"
+        ),
+    ))
 }
 
 fn split_figures(figures: Vec<Figure>) -> (Vec<(String, f64)>, Vec<UndefinedFigure>) {

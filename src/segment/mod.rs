@@ -25,6 +25,7 @@ mod footer;
 mod footer_decode;
 mod layout;
 mod query;
+mod records;
 mod summary;
 mod trailer;
 mod writer;
@@ -35,7 +36,7 @@ mod tests;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use memmap2::Mmap;
 
@@ -50,6 +51,7 @@ use trailer::Trailer;
 pub use columns_read::{DelayedColumns, PredictionColumns};
 pub use layout::BLOCK_ROWS;
 pub use query::PredictionScan;
+pub use records::SegmentRecords;
 pub use summary::{ColumnSummary, ModelSummary, RowsSummary, SegmentSummary};
 pub(crate) use writer::write_segment_with;
 pub use writer::{SegmentData, Written, write_segment};
@@ -82,6 +84,25 @@ pub struct Segment {
     /// One bit per block of each table, set once the block's UUID chunk passed its CRC check:
     /// `uuid_at` reads UUIDs in place and checks each chunk the first time.
     uuids_checked: [Vec<AtomicU64>; 3],
+    /// Set when a compaction replaced this segment: the file is removed when the last reader
+    /// drops its handle.
+    obsolete: AtomicBool,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if !self.obsolete.load(Ordering::SeqCst) {
+            return;
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => log::debug!("removed replaced segment {}", self.path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!(
+                "removing replaced segment {} failed: {e}",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for Segment {
@@ -136,7 +157,15 @@ impl Segment {
             footer,
             footer_offset: trailer.footer_offset,
             uuids_checked,
+            obsolete: AtomicBool::new(false),
         })
+    }
+
+    /// Marks the file for removal once no reader holds this segment. A compaction calls it
+    /// after the manifest stopped listing the segment; a crash before the removal leaves a
+    /// file that the next open deletes.
+    pub(crate) fn remove_when_unused(&self) {
+        self.obsolete.store(true, Ordering::SeqCst);
     }
 
     pub fn id(&self) -> u64 {

@@ -268,7 +268,7 @@ impl Segment {
     }
 
     /// Decodes the block's other columns and returns the records of `rows`.
-    fn prediction_rows(
+    pub(super) fn prediction_rows(
         &self,
         reader: &BlockReader<'_>,
         timestamps: &[i64],
@@ -292,7 +292,7 @@ impl Segment {
     }
 
     /// Decodes the block's other columns and returns the records of `rows`.
-    fn delayed_rows(
+    pub(super) fn delayed_rows(
         &self,
         reader: &BlockReader<'_>,
         targets: &DelayedTargets<'_>,
@@ -323,7 +323,7 @@ impl Segment {
         Ok(out)
     }
 
-    fn aggregate_rows(
+    pub(super) fn aggregate_rows(
         &self,
         reader: &BlockReader<'_>,
         start_ms: i64,
@@ -373,7 +373,7 @@ fn inclusive_rows(timestamps: &[i64], first_ms: i64, last_ms: i64) -> Range<usiz
 }
 
 /// The fixed columns of a delayed block that name each row's prediction.
-enum DelayedTargets<'s> {
+pub(super) enum DelayedTargets<'s> {
     /// A resolved block: the model, and each row's prediction timestamp and prediction seq.
     Resolved {
         model: &'s str,
@@ -385,7 +385,7 @@ enum DelayedTargets<'s> {
 }
 
 impl<'s> DelayedTargets<'s> {
-    fn decode(reader: &BlockReader<'s>) -> Result<Self> {
+    pub(super) fn decode(reader: &BlockReader<'s>) -> Result<Self> {
         Ok(match reader.model() {
             Some(model) => DelayedTargets::Resolved {
                 model,

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use uuid::Uuid;
@@ -74,7 +75,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     let mut delayed = resolve_delayed(&data, &lookup)?;
     let adopted = adopt_orphans(&data, &orphans, &lookup, &mut delayed)?;
 
-    let segment_id = manifest.next_file_id;
+    let segment_id = inner.allocate_file_ids(2);
     let run_id = segment_id + 1;
     let written = segment::write_segment_with(
         &*inner.io,
@@ -98,7 +99,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
             return Err(e);
         }
     };
-    manifest.next_file_id = run_id + 1;
+    manifest.next_file_id = inner.next_file_id.load(Ordering::SeqCst);
     manifest.wal_start = wal_start;
     manifest.last_seq = manifest.last_seq.max(data.max_seq());
     manifest.segments.push(segment_id);
@@ -112,9 +113,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
         .collect();
     {
         let mut state = inner.state.write();
-        let mut segments = (*state.segments).clone();
-        segments.insert(segment_id, Arc::new(segment));
-        state.segments = Arc::new(segments);
+        state.segments = Arc::new(state.segments.with_newest(Arc::new(segment)));
         state.index = state.index.with_run(Arc::new(run));
         state.manifest = manifest;
         state.frozen = None;
@@ -138,7 +137,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
 
 /// Finds the prediction of a UUID in the segments through the index.
 struct Resolver<'a> {
-    segments: &'a std::collections::BTreeMap<u64, Arc<Segment>>,
+    segments: &'a crate::segment_set::SegmentSet,
     index: &'a IndexSet,
 }
 
@@ -251,7 +250,7 @@ fn adopt_orphans(
 
 /// Returns the index entries of a new segment: one per prediction row and one per orphan row.
 /// Resolved delayed rows get none, because they name their prediction by its seq.
-fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry> {
+pub(super) fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry> {
     let predictions = written.predictions.iter().map(|&(uuid, row)| IndexEntry {
         uuid,
         kind: EntryKind::Prediction,
@@ -276,7 +275,7 @@ fn index_entries(segment_id: u64, written: &segment::Written) -> Vec<IndexEntry>
 /// When that fails before the rename, the files in `new_ids` are removed again. When it fails
 /// after the rename, the manifest on disk may list them, so they are kept. The store then
 /// rejects writes until it is reopened and reads the manifest that is really there.
-fn install_manifest(inner: &Inner, manifest: &Manifest, new_ids: &[u64]) -> Result<()> {
+pub(super) fn install_manifest(inner: &Inner, manifest: &Manifest, new_ids: &[u64]) -> Result<()> {
     match manifest.store_with(&*inner.io, &inner.dir) {
         Ok(()) => Ok(()),
         Err(ManifestError::BeforeRename(e)) => {
@@ -291,9 +290,14 @@ fn install_manifest(inner: &Inner, manifest: &Manifest, new_ids: &[u64]) -> Resu
 }
 
 /// Deletes files that a failed flush wrote and no manifest lists.
-fn remove_unlisted(inner: &Inner, ids: &[u64]) {
+pub(super) fn remove_unlisted(inner: &Inner, ids: &[u64]) {
     for &id in ids {
-        for name in [segment::segment_file_name(id), index::index_file_name(id)] {
+        let names = [
+            segment::segment_file_name(id),
+            index::index_file_name(id),
+            crate::rollup::rollup_file_name(id),
+        ];
+        for name in names {
             let path = inner.dir.join(name);
             match inner.io.remove(&path) {
                 Ok(()) => {}
@@ -305,7 +309,11 @@ fn remove_unlisted(inner: &Inner, ids: &[u64]) {
 }
 
 /// Merges index runs whenever the merge policy plans a merge, so lookups read few runs.
+/// Skipped while a compaction rewrites index runs: the next flush merges instead.
 fn merge_index_runs(inner: &Inner) -> Result<()> {
+    let Some(_index) = inner.index_lock.try_lock() else {
+        return Ok(());
+    };
     loop {
         let (index, segments, mut manifest) = {
             let state = inner.state.read();
@@ -322,10 +330,18 @@ fn merge_index_runs(inner: &Inner) -> Result<()> {
             .filter(|run| ids.contains(&run.info().id))
             .cloned()
             .collect();
-        let new_id = manifest.next_file_id;
+        let new_id = inner.allocate_file_ids(1);
         let started = Instant::now();
         let io = Arc::clone(&inner.io);
-        let merged = index::merge_with(io, &inner.dir, new_id, &inputs, &|_| true, &*segments);
+        let keep_all = index::Dropped::default();
+        let merged = index::merge_with(
+            io,
+            &inner.dir,
+            new_id,
+            &inputs,
+            (&|_| true, &keep_all),
+            &*segments,
+        );
         let run = match merged {
             Ok(run) => run,
             Err(e) => {
@@ -333,7 +349,7 @@ fn merge_index_runs(inner: &Inner) -> Result<()> {
                 return Err(e);
             }
         };
-        manifest.next_file_id = new_id + 1;
+        manifest.next_file_id = inner.next_file_id.load(Ordering::SeqCst);
         manifest.index_runs.retain(|id| !ids.contains(id));
         manifest.index_runs.push(new_id);
         manifest.index_runs.sort_unstable();

@@ -1,15 +1,24 @@
 //! The `Store`: the public API over the write-ahead log, the head, segments and the UUID index.
 
+mod checkpoint;
+mod compact;
+mod compactor;
+mod delete;
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod fault_tests_compaction;
+#[cfg(test)]
+mod fault_tests_wal;
 mod flush;
 mod lock;
 mod open;
+mod purge;
 mod read_only;
 mod worker;
 mod write;
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,11 +30,11 @@ use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::index::IndexSet;
 use crate::io::{self, StoreIo};
-use crate::manifest::Manifest;
+use crate::manifest::{Deletion, Manifest};
 use crate::options::Options;
 use crate::query::{self, ReadMetrics, Snapshot};
 use crate::record::{Aggregate, OrphanedDelayed, Prediction};
-use crate::segment::Segment;
+use crate::tiers::TieredWindow;
 use crate::wal::Wal;
 
 pub use read_only::ReadOnlyStore;
@@ -38,6 +47,7 @@ pub use read_only::ReadOnlyStore;
 pub struct Store {
     inner: Arc<Inner>,
     worker: Mutex<Option<worker::Worker>>,
+    compactor: Mutex<Option<compactor::Compactor>>,
 }
 
 /// State shared by the store's callers and its background thread.
@@ -52,6 +62,14 @@ pub(crate) struct Inner {
     pub state: RwLock<State>,
     /// Serialises flushes and manifest changes.
     pub flush_lock: Mutex<()>,
+    /// Held while a compaction rewrites index runs; flushes skip their index merges meanwhile.
+    pub index_lock: Mutex<()>,
+    /// Serialises compactions, and holds the merges that gave as many segments as they read,
+    /// which are not tried again.
+    pub compaction_lock: Mutex<HashSet<Vec<u64>>>,
+    /// Next id for a segment, index run or rollup file. Flushes and compactions take ids from
+    /// it while they write, and the manifest records it when they switch.
+    pub next_file_id: AtomicU64,
     /// Largest sequence number whose record is in a head; readers see records up to it.
     pub last_seq: AtomicU64,
     /// Reason the store rejects writes, set when a sync or a log write failed.
@@ -66,11 +84,15 @@ pub(crate) struct State {
     pub active: Arc<Head>,
     /// A head being flushed, with the first log file that contains records newer than it.
     pub frozen: Option<(Arc<Head>, u64)>,
-    pub segments: Arc<BTreeMap<u64, Arc<Segment>>>,
+    pub segments: Arc<crate::segment_set::SegmentSet>,
     pub index: IndexSet,
     pub manifest: Manifest,
     /// UUIDs of delayed records stored in segments without their prediction.
     pub orphans: Arc<std::collections::HashSet<Uuid>>,
+    /// Live rollup files, ascending by id.
+    pub rollups: Arc<Vec<Arc<crate::rollup::RollupFile>>>,
+    /// `manifest.deletions`, keyed for reads.
+    pub deletions: Arc<crate::deletions::Deletions>,
 }
 
 impl Store {
@@ -92,9 +114,17 @@ impl Store {
     ) -> Result<Store> {
         let inner = Arc::new(open::open(dir, options, io)?);
         let worker = worker::Worker::start(Arc::clone(&inner))?;
+        let compactor = match compactor::Compactor::start(Arc::clone(&inner)) {
+            Ok(compactor) => compactor,
+            Err(e) => {
+                let _ = worker.stop();
+                return Err(e);
+            }
+        };
         Ok(Store {
             inner,
             worker: Mutex::new(Some(worker)),
+            compactor: Mutex::new(compactor),
         })
     }
 
@@ -140,6 +170,44 @@ impl Store {
         crate::columns::read_columns(&snapshot, model, (start_ms, end_ms), metrics, delayed)
     }
 
+    /// Returns the start of the raw tier: compaction rolled up the predictions with an earlier
+    /// timestamp, so `read_metrics` no longer returns them. `i64::MIN` when nothing was rolled
+    /// up.
+    pub fn raw_tier_start(&self) -> Result<i64> {
+        self.check_open()?;
+        Ok(self.inner.state.read().manifest.raw_cutoff_ms)
+    }
+
+    /// Returns the stored rollups of `model` whose interval overlaps `[start_ms, end_ms)`,
+    /// ordered by (start, interval). Compaction writes them when it rolls up predictions older
+    /// than `Retention::raw_for`; see `read_tiered` for a window that spans both tiers.
+    pub fn read_rollups(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<crate::rollup::Rollup>> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        self.check_open()?;
+        crate::tiers::read_rollups(&self.snapshot(), model, start_ms, end_ms)
+    }
+
+    /// Reads the predictions of `model` in `[start_ms, end_ms)` across tiers: raw records
+    /// where the store keeps them, rollups where compaction replaced them. Each prediction is
+    /// in exactly one of the two parts; `TieredWindow` says where the raw tier starts.
+    pub fn read_tiered(&self, model: &str, start_ms: i64, end_ms: i64) -> Result<TieredWindow> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        self.check_open()?;
+        // A store reopened without tiers still rolls leftovers up, at one hour.
+        let tiers = &self.inner.options.compaction.retention.tiers;
+        let interval = tiers.first().map_or(3_600_000, |tier| {
+            crate::compaction::plan::millis(tier.interval).max(1)
+        });
+        crate::tiers::read_tiered(self.snapshot(), model, (start_ms, end_ms), interval)
+    }
+
     /// Returns the aggregate metrics of `model` whose window overlaps `[start_ms, end_ms)`, one
     /// entry per distinct window, ordered by (start, end). A metric tracked again for the same
     /// window shows its latest value.
@@ -175,6 +243,72 @@ impl Store {
         flush::flush(&self.inner)
     }
 
+    /// Writes a consistent copy of the store into `dir`, which must be missing or empty, while
+    /// other threads go on tracking and reading. `Store::open` opens the copy as an independent
+    /// store.
+    ///
+    /// The copy contains every record whose `track_*` call returned before this call started,
+    /// and may contain records of calls that ran during it, each call's batch whole or not at
+    /// all. It consists of the files that the manifest lists (segments, index runs, rollup
+    /// files), the log files from the manifest's `wal_start` up to the end of the last complete
+    /// frame, and the manifest, which is written last. The files are written into a sibling
+    /// directory named like `dir` with `.partial` appended, which is renamed to `dir` once
+    /// everything is synced, so `dir` appears complete or not at all. A failed call returns the
+    /// error and removes what it wrote. A crash during the call leaves the `.partial`
+    /// directory, which the next checkpoint into `dir` reports: delete it and try again.
+    ///
+    /// Writers wait only for the instant in which the call reads the end of the log. Flushes,
+    /// index merges and the manifest switch of a compaction wait while the call links and
+    /// copies files. So does a writer that finds the head at twice `Options::head_size_bytes`,
+    /// because it must flush first.
+    ///
+    /// The files that the manifest lists never change, so they are hard-linked: a link takes
+    /// no space until the store deletes its own name for the file. Where linking fails, for
+    /// example when `dir` is on another file system, they are copied, which takes their full
+    /// size, and a warning is logged. Log files are always copied. Runs of zeros in them become
+    /// holes where the file system supports them.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.check_open()?;
+        checkpoint::checkpoint(&self.inner, dir.as_ref())
+    }
+
+    /// Runs compaction now, as the background thread would, and returns when the segments
+    /// meet the policy in `Options::compaction`: small segments merged, old predictions
+    /// rolled up, data past its maximum age deleted. Returns the number of steps run.
+    ///
+    /// Only records already flushed to segments are compacted; call `flush` first to include
+    /// the head. Writers are not blocked, except for a moment while the manifest switches.
+    pub fn compact(&self) -> Result<u32> {
+        self.check_open()?;
+        compact::compact(&self.inner)
+    }
+
+    /// Deletes the prediction `prediction_uuid` and its delayed metrics, as tracked so far.
+    ///
+    /// Reads stop returning them when the call returns, and the deletion is durable: it is in
+    /// the manifest, synced. Compaction then rewrites the files that hold the records, and
+    /// `dump` lists the deletion until it has. Rollups hold no single prediction, so a
+    /// prediction already rolled up stays counted in its rollup.
+    pub fn delete_prediction(&self, prediction_uuid: Uuid) -> Result<()> {
+        self.check_open()?;
+        delete::delete(&self.inner, |seq_limit| Deletion::Prediction {
+            uuid: prediction_uuid,
+            seq_limit,
+        })
+    }
+
+    /// Deletes every prediction, delayed metric, aggregate and rollup of `model` tracked so
+    /// far, as `delete_prediction` deletes one prediction. Records tracked after the call are
+    /// kept.
+    pub fn delete_model(&self, model: &str) -> Result<()> {
+        crate::value::validate_model(model)?;
+        self.check_open()?;
+        delete::delete(&self.inner, |seq_limit| Deletion::Model {
+            model: model.to_owned(),
+            seq_limit,
+        })
+    }
+
     /// Makes every record tracked so far durable against a power loss.
     pub fn sync(&self) -> Result<()> {
         self.check_open()?;
@@ -195,10 +329,15 @@ impl Store {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        let compactor_stopped = match self.compactor.lock().take() {
+            Some(compactor) => compactor.stop(),
+            None => Ok(()),
+        };
         let stopped = match self.worker.lock().take() {
             Some(worker) => worker.stop(),
             None => Ok(()),
         };
+        let stopped = compactor_stopped.and(stopped);
         let closed = open::close(&self.inner);
         // Released last, so that no other store can open the directory while this one writes.
         self.inner.dir_lock.lock().take();
@@ -236,7 +375,15 @@ impl Inner {
             segments: Arc::clone(&state.segments),
             index: state.index.clone(),
             orphans: Arc::clone(&state.orphans),
+            rollups: Arc::clone(&state.rollups),
+            raw_cutoff_ms: state.manifest.raw_cutoff_ms,
+            deletions: Arc::clone(&state.deletions),
         }
+    }
+
+    /// Reserves `count` consecutive file ids and returns the first.
+    pub(crate) fn allocate_file_ids(&self, count: u64) -> u64 {
+        self.next_file_id.fetch_add(count, Ordering::SeqCst)
     }
 
     pub(crate) fn check_poison(&self) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Opening a store (lock, manifest, stray files, segments, index, log replay) and closing it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use crate::index::{self, IndexRun, IndexSet};
 use crate::io::StoreIo;
 use crate::manifest::{MANIFEST_FILE, MANIFEST_TMP_FILE, Manifest};
 use crate::options::Options;
+use crate::rollup::{self, RollupFile};
 use crate::segment::{self, Segment};
+use crate::segment_set::SegmentSet;
 use crate::wal::{self, Wal, WalOptions};
 
 pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result<Inner> {
@@ -29,12 +31,14 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
         .canonicalize()
         .io_context("resolve store directory", dir)?;
     let lock = DirLock::acquire(&dir)?;
-    let manifest = load_or_create_manifest(&dir)?;
-    remove_stray_files(&dir, &manifest)?;
+    let manifest = load_or_create_manifest(&dir, io.as_ref())?;
+    remove_stray_files(&dir, &manifest, io.as_ref())?;
 
-    let segments = open_segments(&dir, &manifest, &BTreeMap::new())?;
+    let segments = open_segments(&dir, &manifest, &SegmentSet::default())?;
     let index = open_index(&dir, &manifest, &IndexSet::default())?;
     let orphans = find_orphans(&segments, &index, segments.values(), &HashSet::new())?;
+    let rollups = open_rollups(&dir, &manifest, &[])?;
+    let deletions = crate::deletions::Deletions::new(&manifest.deletions);
 
     let head = Head::default();
     let mut last_seq = manifest.last_seq;
@@ -42,14 +46,21 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
         durability: options.durability,
         file_size: options.wal_file_size.max(Options::MIN_WAL_FILE_SIZE),
     };
-    let (wal, stats) = Wal::open(&dir, manifest.wal_start, wal_options, &mut |records| {
+    let mut replay = |records: Vec<crate::record::LogRecord>| {
         let mut data = head.write();
         for record in records {
             last_seq = last_seq.max(record.seq());
             data.insert(record);
         }
         Ok(())
-    })?;
+    };
+    let (wal, stats) = Wal::open_with_io(
+        &dir,
+        manifest.wal_start,
+        wal_options,
+        Arc::clone(&io),
+        &mut replay,
+    )?;
     log::info!(
         "opened store {} in {:?}: {} segments, {} index runs, {} records replayed from {} log files",
         dir.display(),
@@ -59,6 +70,7 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
         stats.records,
         stats.files
     );
+    let next_file_id = manifest.next_file_id;
     Ok(Inner {
         dir,
         options,
@@ -72,8 +84,13 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
             index,
             manifest,
             orphans: Arc::new(orphans),
+            rollups: Arc::new(rollups),
+            deletions: Arc::new(deletions),
         }),
         flush_lock: Mutex::new(()),
+        index_lock: Mutex::new(()),
+        compaction_lock: Mutex::new(HashSet::new()),
+        next_file_id: AtomicU64::new(next_file_id),
         last_seq: AtomicU64::new(last_seq),
         poison: Mutex::new(None),
         closed: AtomicBool::new(false),
@@ -113,10 +130,10 @@ fn check_options(options: &Options) -> Result<()> {
             format!("a log file is at most {} bytes", Options::MAX_WAL_FILE_SIZE),
         ));
     }
-    Ok(())
+    options.compaction.check()
 }
 
-fn load_or_create_manifest(dir: &Path) -> Result<Manifest> {
+fn load_or_create_manifest(dir: &Path, io: &dyn StoreIo) -> Result<Manifest> {
     if let Some(manifest) = Manifest::load(dir)? {
         return Ok(manifest);
     }
@@ -134,30 +151,22 @@ fn load_or_create_manifest(dir: &Path) -> Result<Manifest> {
         ));
     }
     let manifest = Manifest::new_store();
-    manifest.store(dir)?;
+    manifest.store_with(io, dir)?;
     Ok(manifest)
 }
 
 /// True for a segment or index run file name, exactly as the store writes them: other files
 /// in the directory, such as `seg-notes.txt`, belong to someone else and are left alone.
 fn is_data_file(name: &str) -> bool {
-    segment::parse_segment_file_name(name).is_some() || index::parse_index_file_name(name).is_some()
+    segment::parse_segment_file_name(name).is_some()
+        || index::parse_index_file_name(name).is_some()
+        || rollup::parse_rollup_file_name(name).is_some()
 }
 
 /// Deletes files that no manifest lists: output of a flush or merge that crashed before its
 /// manifest switch, a temporary manifest, and log files already flushed.
-fn remove_stray_files(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let live: HashSet<String> = manifest
-        .segments
-        .iter()
-        .map(|&id| segment::segment_file_name(id))
-        .chain(
-            manifest
-                .index_runs
-                .iter()
-                .map(|&id| index::index_file_name(id)),
-        )
-        .collect();
+fn remove_stray_files(dir: &Path, manifest: &Manifest, io: &dyn StoreIo) -> Result<()> {
+    let live: HashSet<String> = manifest.live_files().into_iter().collect();
     let flushed_logs: HashSet<String> = Wal::file_numbers(dir)?
         .into_iter()
         .filter(|&n| n < manifest.wal_start)
@@ -173,7 +182,7 @@ fn remove_stray_files(dir: &Path, manifest: &Manifest) -> Result<()> {
         if stray {
             let path = entry.path();
             log::warn!("removing stray file {}", path.display());
-            fs::remove_file(&path).io_context("remove stray file", &path)?;
+            io.remove(&path).io_context("remove stray file", &path)?;
         }
     }
     Ok(())
@@ -183,17 +192,34 @@ fn remove_stray_files(dir: &Path, manifest: &Manifest) -> Result<()> {
 pub(super) fn open_segments(
     dir: &Path,
     manifest: &Manifest,
-    reuse: &BTreeMap<u64, Arc<Segment>>,
-) -> Result<BTreeMap<u64, Arc<Segment>>> {
-    let mut segments = BTreeMap::new();
+    reuse: &SegmentSet,
+) -> Result<SegmentSet> {
+    let mut segments = Vec::with_capacity(manifest.segments.len());
     for &id in &manifest.segments {
         let segment = match reuse.get(&id) {
             Some(open) => Arc::clone(open),
             None => Arc::new(Segment::open(dir, id)?),
         };
-        segments.insert(id, segment);
+        segments.push(segment);
     }
-    Ok(segments)
+    Ok(SegmentSet::new(segments))
+}
+
+/// Opens the rollup files that `manifest` lists, taking those already open in `reuse`.
+pub(super) fn open_rollups(
+    dir: &Path,
+    manifest: &Manifest,
+    reuse: &[Arc<RollupFile>],
+) -> Result<Vec<Arc<RollupFile>>> {
+    let mut files = Vec::with_capacity(manifest.rollups.len());
+    for &id in &manifest.rollups {
+        let file = match reuse.iter().find(|file| file.id() == id) {
+            Some(open) => Arc::clone(open),
+            None => Arc::new(RollupFile::open(dir, id)?),
+        };
+        files.push(file);
+    }
+    Ok(files)
 }
 
 /// Opens the index runs that `manifest` lists, taking those already open in `reuse` from there.
@@ -217,7 +243,7 @@ pub(super) fn open_index(dir: &Path, manifest: &Manifest, reuse: &IndexSet) -> R
 /// only the new ones and passes the orphans it knew, because a segment never gains orphans
 /// after it is written.
 pub(super) fn find_orphans<'a>(
-    segments: &BTreeMap<u64, Arc<Segment>>,
+    segments: &SegmentSet,
     index: &IndexSet,
     scanned: impl Iterator<Item = &'a Arc<Segment>>,
     earlier: &HashSet<Uuid>,

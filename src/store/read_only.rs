@@ -5,7 +5,7 @@ mod log;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use crate::index::IndexSet;
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::query::{self, ReadMetrics, Snapshot};
 use crate::record::{Aggregate, OrphanedDelayed, Prediction, Seq};
-use crate::segment::Segment;
+use crate::segment_set::SegmentSet;
 
 /// Attempts of one open or refresh to find every file that a manifest names. Each failed
 /// attempt means that the writer replaced files between the read of the manifest and their
@@ -84,9 +84,10 @@ pub struct ReadOnlyStore {
 /// The files and records of one view.
 struct View {
     manifest: Manifest,
-    segments: Arc<BTreeMap<u64, Arc<Segment>>>,
+    segments: Arc<SegmentSet>,
     index: IndexSet,
     orphans: Arc<HashSet<Uuid>>,
+    rollups: Arc<Vec<Arc<crate::rollup::RollupFile>>>,
     /// Records read from the log. A refresh that finds the same manifest inserts the new
     /// records into this head, and snapshots taken before keep their `seq_limit`.
     head: Arc<Head>,
@@ -165,7 +166,7 @@ impl ReadOnlyStore {
                     self.dir.display(),
                     view.segments.len()
                 );
-                *self.view.write() = view;
+                *self.view.write() = *view;
             }
         }
         Ok(())
@@ -213,6 +214,9 @@ impl ReadOnlyStore {
             segments: Arc::clone(&view.segments),
             index: view.index.clone(),
             orphans: Arc::clone(&view.orphans),
+            rollups: Arc::clone(&view.rollups),
+            raw_cutoff_ms: view.manifest.raw_cutoff_ms,
+            deletions: Arc::new(crate::deletions::Deletions::new(&view.manifest.deletions)),
         }
     }
 
@@ -239,7 +243,7 @@ enum Update {
     /// The manifest has not changed: log records to add to the current view.
     Append(LogTail),
     /// A new view, and the number of log records in it.
-    Replace(View, usize),
+    Replace(Box<View>, usize),
 }
 
 /// Outcome of one attempt to read the files that a manifest names.
@@ -292,7 +296,7 @@ fn next_view(dir: &Path, current: &View) -> Result<Found<Update>> {
     if current.manifest != manifest {
         let built = build_view(dir, manifest, Some(current))?;
         return Ok(match built {
-            Found::Done((view, records)) => Found::Done(Update::Replace(view, records)),
+            Found::Done((view, records)) => Found::Done(Update::Replace(Box::new(view), records)),
             Found::Missing(path) => Found::Missing(path),
         });
     }
@@ -309,7 +313,7 @@ fn build_view(
     manifest: Manifest,
     current: Option<&View>,
 ) -> Result<Found<(View, usize)>> {
-    let no_segments = BTreeMap::new();
+    let no_segments = SegmentSet::default();
     let open_segments = current.map_or(&no_segments, |v| &*v.segments);
     let segments = match open::open_segments(dir, &manifest, open_segments) {
         Ok(segments) => segments,
@@ -323,6 +327,11 @@ fn build_view(
         Err(e) => return missing_or(e),
     };
     let orphans = find_orphans(&segments, &index, current)?;
+    let open_rollups = current.map_or(&[][..], |v| &v.rollups[..]);
+    let rollups = match open::open_rollups(dir, &manifest, open_rollups) {
+        Ok(rollups) => rollups,
+        Err(e) => return missing_or(e),
+    };
 
     // NOTE: each new manifest makes the view read and decode the whole live log again, which
     // contains every record the writer has not flushed, instead of only the frames added since.
@@ -347,6 +356,7 @@ fn build_view(
         segments: Arc::new(segments),
         index,
         orphans: Arc::new(orphans),
+        rollups: Arc::new(rollups),
         head: Arc::new(head),
         cursor: tail.cursor,
         seq_limit,
@@ -357,17 +367,16 @@ fn build_view(
 /// Finds the unresolved orphans of a new view. When the new view keeps every segment of
 /// `current`, only the new segments are scanned.
 fn find_orphans(
-    segments: &BTreeMap<u64, Arc<Segment>>,
+    segments: &SegmentSet,
     index: &IndexSet,
     current: Option<&View>,
 ) -> Result<HashSet<Uuid>> {
-    let kept = current.filter(|v| v.segments.keys().all(|id| segments.contains_key(id)));
+    let kept = current.filter(|v| v.segments.ids().iter().all(|id| segments.contains_key(id)));
     match kept {
         Some(view) => {
             let added = segments
-                .iter()
-                .filter(|(id, _)| !view.segments.contains_key(id))
-                .map(|(_, segment)| segment);
+                .values()
+                .filter(|segment| !view.segments.contains_key(&segment.id()));
             open::find_orphans(segments, index, added, &view.orphans)
         }
         None => open::find_orphans(segments, index, segments.values(), &HashSet::new()),

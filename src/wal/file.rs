@@ -1,9 +1,9 @@
-//! One memory-mapped write-ahead log file, and the system calls it needs behind a trait that
-//! tests replace to inject a full disk or a failed sync.
+//! One memory-mapped write-ahead log file. Its file calls go through the store's `StoreIo`, and
+//! it reports every store into its mapping there, so that tests can fail any of them or model
+//! what a power loss keeps.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,45 +12,7 @@ use memmap2::{MmapMut, MmapOptions};
 use super::format::{HEADER_LEN, encode_header};
 use super::wal_file_name;
 use crate::error::{IoContext, Result};
-
-/// The system calls that can fail for lack of space or on a failed write-back.
-pub(crate) trait FileOps: Send + Sync {
-    /// Allocates the first `len` bytes of `file` on disk and sets its length to `len`.
-    fn allocate(&self, file: &File, len: u64) -> io::Result<()>;
-    /// Writes the file's dirty pages, including those written through a mapping, to disk.
-    fn sync_data(&self, file: &File) -> io::Result<()>;
-    /// Makes the creation and removal of files in `dir` durable.
-    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-}
-
-/// `FileOps` of the operating system.
-pub(crate) struct OsFileOps;
-
-impl FileOps for OsFileOps {
-    fn allocate(&self, file: &File, len: u64) -> io::Result<()> {
-        let len = libc::off_t::try_from(len)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file size over off_t"))?;
-        loop {
-            // SAFETY: posix_fallocate only reads its integer arguments, and the descriptor
-            // belongs to `file`, which outlives the call.
-            let code = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-            // posix_fallocate returns the error number instead of setting errno.
-            match code {
-                0 => return Ok(()),
-                libc::EINTR => continue,
-                code => return Err(io::Error::from_raw_os_error(code)),
-            }
-        }
-    }
-
-    fn sync_data(&self, file: &File) -> io::Result<()> {
-        file.sync_data()
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
-    }
-}
+use crate::io::{CreateMode, StoreIo};
 
 /// A write-ahead log file mapped for writing.
 pub(crate) struct LogFile {
@@ -61,52 +23,49 @@ pub(crate) struct LogFile {
     map: MmapMut,
     /// Offset where the next frame goes.
     pub write_offset: usize,
+    io: Arc<dyn StoreIo>,
 }
 
 impl LogFile {
     /// Creates file `number` in `dir`, preallocated to `size` bytes, with its header written.
     /// On failure the file is removed again.
-    pub fn create(dir: &Path, number: u64, size: u64, ops: &dyn FileOps) -> Result<LogFile> {
+    pub fn create(dir: &Path, number: u64, size: u64, io: &Arc<dyn StoreIo>) -> Result<LogFile> {
         let path = dir.join(wal_file_name(number));
-        // `truncate` because a file with this number contains no record: the writer numbers a
+        // `Truncate` because a file with this number contains no record: the writer numbers a
         // new file after every file that open found, and a failed creation leaves no file.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
+        let file = io
+            .open_mapped(&path, Some(CreateMode::Truncate))
             .io_context("create write-ahead log file", &path)?;
-        let mapped = ops
-            .allocate(&file, size)
+        let mapped = io
+            .allocate(&file, &path, size)
             .io_context("preallocate write-ahead log file", &path)
             .and_then(|()| map_file(&file, &path));
-        let mut map = match mapped {
+        let map = match mapped {
             Ok(map) => map,
             Err(error) => {
                 drop(file);
-                remove_after_failure(&path);
+                remove_after_failure(io.as_ref(), &path);
                 return Err(error);
             }
         };
-        if let Some(header) = map.get_mut(..HEADER_LEN) {
-            header.copy_from_slice(&encode_header(number));
-        }
-        Ok(LogFile {
+        let mut log = LogFile {
             number,
             path,
             file: Arc::new(file),
             map,
-            write_offset: HEADER_LEN,
-        })
+            write_offset: 0,
+            io: Arc::clone(io),
+        };
+        log.write(&encode_header(number));
+        // A file shorter than the header keeps no header, and no frame fits in it.
+        log.write_offset = HEADER_LEN;
+        Ok(log)
     }
 
     /// Maps an existing file, or returns `None` when it is too short to hold a header.
-    pub fn open(path: &Path, number: u64) -> Result<Option<LogFile>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
+    pub fn open(path: &Path, number: u64, io: &Arc<dyn StoreIo>) -> Result<Option<LogFile>> {
+        let file = io
+            .open_mapped(path, None)
             .io_context("open write-ahead log file", path)?;
         let len = file
             .metadata()
@@ -122,6 +81,7 @@ impl LogFile {
             file: Arc::new(file),
             map,
             write_offset: HEADER_LEN,
+            io: Arc::clone(io),
         }))
     }
 
@@ -136,6 +96,8 @@ impl LogFile {
             return false;
         };
         target.copy_from_slice(frame);
+        self.io
+            .note_write(&self.path, self.write_offset as u64, target);
         self.write_offset = end;
         true
     }
@@ -143,9 +105,16 @@ impl LogFile {
     /// Writes zeros over `start..end`, clamped to the file.
     pub fn zero(&mut self, start: usize, end: usize) {
         let end = end.min(self.map.len());
-        if let Some(range) = self.map.get_mut(start.min(end)..end) {
+        let start = start.min(end);
+        if let Some(range) = self.map.get_mut(start..end) {
             range.fill(0);
+            self.io.note_write(&self.path, start as u64, range);
         }
+    }
+
+    /// Writes the file's data, pages stored through the mapping included, to the device.
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.io.sync_data(&self.file, &self.path)
     }
 }
 
@@ -161,8 +130,8 @@ fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
 
 /// Removes a file that could not be set up. A failure only leaves an empty file, which the next
 /// creation of that number truncates, so it is logged instead of returned.
-fn remove_after_failure(path: &Path) {
-    if let Err(error) = std::fs::remove_file(path)
+fn remove_after_failure(io: &dyn StoreIo, path: &Path) {
+    if let Err(error) = io.remove(path)
         && error.kind() != io::ErrorKind::NotFound
     {
         log::warn!(
@@ -175,12 +144,13 @@ fn remove_after_failure(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::os_io;
     use crate::wal::format::parse_header;
 
     #[test]
     fn created_file_has_size_and_header() {
         let dir = tempfile::tempdir().unwrap();
-        let file = LogFile::create(dir.path(), 3, 4096, &OsFileOps).unwrap();
+        let file = LogFile::create(dir.path(), 3, 4096, &os_io()).unwrap();
         let len = std::fs::metadata(&file.path).unwrap().len();
         assert_eq!(len, 4096);
         assert_eq!(parse_header(file.bytes()).unwrap().number, 3);
@@ -190,7 +160,7 @@ mod tests {
     #[test]
     fn write_refuses_frame_past_end() {
         let dir = tempfile::tempdir().unwrap();
-        let mut file = LogFile::create(dir.path(), 1, 64, &OsFileOps).unwrap();
+        let mut file = LogFile::create(dir.path(), 1, 64, &os_io()).unwrap();
         assert!(file.write(&[1; 40]));
         assert!(!file.write(&[1]));
         assert_eq!(file.write_offset, 64);
@@ -201,6 +171,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(wal_file_name(1));
         std::fs::write(&path, [0u8; HEADER_LEN - 1]).unwrap();
-        assert!(LogFile::open(&path, 1).unwrap().is_none());
+        assert!(LogFile::open(&path, 1, &os_io()).unwrap().is_none());
     }
 }

@@ -45,10 +45,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{Error, IoContext, Result};
+use crate::io::{self as store_io, StoreIo};
 use crate::options::{Durability, Options};
 use crate::record::{LogRecord, Seq};
 use commit::GroupCommit;
-use file::{FileOps, OsFileOps};
 use writer::Writer;
 
 pub use format::{FORMAT_VERSION, FileHeader};
@@ -101,7 +101,8 @@ pub struct ReplayStats {
 /// `Send + Sync`.
 pub struct Wal {
     dir: PathBuf,
-    ops: Arc<dyn FileOps>,
+    /// File calls of the log, which tests replace to inject faults.
+    io: Arc<dyn StoreIo>,
     writer: Mutex<Writer>,
     commit: GroupCommit,
 }
@@ -119,17 +120,18 @@ impl Wal {
         options: WalOptions,
         on_batch: &mut dyn FnMut(Vec<LogRecord>) -> Result<()>,
     ) -> Result<(Wal, ReplayStats)> {
-        Self::open_with_ops(dir, first_live_file, options, Arc::new(OsFileOps), on_batch)
+        Self::open_with_io(dir, first_live_file, options, store_io::os_io(), on_batch)
     }
 
-    fn open_with_ops(
+    /// Opens the log like `open`, with every file call going through `io`.
+    pub(crate) fn open_with_io(
         dir: &Path,
         first_live_file: u64,
         options: WalOptions,
-        ops: Arc<dyn FileOps>,
+        io: Arc<dyn StoreIo>,
         on_batch: &mut dyn FnMut(Vec<LogRecord>) -> Result<()>,
     ) -> Result<(Wal, ReplayStats)> {
-        let recovered = replay::recover(dir, first_live_file, ops.as_ref(), on_batch)?;
+        let recovered = replay::recover(dir, first_live_file, &io, on_batch)?;
         let stats = recovered.stats;
         log::info!(
             "opened write-ahead log in {} ({:?}): replayed {} records in {} frames of {} files, \
@@ -144,14 +146,14 @@ impl Wal {
         let writer = Writer::new(
             dir.to_path_buf(),
             options.file_size,
-            Arc::clone(&ops),
+            Arc::clone(&io),
             recovered.active,
             recovered.next_number,
             recovered.end,
         );
         let wal = Wal {
             dir: dir.to_path_buf(),
-            ops,
+            io,
             writer: Mutex::new(writer),
             commit: GroupCommit::new(recovered.end),
         };
@@ -217,6 +219,13 @@ impl Wal {
         Ok(next)
     }
 
+    /// Returns the position after the last frame appended: every frame that `append` wrote
+    /// before the call ends at or before it. The offset is 0 when open replayed no frame and no
+    /// frame was appended since.
+    pub fn end_position(&self) -> LogPosition {
+        self.writer.lock().end()
+    }
+
     /// Returns the number of the file that takes the next append if it fits.
     pub fn current_file(&self) -> u64 {
         self.writer.lock().current_file()
@@ -247,14 +256,14 @@ impl Wal {
             .filter(|&n| n < number)
         {
             let path = self.dir.join(wal_file_name(old));
-            match std::fs::remove_file(&path) {
+            match self.io.remove(&path) {
                 Ok(()) => removed += 1,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => return Err(error).io_context("remove write-ahead log file", &path),
             }
         }
         if removed > 0 {
-            self.ops
+            self.io
                 .sync_dir(&self.dir)
                 .io_context("sync directory", &self.dir)?;
             log::info!(
@@ -290,12 +299,12 @@ impl Wal {
     fn sync_once(&self) -> std::result::Result<LogPosition, String> {
         let plan = self.writer.lock().plan_sync();
         for target in &plan.files {
-            self.ops
-                .sync_data(&target.file)
+            self.io
+                .sync_data(&target.file, &target.path)
                 .map_err(|e| format!("fdatasync of {} failed: {e}", target.path.display()))?;
         }
         if let Some(dir) = &plan.dir {
-            self.ops
+            self.io
                 .sync_dir(dir)
                 .map_err(|e| format!("fsync of directory {} failed: {e}", dir.display()))?;
         }

@@ -7,13 +7,15 @@
 //! damage to synced data and fails the open.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::file::{FileOps, LogFile};
+use super::file::LogFile;
 use super::format::{FORMAT_VERSION, parse_header, read_frame};
 use super::format::{FileHeader, FrameStep, HEADER_LEN, HeaderError, last_nonzero};
 use super::payload::decode_records;
 use super::{LogPosition, ReplayStats, Wal, wal_file_name};
 use crate::error::{Error, IoContext, Result};
+use crate::io::StoreIo;
 use crate::record::{LogRecord, Seq};
 
 /// Frames of one file up to the first that is not valid.
@@ -91,12 +93,12 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(
     dir: &Path,
     first_live_file: u64,
-    ops: &dyn FileOps,
+    io: &Arc<dyn StoreIo>,
     on_batch: &mut dyn FnMut(Vec<LogRecord>) -> Result<()>,
 ) -> Result<Recovered> {
     let mut files = Vec::new();
     for number in live_numbers(dir, first_live_file)? {
-        files.push(inspect(dir, number)?);
+        files.push(inspect(dir, number, io)?);
     }
     let tail = files.iter().rposition(|f| f.scan.frames > 0);
     let replayed_len = tail.map_or(0, |t| t + 1);
@@ -111,10 +113,10 @@ pub(crate) fn recover(
     if let Some(last) = replayed.last_mut() {
         repair_tail(last, &mut stats);
     }
-    remove_trailing(dir, trailing, ops, &mut stats)?;
+    remove_trailing(dir, trailing, io.as_ref(), &mut stats)?;
     for file in replayed.iter() {
         if let Some(log) = &file.log {
-            ops.sync_data(&log.file)
+            log.sync_data()
                 .io_context("sync write-ahead log file", &file.path)?;
         }
     }
@@ -157,9 +159,9 @@ fn live_numbers(dir: &Path, first_live_file: u64) -> Result<Vec<u64>> {
 }
 
 /// Maps file `number` and checks its header and frame checksums, without decoding.
-fn inspect(dir: &Path, number: u64) -> Result<FoundFile> {
+fn inspect(dir: &Path, number: u64, io: &Arc<dyn StoreIo>) -> Result<FoundFile> {
     let path = dir.join(wal_file_name(number));
-    let log = LogFile::open(&path, number)?;
+    let log = LogFile::open(&path, number, io)?;
     let header = match &log {
         Some(log) => parse_header(log.bytes()),
         None => Err(HeaderError::Damaged(format!(
@@ -279,7 +281,7 @@ fn repair_tail(file: &mut FoundFile, stats: &mut ReplayStats) {
 fn remove_trailing(
     dir: &Path,
     trailing: &mut [FoundFile],
-    ops: &dyn FileOps,
+    io: &dyn StoreIo,
     stats: &mut ReplayStats,
 ) -> Result<()> {
     for file in trailing.iter_mut() {
@@ -297,10 +299,11 @@ fn remove_trailing(
                 .get_or_insert_with(|| (file.path.clone(), file.scan.end as u64));
         }
         file.log = None;
-        std::fs::remove_file(&file.path).io_context("remove write-ahead log file", &file.path)?;
+        io.remove(&file.path)
+            .io_context("remove write-ahead log file", &file.path)?;
     }
     if !trailing.is_empty() {
-        ops.sync_dir(dir).io_context("sync directory", dir)?;
+        io.sync_dir(dir).io_context("sync directory", dir)?;
     }
     Ok(())
 }

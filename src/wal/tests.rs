@@ -10,9 +10,9 @@ use std::thread;
 
 use uuid::Uuid;
 
-use super::file::{FileOps, OsFileOps};
 use super::format::{FRAME_HEADER_LEN, HEADER_LEN};
 use super::*;
+use crate::io::{CreateMode, OsIo, StoreFile, StoreIo};
 use crate::record::{AggregateRecord, DelayedRecord, PredictionRecord};
 use crate::value::Metrics;
 
@@ -75,14 +75,14 @@ fn try_open_with(
     dir: &Path,
     first_live: u64,
     file_size: u64,
-    ops: Arc<dyn FileOps>,
+    ops: Arc<dyn StoreIo>,
 ) -> Result<Opened> {
     let mut batches = Vec::new();
     let mut collect = |batch| {
         batches.push(batch);
         Ok(())
     };
-    let (wal, stats) = Wal::open_with_ops(dir, first_live, options(file_size), ops, &mut collect)?;
+    let (wal, stats) = Wal::open_with_io(dir, first_live, options(file_size), ops, &mut collect)?;
     Ok(Opened {
         wal,
         batches,
@@ -91,7 +91,7 @@ fn try_open_with(
 }
 
 fn open(dir: &Path, file_size: u64) -> Opened {
-    try_open_with(dir, 1, file_size, Arc::new(OsFileOps)).unwrap()
+    try_open_with(dir, 1, file_size, Arc::new(OsIo)).unwrap()
 }
 
 fn seqs(batches: &[Vec<LogRecord>]) -> Vec<u64> {
@@ -142,36 +142,63 @@ fn take_one(counter: &AtomicU32) -> bool {
         .is_ok()
 }
 
-impl FileOps for FaultyOps {
-    fn allocate(&self, file: &File, len: u64) -> io::Result<()> {
+/// Implements the `StoreIo` calls that the test seams below pass on to `OsIo` unchanged.
+macro_rules! pass_other_calls_to_os {
+    () => {
+        fn create(&self, path: &Path, mode: CreateMode) -> io::Result<Box<dyn StoreFile>> {
+            OsIo.create(path, mode)
+        }
+
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            OsIo.rename(from, to)
+        }
+
+        fn remove(&self, path: &Path) -> io::Result<()> {
+            OsIo.remove(path)
+        }
+
+        fn open_mapped(&self, path: &Path, create: Option<CreateMode>) -> io::Result<File> {
+            OsIo.open_mapped(path, create)
+        }
+
+        fn note_write(&self, _path: &Path, _offset: u64, _bytes: &[u8]) {}
+    };
+}
+
+impl StoreIo for FaultyOps {
+    pass_other_calls_to_os!();
+
+    fn allocate(&self, file: &File, path: &Path, len: u64) -> io::Result<()> {
         if take_one(&self.failing_allocations) {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
-        OsFileOps.allocate(file, len)
+        OsIo.allocate(file, path, len)
     }
 
-    fn sync_data(&self, file: &File) -> io::Result<()> {
+    fn sync_data(&self, file: &File, path: &Path) -> io::Result<()> {
         self.syncs.fetch_add(1, Ordering::SeqCst);
         if take_one(&self.failing_syncs) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        OsFileOps.sync_data(file)
+        OsIo.sync_data(file, path)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        OsFileOps.sync_dir(dir)
+        OsIo.sync_dir(dir)
     }
 }
 
 /// File operations without syncs, for tests of replay logic that open a log hundreds of times.
 struct NoSyncOps;
 
-impl FileOps for NoSyncOps {
-    fn allocate(&self, file: &File, len: u64) -> io::Result<()> {
-        OsFileOps.allocate(file, len)
+impl StoreIo for NoSyncOps {
+    pass_other_calls_to_os!();
+
+    fn allocate(&self, file: &File, path: &Path, len: u64) -> io::Result<()> {
+        OsIo.allocate(file, path, len)
     }
 
-    fn sync_data(&self, _file: &File) -> io::Result<()> {
+    fn sync_data(&self, _file: &File, _path: &Path) -> io::Result<()> {
         Ok(())
     }
 
@@ -404,7 +431,7 @@ fn damaged_frame_in_earlier_file_is_corruption() {
     let path = wal_path(dir.path(), 1);
     flip_byte(&path, (HEADER_LEN + FRAME_HEADER_LEN + 3) as u64);
 
-    let result = try_open_with(dir.path(), 1, 256, Arc::new(OsFileOps));
+    let result = try_open_with(dir.path(), 1, 256, Arc::new(OsIo));
     let Err(Error::Corruption { file, offset, .. }) = result else {
         panic!("expected a corruption error");
     };
@@ -423,7 +450,7 @@ fn damaged_header_of_earlier_file_is_corruption() {
     let path = wal_path(dir.path(), 2);
     flip_byte(&path, 3);
 
-    let result = try_open_with(dir.path(), 1, 256, Arc::new(OsFileOps));
+    let result = try_open_with(dir.path(), 1, 256, Arc::new(OsIo));
     assert!(
         matches!(&result, Err(Error::Corruption { file, offset: 0, .. }) if *file == path),
         "expected a corruption of file 2"
@@ -493,7 +520,7 @@ fn gap_in_file_numbers_is_corruption() {
     opened.wal.close().unwrap();
     fs::remove_file(wal_path(dir.path(), 2)).unwrap();
 
-    let result = try_open_with(dir.path(), 1, 256, Arc::new(OsFileOps));
+    let result = try_open_with(dir.path(), 1, 256, Arc::new(OsIo));
     assert!(matches!(result, Err(Error::Corruption { .. })));
 }
 
@@ -511,7 +538,7 @@ fn other_format_version_fails_open() {
     header[20..24].copy_from_slice(&crc.to_le_bytes());
     file.write_all_at(&header, 0).unwrap();
 
-    let result = try_open_with(dir.path(), 1, FILE_SIZE, Arc::new(OsFileOps));
+    let result = try_open_with(dir.path(), 1, FILE_SIZE, Arc::new(OsIo));
     assert!(matches!(
         result,
         Err(Error::UnsupportedVersion { found: 2, .. })
@@ -528,7 +555,7 @@ fn first_live_file_skips_older_files() {
     opened.wal.append(&[prediction(2)]).unwrap();
     drop(opened);
 
-    let reopened = try_open_with(dir.path(), next, FILE_SIZE, Arc::new(OsFileOps)).unwrap();
+    let reopened = try_open_with(dir.path(), next, FILE_SIZE, Arc::new(OsIo)).unwrap();
     assert_eq!(seqs(&reopened.batches), vec![2]);
     assert_eq!(reopened.stats.files, 1);
 }
@@ -553,7 +580,7 @@ fn rotate_then_remove_drops_older_files() {
     assert_eq!(Wal::file_numbers(dir.path()).unwrap(), vec![2]);
     drop(opened);
 
-    let reopened = try_open_with(dir.path(), next, FILE_SIZE, Arc::new(OsFileOps)).unwrap();
+    let reopened = try_open_with(dir.path(), next, FILE_SIZE, Arc::new(OsIo)).unwrap();
     assert_eq!(seqs(&reopened.batches), vec![2]);
 }
 

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::LogPosition;
-use super::file::{FileOps, LogFile};
+use super::file::LogFile;
 use super::format::{FRAME_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, frame_header};
 use super::payload::encode_records;
 use crate::error::{Error, Result};
+use crate::io::StoreIo;
 use crate::record::LogRecord;
 
 /// Largest frame buffer kept between appends; a larger one, left by a large batch, is freed.
@@ -34,7 +35,7 @@ pub(crate) struct SyncPlan {
 pub(crate) struct Writer {
     dir: PathBuf,
     file_size: u64,
-    ops: Arc<dyn FileOps>,
+    io: Arc<dyn StoreIo>,
     /// File that takes the next frame if it fits; `None` after a rotation or a failed creation.
     active: Option<LogFile>,
     /// Number of the next file to create.
@@ -55,7 +56,7 @@ impl Writer {
     pub fn new(
         dir: PathBuf,
         file_size: u64,
-        ops: Arc<dyn FileOps>,
+        io: Arc<dyn StoreIo>,
         active: Option<LogFile>,
         next_number: u64,
         end: LogPosition,
@@ -63,7 +64,7 @@ impl Writer {
         Writer {
             dir,
             file_size,
-            ops,
+            io,
             active,
             next_number,
             retired: Vec::new(),
@@ -143,7 +144,7 @@ impl Writer {
     /// trusted to a retry.
     fn sync_retired(&mut self) -> Result<()> {
         for target in &self.retired {
-            if let Err(e) = self.ops.sync_data(&target.file) {
+            if let Err(e) = self.io.sync_data(&target.file, &target.path) {
                 let reason = format!("fdatasync of {} failed: {e}", target.path.display());
                 self.sync_failure = Some(reason.clone());
                 return Err(Error::Poisoned { reason });
@@ -205,7 +206,7 @@ impl Writer {
         self.sync_retired()?;
         let needed = (HEADER_LEN + frame_len) as u64;
         let size = self.file_size.max(needed);
-        let file = LogFile::create(&self.dir, number, size, self.ops.as_ref())?;
+        let file = LogFile::create(&self.dir, number, size, &self.io)?;
         if size > self.file_size {
             log::info!(
                 "created {} with {size} bytes for a frame larger than the file size of {}",

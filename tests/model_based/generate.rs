@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use modelmetrics::{Durability, Metrics, Options, Uuid, Value};
+use modelmetrics::{Compaction, Durability, Metrics, Options, Uuid, Value};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -202,6 +202,8 @@ pub enum Op {
     Reopen,
     /// Copies the files of the open store and continues with a store opened on the copy.
     Crash,
+    /// Runs compaction in the calling thread.
+    Compact,
 }
 
 /// The options of a case, and how many models it uses.
@@ -214,6 +216,10 @@ pub struct StoreConfig {
     pub reject_unknown_predictions: bool,
     pub zstd_level: i32,
     pub model_count: usize,
+    /// Length of the compaction's time partitions.
+    pub partition: Duration,
+    /// Interval of the background compaction thread; `None` disables the thread.
+    pub compaction_interval: Option<Duration>,
 }
 
 impl StoreConfig {
@@ -225,6 +231,14 @@ impl StoreConfig {
             .wal_file_size(self.wal_file_size)
             .reject_unknown_predictions(self.reject_unknown_predictions)
             .zstd_level(self.zstd_level)
+            .compaction(Compaction {
+                enabled: self.compaction_interval.is_some(),
+                check_interval: self.compaction_interval.unwrap_or(Duration::from_secs(10)),
+                // Every segment of a case is small, so four adjacent ones always merge.
+                target_segment_bytes: 1 << 30,
+                partition: self.partition,
+                ..Compaction::default()
+            })
     }
 
     pub fn model_ids(&self) -> &'static [&'static str] {
@@ -274,9 +288,10 @@ fn store_config() -> impl Strategy<Value = StoreConfig> {
         any::<bool>(),
         1..=3i32,
         1..=MODEL_IDS.len(),
+        compaction_config(),
     )
         .prop_map(
-            |(durability, head, interval, wal, reject, zstd, models)| StoreConfig {
+            |(durability, head, interval, wal, reject, zstd, models, compaction)| StoreConfig {
                 durability,
                 head_size_bytes: head,
                 flush_interval: interval,
@@ -284,8 +299,22 @@ fn store_config() -> impl Strategy<Value = StoreConfig> {
                 reject_unknown_predictions: reject,
                 zstd_level: zstd,
                 model_count: models,
+                partition: compaction.0,
+                compaction_interval: compaction.1,
             },
         )
+}
+
+/// Partitions from a minute (a merge splits its output) to a year, and a background thread
+/// that compacts every few milliseconds, or none.
+fn compaction_config() -> impl Strategy<Value = (Duration, Option<Duration>)> {
+    let partition = select(vec![
+        Duration::from_secs(60),
+        Duration::from_secs(86_400),
+        Duration::from_secs(365 * 86_400),
+    ]);
+    let interval = prop_oneof![Just(None), Just(Some(Duration::from_millis(5)))];
+    (partition, interval)
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -314,6 +343,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Sync),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
+        1 => Just(Op::Compact),
     ]
 }
 

@@ -92,6 +92,13 @@ impl Harness {
             Op::Sync => assert_ok(self.store.sync(), "sync", context),
             Op::Reopen => self.reopen(context),
             Op::Crash => self.crash(context),
+            Op::Compact => {
+                let compacted = self.store.compact();
+                assert!(
+                    compacted.is_ok(),
+                    "{context}: compact failed: {compacted:?}"
+                );
+            }
         }
     }
 

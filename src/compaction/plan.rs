@@ -1,0 +1,433 @@
+//! Choosing the next compaction step from the segments' footers and the retention policy.
+
+use std::collections::HashSet;
+
+use crate::options::Compaction;
+
+/// What the planner knows of one live segment, from its footer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentInfo {
+    pub id: u64,
+    pub bytes: u64,
+    /// Time range of the rows of every table, or `None` for an empty segment.
+    pub time_range: Option<(i64, i64)>,
+    /// Time range of the rows tied to a prediction timestamp: predictions and resolved
+    /// delayed records.
+    pub prediction_range: Option<(i64, i64)>,
+}
+
+/// The compaction state that the manifest keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Watermarks {
+    pub raw_cutoff_ms: i64,
+    pub expired_before_ms: i64,
+    /// Newest prediction timestamp in the segments: the store's data time.
+    pub newest_ms: Option<i64>,
+    pub total_bytes: u64,
+    /// `Manifest::tier_cutoffs`.
+    pub tier_cutoffs: Vec<i64>,
+}
+
+/// One compaction step. Each group is a run of segments adjacent in data order, replaced by
+/// the segments written from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Delete every record older than `before_ms`: predictions and resolved delayed records by
+    /// prediction timestamp, orphans by their own timestamp, aggregates by window start.
+    Expire {
+        before_ms: i64,
+        groups: Vec<Vec<u64>>,
+    },
+    /// Replace predictions older than `before_ms` and their delayed records by rollups.
+    RollUp {
+        before_ms: i64,
+        groups: Vec<Vec<u64>>,
+    },
+    /// Merge the rollups of tier `tier` whose interval ends by `before_ms` into the next tier.
+    Coarsen { tier: usize, before_ms: i64 },
+    /// Merge small segments into larger ones split by time partition.
+    Merge { group: Vec<u64> },
+    /// Rewrite the segments that hold records of pending deletions without them. The store
+    /// plans it from its index, not from footers.
+    Purge { groups: Vec<Vec<u64>> },
+}
+
+/// Smallest number of small adjacent segments worth merging.
+pub(crate) const MIN_MERGE_INPUTS: usize = 4;
+
+/// Returns the next step, or `None` when the segments already meet the policy.
+pub(crate) fn plan(
+    segments: &[SegmentInfo],
+    marks: &Watermarks,
+    policy: &Compaction,
+    unproductive: &HashSet<Vec<u64>>,
+) -> Option<Step> {
+    let partition = partition_ms(policy);
+    let retention = &policy.retention;
+    if let Some(newest) = marks.newest_ms {
+        if let Some(age) = retention.max_age {
+            let before = align_down(newest.saturating_sub(millis(age)), partition);
+            if before > marks.expired_before_ms {
+                let groups = groups_below(segments, before, |s| s.time_range);
+                return Some(Step::Expire {
+                    before_ms: before,
+                    groups,
+                });
+            }
+        }
+        if let (Some(age), false) = (retention.raw_for, retention.tiers.is_empty()) {
+            let before = align_down(newest.saturating_sub(millis(age)), partition);
+            if before > marks.raw_cutoff_ms {
+                let groups = groups_below(segments, before, |s| s.prediction_range);
+                return Some(Step::RollUp {
+                    before_ms: before,
+                    groups,
+                });
+            }
+        }
+        if let Some(step) = plan_coarsen(newest, marks, policy) {
+            return Some(step);
+        }
+    }
+    if let Some(limit) = retention.max_bytes
+        && marks.total_bytes > limit
+        && let Some(before) = oldest_partition_end(segments, partition)
+    {
+        let groups = groups_below(segments, before, |s| s.time_range);
+        return Some(Step::Expire {
+            before_ms: before,
+            groups,
+        });
+    }
+    plan_merge(segments, policy.target_segment_bytes, unproductive)
+        .map(|group| Step::Merge { group })
+}
+
+/// Moves rollups of a tier that outlived its `keep_until` into the next tier, at boundaries of
+/// the next tier's interval.
+fn plan_coarsen(newest: i64, marks: &Watermarks, policy: &Compaction) -> Option<Step> {
+    let tiers = &policy.retention.tiers;
+    for (tier, pair) in tiers.windows(2).enumerate() {
+        let (Some(current), Some(next)) = (pair.first(), pair.get(1)) else {
+            continue;
+        };
+        let Some(keep) = current.keep_until else {
+            continue;
+        };
+        let before = align_down(
+            newest.saturating_sub(millis(keep)),
+            millis(next.interval).max(1),
+        );
+        let done = marks.tier_cutoffs.get(tier).copied().unwrap_or(i64::MIN);
+        if before > done {
+            return Some(Step::Coarsen {
+                tier,
+                before_ms: before,
+            });
+        }
+    }
+    None
+}
+
+/// Finds the first run of at least `MIN_MERGE_INPUTS` adjacent small segments, of at most
+/// twice the target size in all, that is not in `unproductive`: runs whose merge earlier gave
+/// as many segments as it read, because their rows fall into that many partitions.
+fn plan_merge(
+    segments: &[SegmentInfo],
+    target_bytes: u64,
+    unproductive: &HashSet<Vec<u64>>,
+) -> Option<Vec<u64>> {
+    let mut run: Vec<u64> = Vec::new();
+    let mut run_bytes = 0u64;
+    let mut candidates: Vec<Vec<u64>> = Vec::new();
+    for segment in segments {
+        let small = segment.bytes < target_bytes / 2;
+        if !small || run_bytes.saturating_add(segment.bytes) > target_bytes.saturating_mul(2) {
+            candidates.push(std::mem::take(&mut run));
+            run_bytes = 0;
+        }
+        if small {
+            run.push(segment.id);
+            run_bytes = run_bytes.saturating_add(segment.bytes);
+        }
+    }
+    candidates.push(run);
+    candidates
+        .into_iter()
+        .find(|run| run.len() >= MIN_MERGE_INPUTS && !unproductive.contains(run))
+}
+
+/// Groups the segments whose ids are in `ids` into runs adjacent in data order.
+pub(crate) fn adjacent_groups(segments: &[u64], ids: &HashSet<u64>) -> Vec<Vec<u64>> {
+    let mut groups: Vec<Vec<u64>> = Vec::new();
+    let mut current: Vec<u64> = Vec::new();
+    for id in segments {
+        if ids.contains(id) {
+            current.push(*id);
+        } else if !current.is_empty() {
+            groups.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// Groups the segments holding rows older than `before_ms` into runs adjacent in data order.
+fn groups_below(
+    segments: &[SegmentInfo],
+    before_ms: i64,
+    range: impl Fn(&SegmentInfo) -> Option<(i64, i64)>,
+) -> Vec<Vec<u64>> {
+    let mut groups: Vec<Vec<u64>> = Vec::new();
+    let mut current: Vec<u64> = Vec::new();
+    for segment in segments {
+        if range(segment).is_some_and(|(min, _)| min < before_ms) {
+            current.push(segment.id);
+        } else if !current.is_empty() {
+            groups.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// Returns the end of the partition that holds the oldest row, or `None` without rows.
+fn oldest_partition_end(segments: &[SegmentInfo], partition: i64) -> Option<i64> {
+    let oldest = segments
+        .iter()
+        .filter_map(|s| s.time_range)
+        .map(|r| r.0)
+        .min()?;
+    Some(align_down(oldest, partition).saturating_add(partition))
+}
+
+pub(crate) fn partition_ms(policy: &Compaction) -> i64 {
+    millis(policy.partition).max(1)
+}
+
+pub(crate) fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Rounds `ms` down to a multiple of `step`.
+pub(crate) fn align_down(ms: i64, step: i64) -> i64 {
+    ms.saturating_sub(ms.rem_euclid(step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{Retention, RollupTier};
+    use std::time::Duration;
+
+    const DAY: i64 = 86_400_000;
+
+    fn info(id: u64, bytes: u64, min: i64, max: i64) -> SegmentInfo {
+        SegmentInfo {
+            id,
+            bytes,
+            time_range: Some((min, max)),
+            prediction_range: Some((min, max)),
+        }
+    }
+
+    fn marks(newest: i64) -> Watermarks {
+        Watermarks {
+            raw_cutoff_ms: i64::MIN,
+            expired_before_ms: i64::MIN,
+            newest_ms: Some(newest),
+            total_bytes: 0,
+            tier_cutoffs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn four_small_segments_of_one_day_merge() {
+        let segments: Vec<_> = (1..=4)
+            .map(|i| info(i, 100, i as i64, i as i64 + 1))
+            .collect();
+        let step = plan(
+            &segments,
+            &marks(10),
+            &Compaction::default(),
+            &HashSet::new(),
+        );
+        assert_eq!(
+            step,
+            Some(Step::Merge {
+                group: vec![1, 2, 3, 4]
+            })
+        );
+    }
+
+    #[test]
+    fn three_small_segments_do_not_merge() {
+        let segments: Vec<_> = (1..=3)
+            .map(|i| info(i, 100, i as i64, i as i64 + 1))
+            .collect();
+        assert_eq!(
+            plan(
+                &segments,
+                &marks(10),
+                &Compaction::default(),
+                &HashSet::new()
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_large_segment_splits_the_runs() {
+        let mut segments: Vec<_> = (1..=3).map(|i| info(i, 100, 0, 1)).collect();
+        segments.push(info(4, 1 << 40, 0, 1));
+        segments.extend((5..=8).map(|i| info(i, 100, 0, 1)));
+        let step = plan(
+            &segments,
+            &marks(10),
+            &Compaction::default(),
+            &HashSet::new(),
+        );
+        assert_eq!(
+            step,
+            Some(Step::Merge {
+                group: vec![5, 6, 7, 8]
+            })
+        );
+    }
+
+    #[test]
+    fn an_unproductive_run_is_not_planned_again() {
+        let segments: Vec<_> = (0..4)
+            .map(|i| info(i, 100, i as i64 * DAY, i as i64 * DAY))
+            .collect();
+        let unproductive: HashSet<Vec<u64>> = [vec![0, 1, 2, 3]].into();
+        assert_eq!(
+            plan(
+                &segments,
+                &marks(10 * DAY),
+                &Compaction::default(),
+                &unproductive
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn aged_rows_roll_up_at_partition_boundaries() {
+        let policy = Compaction {
+            retention: Retention::keep_raw_for(Duration::from_secs(2 * 86_400))
+                .then(RollupTier::every(Duration::from_secs(300))),
+            ..Compaction::default()
+        };
+        let segments = vec![
+            info(1, 1 << 40, 0, DAY),
+            info(2, 1 << 40, 5 * DAY, 5 * DAY + 7),
+        ];
+        let step = plan(&segments, &marks(5 * DAY + 7), &policy, &HashSet::new());
+        let expected = Step::RollUp {
+            before_ms: 3 * DAY,
+            groups: vec![vec![1]],
+        };
+        assert_eq!(step, Some(expected));
+    }
+
+    #[test]
+    fn rolled_up_cutoff_is_not_planned_again() {
+        let policy = Compaction {
+            retention: Retention::keep_raw_for(Duration::from_secs(2 * 86_400))
+                .then(RollupTier::every(Duration::from_secs(300))),
+            ..Compaction::default()
+        };
+        let segments = vec![info(2, 1 << 40, 5 * DAY, 5 * DAY + 7)];
+        let mut marks = marks(5 * DAY + 7);
+        marks.raw_cutoff_ms = 3 * DAY;
+        assert_eq!(plan(&segments, &marks, &policy, &HashSet::new()), None);
+    }
+
+    #[test]
+    fn expiry_comes_before_rollups() {
+        let policy = Compaction {
+            retention: Retention::keep_raw_for(Duration::from_secs(86_400))
+                .then(RollupTier::every(Duration::from_secs(300)))
+                .delete_after(Duration::from_secs(3 * 86_400)),
+            ..Compaction::default()
+        };
+        let segments = vec![info(1, 1 << 40, 0, DAY), info(2, 1 << 40, 9 * DAY, 9 * DAY)];
+        let step = plan(&segments, &marks(9 * DAY), &policy, &HashSet::new());
+        let expected = Step::Expire {
+            before_ms: 6 * DAY,
+            groups: vec![vec![1]],
+        };
+        assert_eq!(step, Some(expected));
+    }
+
+    #[test]
+    fn an_expired_tier_moves_into_the_next() {
+        let policy = Compaction {
+            retention: Retention::keep_raw_for(Duration::from_secs(86_400))
+                .then(
+                    RollupTier::every(Duration::from_secs(300))
+                        .until(Duration::from_secs(3 * 86_400)),
+                )
+                .then(RollupTier::every(Duration::from_secs(3_600))),
+            ..Compaction::default()
+        };
+        let mut marks = marks(10 * DAY + 5);
+        marks.raw_cutoff_ms = 9 * DAY;
+        let step = plan(&[], &marks, &policy, &HashSet::new());
+        assert_eq!(
+            step,
+            Some(Step::Coarsen {
+                tier: 0,
+                before_ms: 7 * DAY
+            })
+        );
+        marks.tier_cutoffs = vec![7 * DAY];
+        assert_eq!(plan(&[], &marks, &policy, &HashSet::new()), None);
+    }
+
+    #[test]
+    fn groups_are_adjacent_runs() {
+        let segments = vec![
+            info(1, 1, 0, 0),
+            info(2, 1, 9, 9),
+            info(3, 1, 0, 0),
+            info(4, 1, 0, 0),
+        ];
+        assert_eq!(
+            groups_below(&segments, 5, |s| s.time_range),
+            vec![vec![1], vec![3, 4]]
+        );
+    }
+
+    #[test]
+    fn too_many_bytes_expire_the_oldest_partition() {
+        let policy = Compaction {
+            retention: Retention::default().max_bytes(10),
+            ..Compaction::default()
+        };
+        let segments = vec![
+            info(1, 1 << 40, DAY + 5, 2 * DAY),
+            info(2, 1 << 40, 3 * DAY, 3 * DAY),
+        ];
+        let mut marks = marks(3 * DAY);
+        marks.total_bytes = 11;
+        let step = plan(&segments, &marks, &policy, &HashSet::new());
+        let expected = Step::Expire {
+            before_ms: 2 * DAY,
+            groups: vec![vec![1]],
+        };
+        assert_eq!(step, Some(expected));
+    }
+
+    #[test]
+    fn align_down_handles_negative_times() {
+        assert_eq!(align_down(-1, 10), -10);
+        assert_eq!(align_down(10, 10), 10);
+        assert_eq!(align_down(i64::MIN + 3, 10), i64::MIN);
+    }
+}

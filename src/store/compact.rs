@@ -1,0 +1,613 @@
+//! Running compaction steps against the store: write the replacement segments, rewrite the
+//! index runs that point into the replaced ones, and switch the manifest.
+//!
+//! The steps that make a compaction visible run in this order:
+//!
+//! 1. the new segments and a run of their index entries are written and synced, with no lock
+//!    held, from a snapshot of the segments;
+//! 2. holding `index_lock` (flushes skip their own index merges meanwhile), the runs that point
+//!    into replaced segments are merged with that run into one new run, dropping the entries of
+//!    replaced segments;
+//! 3. holding `flush_lock` for a moment, a new manifest replaces the segments and runs and is
+//!    switched atomically; the store's state follows.
+//!
+//! A crash before step 3 leaves files that no manifest lists, which the next open deletes.
+//! Replaced segments are removed when the last reader drops them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::flush::{index_entries, install_manifest, remove_unlisted};
+use super::{Inner, purge};
+use crate::compaction::plan::{self, SegmentInfo, Step, Watermarks};
+use crate::compaction::rewrite::{self, Deleted, Drop, Output, Split};
+use crate::deletions::Deletions;
+use crate::error::Result;
+use crate::index::{self, IndexEntry, IndexRun};
+use crate::manifest::CompactionRecord;
+use crate::manifest::Deletion;
+use crate::rollup::{self, Rollup, RollupFile};
+use crate::segment::SegmentRecords;
+use crate::segment::{self, Segment, SegmentData};
+use crate::segment_set::SegmentSet;
+use purge::Purge;
+
+/// Upper bound on steps per call, so that a policy that keeps planning work cannot spin.
+const MAX_STEPS_PER_CALL: u32 = 64;
+
+/// Runs compaction steps until the plan is empty; returns how many ran.
+pub(crate) fn compact(inner: &Inner) -> Result<u32> {
+    let mut unproductive = inner.compaction_lock.lock();
+    let mut steps = 0;
+    if let Some(purge) = purge::plan(inner)? {
+        run_step(
+            inner,
+            Step::Purge {
+                groups: purge.groups.clone(),
+            },
+            Some(&purge),
+        )?;
+        steps += 1;
+    }
+    while steps < MAX_STEPS_PER_CALL && !inner.closed.load(Ordering::SeqCst) {
+        inner.check_poison()?;
+        let Some(step) = next_step(inner, &unproductive) else {
+            break;
+        };
+        // A roll-up while a model deletion waits could roll up records of that model that the
+        // deletion's purge would then drop with the model's older rollups.
+        let deletions_wait = !inner.state.read().manifest.deletions.is_empty();
+        if deletions_wait && !matches!(step, Step::Merge { .. }) {
+            break;
+        }
+        if let Some(group) = run_step(inner, step, None)? {
+            unproductive.insert(group);
+        }
+        steps += 1;
+    }
+    Ok(steps)
+}
+
+fn next_step(inner: &Inner, unproductive: &HashSet<Vec<u64>>) -> Option<Step> {
+    let (segments, manifest) = {
+        let state = inner.state.read();
+        (Arc::clone(&state.segments), state.manifest.clone())
+    };
+    let infos: Vec<SegmentInfo> = segments.values().map(|s| info(s)).collect();
+    let marks = Watermarks {
+        raw_cutoff_ms: manifest.raw_cutoff_ms,
+        expired_before_ms: manifest.expired_before_ms,
+        newest_ms: segments
+            .values()
+            .filter_map(|s| s.newest_prediction())
+            .max(),
+        total_bytes: infos.iter().map(|s| s.bytes).sum(),
+        tier_cutoffs: manifest.tier_cutoffs.clone(),
+    };
+    plan::plan(&infos, &marks, &inner.options.compaction, unproductive)
+}
+
+fn info(segment: &Segment) -> SegmentInfo {
+    SegmentInfo {
+        id: segment.id(),
+        bytes: segment.file_bytes(),
+        time_range: segment.time_range(),
+        prediction_range: segment.prediction_time_range(),
+    }
+}
+
+/// Files a step wrote, removed again when the step fails before its manifest switch.
+#[derive(Default)]
+struct Written {
+    ids: Vec<u64>,
+}
+
+/// The replacement of one group of adjacent segments.
+struct Replacement {
+    group: Vec<u64>,
+    segments: Vec<Arc<Segment>>,
+}
+
+/// Runs one step. Returns the group of a merge that would not lower the segment count, which
+/// is left as it was.
+fn run_step(inner: &Inner, step: Step, purge: Option<&Purge>) -> Result<Option<Vec<u64>>> {
+    let mut written = Written::default();
+    let result = run_step_writing(inner, step, purge, &mut written);
+    if result.is_err() {
+        remove_unlisted(inner, &written.ids);
+    }
+    result
+}
+
+fn run_step_writing(
+    inner: &Inner,
+    step: Step,
+    purge: Option<&Purge>,
+    written: &mut Written,
+) -> Result<Option<Vec<u64>>> {
+    let started = Instant::now();
+    let merging = matches!(step, Step::Merge { .. });
+    let (groups, drop) = match step {
+        Step::Merge { group } => (vec![group], Drop::Nothing),
+        Step::Purge { groups } => (groups, Drop::Nothing),
+        Step::Expire { before_ms, groups } => (groups, Drop::Expired { before_ms }),
+        Step::RollUp { before_ms, groups } => (groups, Drop::RolledUp { before_ms }),
+        Step::Coarsen { tier, before_ms } => {
+            let change = coarsen_rollups(inner, tier, before_ms, written)?;
+            let mut plan = Change::new(drop_nothing(), change);
+            plan.tier_cutoff = Some((tier, before_ms));
+            install(inner, plan, written)?;
+            return Ok(None);
+        }
+    };
+    let (segments, orphans, deletions) = {
+        let state = inner.state.read();
+        let deletions = Arc::clone(&state.deletions);
+        (
+            Arc::clone(&state.segments),
+            Arc::clone(&state.orphans),
+            deletions,
+        )
+    };
+    let no_seqs = HashSet::new();
+    let deleted = Deleted {
+        deletions: &deletions,
+        prediction_seqs: purge.map_or(&no_seqs, |p| &p.prediction_seqs),
+    };
+    let mut record = CompactionRecord::default();
+    let mut replacements = Vec::with_capacity(groups.len());
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut rolled_up = Vec::new();
+    for group in groups {
+        let mut inputs = Vec::with_capacity(group.len());
+        let mut group_bytes = 0;
+        for id in &group {
+            if let Some(segment) = segments.get(id) {
+                group_bytes += segment.file_bytes();
+                inputs.push(segment.records()?);
+            }
+        }
+        record.bytes_in += group_bytes;
+        record.segments_in += group.len() as u64;
+        let input_count = inputs.len();
+        let split = split_for(&inputs, group_bytes, inner);
+        let rewritten = rewrite::rewrite(inputs, drop, &orphans, deleted, split);
+        if merging && rewritten.outputs.len() >= input_count {
+            log::debug!("merging segments {group:?} would not lower their number: skipped");
+            return Ok(Some(group));
+        }
+        record.expired += rewritten.expired;
+        rolled_up.extend(rewritten.rolled_up);
+        let mut outputs = Vec::with_capacity(rewritten.outputs.len());
+        for output in &rewritten.outputs {
+            let (segment, segment_entries) = write_output(inner, output, written)?;
+            record.bytes_out += segment.file_bytes();
+            entries.extend(segment_entries);
+            outputs.push(Arc::new(segment));
+        }
+        record.segments_out += outputs.len() as u64;
+        replacements.push(Replacement {
+            group,
+            segments: outputs,
+        });
+    }
+    record.rolled_up = rolled_up.len() as u64;
+    let rollups = match drop {
+        Drop::Nothing if purge.is_some_and(|p| !p.models.is_empty()) => {
+            let models = purge.map(|p| p.models.clone()).unwrap_or_default();
+            rewrite_rollups(inner, written, |rollups| {
+                Ok(rollups
+                    .into_iter()
+                    .filter(|r| !models.contains(&r.model))
+                    .collect())
+            })?
+        }
+        Drop::Nothing => RollupChange::default(),
+        Drop::RolledUp { .. } => add_rollups(inner, rolled_up, written)?,
+        Drop::Expired { before_ms } => expire_rollups(inner, before_ms, written)?,
+    };
+    if let Some(file) = &rollups.added {
+        record.bytes_out += file.file_bytes();
+    }
+    let mut change = Change::new(drop, rollups);
+    change.replacements = replacements;
+    change.new_run = write_entries(inner, entries, written)?;
+    change.read_from = Some(segments);
+    change.record = record;
+    change.purged = purge.map(|p| p.deletions.clone()).unwrap_or_default();
+    if !install(inner, change, written)? {
+        log::info!("compaction step raced with a flush of records it replaces; retried later");
+        // No manifest lists the files of this attempt.
+        remove_unlisted(inner, &written.ids);
+        written.ids.clear();
+        return Ok(None);
+    }
+    log::info!(
+        "compaction replaced {} segments ({} bytes) by {} ({} bytes), {} records expired, \
+         {} predictions rolled up, in {:?}",
+        record.segments_in,
+        record.bytes_in,
+        record.segments_out,
+        record.bytes_out,
+        record.expired,
+        record.rolled_up,
+        started.elapsed()
+    );
+    Ok(None)
+}
+
+/// Outputs of about half the target size: the rows of that many bytes, at the bytes per row
+/// of `inputs`, which take `bytes_in` bytes.
+fn split_for(inputs: &[SegmentRecords], bytes_in: u64, inner: &Inner) -> Split {
+    let rows: u64 = inputs
+        .iter()
+        .map(|r| (r.predictions.len() + r.delayed.len() + r.aggregates.len()) as u64)
+        .sum();
+    let bytes_per_row = (bytes_in / rows.max(1)).max(1);
+    let target = inner.options.compaction.target_segment_bytes / 2;
+    Split {
+        partition_ms: plan::partition_ms(&inner.options.compaction),
+        min_rows: usize::try_from(target / bytes_per_row)
+            .unwrap_or(usize::MAX)
+            .max(1),
+    }
+}
+
+fn drop_nothing() -> Drop {
+    Drop::Nothing
+}
+
+/// Rollup files a step adds and replaces.
+#[derive(Default)]
+struct RollupChange {
+    added: Option<RollupFile>,
+    replaced: Vec<u64>,
+}
+
+/// Everything one step changes, applied at once by `install`.
+struct Change {
+    replacements: Vec<Replacement>,
+    new_run: Option<IndexRun>,
+    drop: Drop,
+    record: CompactionRecord,
+    /// The segments the step read, when it replaces segments.
+    read_from: Option<Arc<SegmentSet>>,
+    rollups: RollupChange,
+    tier_cutoff: Option<(usize, i64)>,
+    /// Deletions whose records the step removed from every file.
+    purged: Vec<Deletion>,
+}
+
+impl Change {
+    fn new(drop: Drop, rollups: RollupChange) -> Change {
+        Change {
+            replacements: Vec::new(),
+            new_run: None,
+            drop,
+            record: CompactionRecord::default(),
+            read_from: None,
+            rollups,
+            tier_cutoff: None,
+            purged: Vec::new(),
+        }
+    }
+}
+
+/// Rolls up `predictions` at the first tier's interval into a new rollup file.
+fn add_rollups(
+    inner: &Inner,
+    predictions: Vec<crate::record::Prediction>,
+    written: &mut Written,
+) -> Result<RollupChange> {
+    let Some(tier) = inner.options.compaction.retention.tiers.first() else {
+        return Ok(RollupChange::default());
+    };
+    let interval = plan::millis(tier.interval).max(1);
+    let rollups = rollup::roll_up(predictions, interval, rollup::DEFAULT_ALPHA)?;
+    if rollups.is_empty() {
+        return Ok(RollupChange::default());
+    }
+    Ok(RollupChange {
+        added: Some(write_rollups(inner, &rollups, written)?),
+        replaced: Vec::new(),
+    })
+}
+
+/// Rewrites every rollup file, merging the rollups of `tier` that end by `before_ms` into the
+/// next tier's intervals.
+fn coarsen_rollups(
+    inner: &Inner,
+    tier: usize,
+    before_ms: i64,
+    written: &mut Written,
+) -> Result<RollupChange> {
+    let tiers = &inner.options.compaction.retention.tiers;
+    let (Some(from), Some(to)) = (tiers.get(tier), tiers.get(tier + 1)) else {
+        return Ok(RollupChange::default());
+    };
+    let (from, to) = (plan::millis(from.interval), plan::millis(to.interval));
+    rewrite_rollups(inner, written, |rollups| {
+        let (old, kept): (Vec<Rollup>, Vec<Rollup>) = rollups
+            .into_iter()
+            .partition(|r| r.interval_ms == from && r.end_ms() <= before_ms);
+        let mut out = rollup::coarsen(&old, to)?;
+        out.extend(kept);
+        Ok(out)
+    })
+}
+
+/// Rewrites the rollup files without the rollups that start before `before_ms`, when some do.
+fn expire_rollups(inner: &Inner, before_ms: i64, written: &mut Written) -> Result<RollupChange> {
+    rewrite_rollups(inner, written, |rollups| {
+        Ok(rollups
+            .into_iter()
+            .filter(|r| r.start_ms >= before_ms)
+            .collect())
+    })
+}
+
+/// Reads every live rollup, applies `change`, and writes the result as one file that
+/// replaces them all. Rollups of the same model, interval and start are merged into one.
+fn rewrite_rollups(
+    inner: &Inner,
+    written: &mut Written,
+    change: impl FnOnce(Vec<Rollup>) -> Result<Vec<Rollup>>,
+) -> Result<RollupChange> {
+    let files = Arc::clone(&inner.state.read().rollups);
+    if files.is_empty() {
+        return Ok(RollupChange::default());
+    }
+    let mut all = Vec::new();
+    for file in files.iter() {
+        all.extend(file.all()?);
+    }
+    let before = all.len();
+    let changed = merge_duplicates(change(all)?)?;
+    let replaced: Vec<u64> = files.iter().map(|f| f.id()).collect();
+    if changed.len() == before && files.len() == 1 {
+        return Ok(RollupChange::default());
+    }
+    let added = if changed.is_empty() {
+        None
+    } else {
+        Some(write_rollups(inner, &changed, written)?)
+    };
+    Ok(RollupChange { added, replaced })
+}
+
+/// Merges rollups that share model, interval and start.
+fn merge_duplicates(rollups: Vec<Rollup>) -> Result<Vec<Rollup>> {
+    let mut by_key: std::collections::BTreeMap<(String, i64, i64), Rollup> = Default::default();
+    for rollup in rollups {
+        let key = (rollup.model.clone(), rollup.interval_ms, rollup.start_ms);
+        match by_key.get_mut(&key) {
+            Some(existing) => existing.merge(&rollup)?,
+            None => {
+                by_key.insert(key, rollup);
+            }
+        }
+    }
+    Ok(by_key.into_values().collect())
+}
+
+fn write_rollups(inner: &Inner, rollups: &[Rollup], written: &mut Written) -> Result<RollupFile> {
+    let id = inner.allocate_file_ids(1);
+    written.ids.push(id);
+    RollupFile::write_with(&*inner.io, &inner.dir, id, rollups)
+}
+
+/// Writes one output segment and returns it with its index entries.
+fn write_output(
+    inner: &Inner,
+    output: &Output,
+    written: &mut Written,
+) -> Result<(Segment, Vec<IndexEntry>)> {
+    let id = inner.allocate_file_ids(1);
+    written.ids.push(id);
+    let data = SegmentData {
+        predictions: &output.predictions,
+        delayed: &output.delayed,
+        aggregates: &output.aggregates,
+    };
+    let file =
+        segment::write_segment_with(&*inner.io, &inner.dir, id, &data, inner.options.zstd_level)?;
+    let entries = index_entries(id, &file);
+    Ok((Segment::open(&inner.dir, id)?, entries))
+}
+
+/// Writes the index entries of the new segments as a run of their own, merged into the live
+/// runs at install.
+fn write_entries(
+    inner: &Inner,
+    entries: Vec<IndexEntry>,
+    written: &mut Written,
+) -> Result<Option<IndexRun>> {
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let id = inner.allocate_file_ids(1);
+    written.ids.push(id);
+    IndexRun::write_with(Arc::clone(&inner.io), &inner.dir, id, entries).map(Some)
+}
+
+/// Rewrites the index runs that point into replaced segments and switches the manifest.
+/// Returns false, changing nothing, when a flush since the step's read wrote records that the
+/// step would have had to roll up or delete.
+fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<bool> {
+    let new_run = change.new_run.take();
+    let added_rollups = change.rollups.added.take().map(Arc::new);
+    let replacements = &change.replacements;
+    let removed: HashSet<u64> = replacements.iter().flat_map(|r| r.group.clone()).collect();
+    let _index = inner.index_lock.lock();
+    let (live, index) = {
+        let state = inner.state.read();
+        (Arc::clone(&state.segments), state.index.clone())
+    };
+    let affected: Vec<Arc<IndexRun>> = index
+        .runs()
+        .iter()
+        .filter(|run| run.segments().iter().any(|id| removed.contains(id)))
+        .cloned()
+        .collect();
+    let affected_ids: Vec<u64> = affected.iter().map(|run| run.info().id).collect();
+    let added: Vec<Arc<Segment>> = replacements
+        .iter()
+        .flat_map(|r| r.segments.clone())
+        .collect();
+    let merged = merge_runs(inner, &live, &added, affected, new_run, &removed, written)?;
+
+    let _flushing = inner.flush_lock.lock();
+    let (mut manifest, mut segments) = {
+        let state = inner.state.read();
+        (state.manifest.clone(), (*state.segments).clone())
+    };
+    if let Some(read_from) = &change.read_from
+        && raced_with_flush(&segments, read_from, change.drop)
+    {
+        return Ok(false);
+    }
+    for replacement in replacements {
+        segments = segments.replace(&replacement.group, &replacement.segments);
+    }
+    manifest.segments = segments.ids().to_vec();
+    manifest.index_runs.retain(|id| !affected_ids.contains(id));
+    manifest
+        .index_runs
+        .extend(merged.as_ref().map(|run| run.info().id));
+    manifest.index_runs.sort_unstable();
+    let rollups = &change.rollups;
+    manifest.rollups.retain(|id| !rollups.replaced.contains(id));
+    manifest
+        .rollups
+        .extend(added_rollups.as_ref().map(|file| file.id()));
+    manifest.rollups.sort_unstable();
+    apply_watermarks(&mut manifest, &change);
+    manifest.deletions.retain(|d| !change.purged.contains(d));
+    manifest.next_file_id = inner.next_file_id.load(Ordering::SeqCst);
+    let installed = install_manifest(inner, &manifest, &written.ids);
+    // A failure before the rename removed the new files already. After the rename, the
+    // manifest on disk may list them, so `run_step` must not remove them either.
+    written.ids.clear();
+    installed?;
+    {
+        let mut state = inner.state.write();
+        state.segments = Arc::new(segments);
+        if let Some(run) = merged {
+            state.index = state.index.replace(&affected_ids, Arc::new(run));
+        }
+        let mut files: Vec<Arc<RollupFile>> = state
+            .rollups
+            .iter()
+            .filter(|file| !rollups.replaced.contains(&file.id()))
+            .cloned()
+            .collect();
+        files.extend(added_rollups);
+        state.rollups = Arc::new(files);
+        state.deletions = Arc::new(Deletions::new(&manifest.deletions));
+        state.manifest = manifest;
+    }
+    for id in &removed {
+        if let Some(segment) = live.get(id) {
+            segment.remove_when_unused();
+        }
+    }
+    let names = affected_ids.iter().map(|&id| index::index_file_name(id));
+    let rollup_names = rollups
+        .replaced
+        .iter()
+        .map(|&id| rollup::rollup_file_name(id));
+    for name in names.chain(rollup_names) {
+        let path = inner.dir.join(name);
+        if let Err(e) = inner.io.remove(&path) {
+            log::warn!("removing replaced file {} failed: {e}", path.display());
+        }
+    }
+    Ok(true)
+}
+
+/// Merges the runs that point into replaced segments with the run of the new segments,
+/// dropping the entries of replaced segments. The run of new entries alone is never listed,
+/// so it is removed once merged.
+fn merge_runs(
+    inner: &Inner,
+    live: &SegmentSet,
+    added: &[Arc<Segment>],
+    affected: Vec<Arc<IndexRun>>,
+    new_run: Option<IndexRun>,
+    removed: &HashSet<u64>,
+    written: &mut Written,
+) -> Result<Option<IndexRun>> {
+    let temporary = new_run.as_ref().map(|run| run.info().id);
+    let mut inputs = affected;
+    inputs.extend(new_run.map(Arc::new));
+    if inputs.is_empty() {
+        return Ok(None);
+    }
+    let source = SegmentSet::new(live.values().cloned().chain(added.iter().cloned()));
+    let id = inner.allocate_file_ids(1);
+    written.ids.push(id);
+    let keep = |entry: &IndexEntry| !removed.contains(&entry.segment);
+    let dropped = index::Dropped {
+        segments: removed.iter().copied().collect(),
+        entries: removed
+            .iter()
+            .filter_map(|id| live.get(id))
+            .map(|segment| u64::from(segment.prediction_count()))
+            .sum(),
+    };
+    let io = Arc::clone(&inner.io);
+    let merged = index::merge_with(io, &inner.dir, id, &inputs, (&keep, &dropped), &source)?;
+    if let Some(temporary) = temporary {
+        remove_unlisted(inner, &[temporary]);
+        written.ids.retain(|&written| written != temporary);
+    }
+    Ok(Some(merged))
+}
+
+/// True when a segment that a flush added since `read_from` holds rows that a roll-up or an
+/// expiry of that snapshot should have replaced.
+fn raced_with_flush(current: &SegmentSet, read_from: &SegmentSet, drop: Drop) -> bool {
+    let added = current
+        .values()
+        .filter(|s| !read_from.contains_key(&s.id()));
+    match drop {
+        Drop::Nothing => false,
+        Drop::RolledUp { before_ms } => added
+            .into_iter()
+            .any(|s| s.prediction_time_range().is_some_and(|r| r.0 < before_ms)),
+        Drop::Expired { before_ms } => added
+            .into_iter()
+            .any(|s| s.time_range().is_some_and(|r| r.0 < before_ms)),
+    }
+}
+
+fn apply_watermarks(manifest: &mut crate::manifest::Manifest, change: &Change) {
+    match change.drop {
+        Drop::Nothing => {}
+        Drop::Expired { before_ms } => {
+            manifest.expired_before_ms = manifest.expired_before_ms.max(before_ms);
+        }
+        Drop::RolledUp { before_ms } => {
+            manifest.raw_cutoff_ms = manifest.raw_cutoff_ms.max(before_ms);
+        }
+    }
+    if let Some((tier, before_ms)) = change.tier_cutoff {
+        if manifest.tier_cutoffs.len() <= tier {
+            manifest.tier_cutoffs.resize(tier + 1, i64::MIN);
+        }
+        if let Some(cutoff) = manifest.tier_cutoffs.get_mut(tier) {
+            *cutoff = (*cutoff).max(before_ms);
+        }
+    }
+    manifest.last_compaction = Some(CompactionRecord {
+        finished_unix_ms: unix_ms_now(),
+        ..change.record
+    });
+}
+
+fn unix_ms_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

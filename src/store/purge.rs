@@ -1,0 +1,94 @@
+//! Planning the removal of deleted records: which segments hold records of the pending
+//! deletions. Reads hide those records from the moment of the deletion; a purge removes them
+//! from the files, and the deletion leaves the manifest when it did.
+
+use std::collections::HashSet;
+
+use super::{Inner, flush};
+use crate::compaction::plan;
+use crate::error::Result;
+use crate::index::EntryKind;
+use crate::manifest::Deletion;
+use crate::record::Seq;
+
+/// The segments to rewrite for a set of deletions whose records are all in segments.
+pub(crate) struct Purge {
+    pub groups: Vec<Vec<u64>>,
+    /// The deletions this purge completes.
+    pub deletions: Vec<Deletion>,
+    /// Seqs of the deleted predictions, to find their delayed records in other segments.
+    pub prediction_seqs: HashSet<Seq>,
+    /// Models whose rollups go too.
+    pub models: Vec<String>,
+}
+
+// NOTE: a delayed record for a deleted prediction that arrives between the deletion and its
+// purge is resolved to that prediction at flush and stays, unreachable, in its segment.
+
+/// Plans a purge of the pending deletions. Flushes first when a deletion covers records that
+/// are still in the head, so that every record it covers is in a segment.
+pub(crate) fn plan(inner: &Inner) -> Result<Option<Purge>> {
+    let pending = inner.state.read().manifest.deletions.clone();
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    let newest = pending.iter().map(Deletion::seq_limit).max().unwrap_or(0);
+    if inner.state.read().manifest.last_seq < newest {
+        flush::flush(inner)?;
+    }
+    let (segments, index, last_seq) = {
+        let state = inner.state.read();
+        (
+            std::sync::Arc::clone(&state.segments),
+            state.index.clone(),
+            state.manifest.last_seq,
+        )
+    };
+    let mut purge = Purge {
+        groups: Vec::new(),
+        deletions: Vec::new(),
+        prediction_seqs: HashSet::new(),
+        models: Vec::new(),
+    };
+    let mut ids: HashSet<u64> = HashSet::new();
+    for deletion in pending {
+        if deletion.seq_limit() > last_seq {
+            continue;
+        }
+        match &deletion {
+            Deletion::Model { model, .. } => {
+                let holding = segments.values().filter(|s| s.models().any(|m| m == model));
+                ids.extend(holding.map(|s| s.id()));
+                purge.models.push(model.clone());
+            }
+            Deletion::Prediction { uuid, .. } => {
+                for entry in index.lookup(uuid, &*segments)? {
+                    ids.insert(entry.segment);
+                    if entry.kind != EntryKind::Prediction {
+                        continue;
+                    }
+                    let Some(segment) = segments.get(&entry.segment) else {
+                        continue;
+                    };
+                    for (_, key) in segment.prediction_keys(&[entry.row])? {
+                        purge.prediction_seqs.insert(key.seq);
+                        for other in segments.values() {
+                            if !other
+                                .delayed_of(&key.model, key.timestamp_ms, key.seq)?
+                                .is_empty()
+                            {
+                                ids.insert(other.id());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        purge.deletions.push(deletion);
+    }
+    if purge.deletions.is_empty() {
+        return Ok(None);
+    }
+    purge.groups = plan::adjacent_groups(segments.ids(), &ids);
+    Ok(Some(purge))
+}
