@@ -74,7 +74,8 @@ pub struct Compaction {
     pub enabled: bool,
     /// Wall-clock pause between two compaction checks. Default: 10 s.
     pub check_interval: Duration,
-    /// Segments smaller than this are merged with their neighbours. Default: 64 MiB.
+    /// Size that merges aim for: segments under half of it are merged with their neighbours,
+    /// and a merge writes segments of about half of it. Default: 64 MiB.
     pub target_segment_bytes: u64,
     /// Length of the time partitions a merge splits its output into, by prediction timestamp.
     /// Default: one day.
@@ -186,45 +187,90 @@ impl Retention {
         let invalid = |field: &'static str, value: String, fix: &str| {
             Err(crate::error::Error::invalid(field, value, fix))
         };
-        if let (Some(age), true) = (self.raw_for, self.tiers.is_empty()) {
-            return invalid(
-                "Retention::raw_for",
-                format!("{age:?} with no rollup tier"),
-                "add a tier with .then(RollupTier::every(..)) to keep rollups of older data, \
-                 or use delete_after to delete it",
-            );
-        }
-        let mut previous: Option<&RollupTier> = None;
-        for tier in &self.tiers {
-            let interval = tier.interval.as_millis();
-            if interval == 0 {
+        match (self.raw_for, self.tiers.is_empty()) {
+            (Some(age), true) => {
                 return invalid(
-                    "RollupTier::interval",
-                    format!("{:?}", tier.interval),
-                    "a rollup interval is at least one millisecond",
+                    "Retention::raw_for",
+                    format!("{age:?} with no rollup tier"),
+                    "add a tier with .then(RollupTier::every(..)) to keep rollups of older data, \
+                     or use delete_after to delete it",
                 );
             }
-            if let Some(finer) = previous {
-                let finer_ms = finer.interval.as_millis().max(1);
-                if interval <= finer_ms || interval % finer_ms != 0 {
-                    return invalid(
-                        "RollupTier::interval",
-                        format!("{:?} after {:?}", tier.interval, finer.interval),
-                        "each tier's interval must be a larger multiple of the previous one",
-                    );
-                }
-                if finer.keep_until.is_none() {
+            (None, false) => {
+                return invalid(
+                    "Retention::tiers",
+                    format!("{} tiers without raw_for", self.tiers.len()),
+                    "set how long raw data stays with Retention::keep_raw_for(age)",
+                );
+            }
+            _ => {}
+        }
+        let mut previous: Option<&RollupTier> = None;
+        let mut younger = self.raw_for.unwrap_or_default();
+        for tier in &self.tiers {
+            check_tier(tier, previous)?;
+            if let Some(until) = tier.keep_until {
+                if until <= younger {
                     return invalid(
                         "RollupTier::keep_until",
-                        format!("None on the {:?} tier", finer.interval),
-                        "every tier but the last needs .until(age), or it never moves on",
+                        format!(
+                            "{until:?} on the {:?} tier, after {younger:?}",
+                            tier.interval
+                        ),
+                        "each tier's age must be longer than raw_for and the earlier tiers' ages",
                     );
                 }
+                younger = until;
             }
             previous = Some(tier);
         }
+        if let Some(age) = self.max_age
+            && !self.tiers.is_empty()
+            && age <= younger
+        {
+            return invalid(
+                "Retention::max_age",
+                format!("{age:?}, not longer than {younger:?}"),
+                "delete_after must be longer than raw_for and every tier's age, or the rollups \
+                 are deleted as soon as they are written",
+            );
+        }
         Ok(())
     }
+}
+
+/// Checks one tier's interval against the finer tier before it.
+fn check_tier(tier: &RollupTier, finer: Option<&RollupTier>) -> crate::error::Result<()> {
+    let invalid = |field: &'static str, value: String, fix: &str| {
+        Err(crate::error::Error::invalid(field, value, fix))
+    };
+    let interval = tier.interval.as_millis();
+    if interval == 0 || !tier.interval.subsec_nanos().is_multiple_of(1_000_000) {
+        return invalid(
+            "RollupTier::interval",
+            format!("{:?}", tier.interval),
+            "a rollup interval is a whole number of milliseconds, at least one",
+        );
+    }
+    let Some(finer) = finer else {
+        return Ok(());
+    };
+    let finer_ms = finer.interval.as_millis().max(1);
+    if interval <= finer_ms || !interval.is_multiple_of(finer_ms) {
+        return invalid(
+            "RollupTier::interval",
+            format!("{:?} after {:?}", tier.interval, finer.interval),
+            "each tier's interval must be a larger multiple of the previous one",
+        );
+    }
+    if finer.keep_until.is_none() {
+        return invalid(
+            "RollupTier::keep_until",
+            format!("None on the {:?} tier", finer.interval),
+            "every tier but the last needs .until(age), or it never moves on",
+        );
+    }
+    Ok(())
 }
 
 impl Default for Compaction {

@@ -45,14 +45,32 @@ impl Snapshot {
     }
 
     /// Appends the delayed records of `uuid` held in the heads to `out`.
+    /// Appends the delayed records of `uuid` in the heads to `out`, except those that a
+    /// deletion covers.
     pub(crate) fn head_delayed(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) {
+        let first = out.len();
         for head in self.heads() {
             head.read().delayed_of(uuid, self.seq_limit, out);
         }
+        self.drop_deleted(uuid, out, first);
+    }
+
+    /// Removes from `out[first..]` the delayed records of `uuid` that a deletion covers.
+    fn drop_deleted(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>, first: usize) {
+        if self.deletions.is_empty() {
+            return;
+        }
+        let mut index = 0;
+        out.retain(|record| {
+            let keep = index < first || !self.deletions.hides_delayed(uuid, record.seq);
+            index += 1;
+            keep
+        });
     }
 
     /// Appends the stored orphaned delayed records of `uuid` to `out`.
     pub(crate) fn stored_orphans(&self, uuid: &Uuid, out: &mut Vec<DelayedRecord>) -> Result<()> {
+        let first = out.len();
         for entry in self.index.lookup(uuid, &*self.segments)? {
             if entry.kind != EntryKind::Delayed {
                 continue;
@@ -64,6 +82,7 @@ impl Snapshot {
                 }
             }
         }
+        self.drop_deleted(uuid, out, first);
         Ok(())
     }
 }

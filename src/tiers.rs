@@ -61,14 +61,24 @@ pub(crate) fn read_tiered(
     let mut rollups = read_rollups(&snapshot, model, start_ms, split)?;
     if start_ms < split {
         let leftovers = ReadMetrics::new(snapshot.clone(), model, start_ms, split);
-        let leftovers = leftovers.collect::<Result<Vec<_>>>()?;
+        let mut leftovers = leftovers.collect::<Result<Vec<_>>>()?;
+        // NOTE: a prediction within one interval of i64::MIN or i64::MAX fits in no rollup,
+        // so compaction keeps it raw and this read leaves it out; `read_metrics` returns it.
+        leftovers.retain(|p| rollup::interval_fits(p.timestamp_ms, interval_ms));
         if !leftovers.is_empty() {
-            rollups.extend(rollup::roll_up(
-                leftovers,
-                interval_ms,
-                rollup::DEFAULT_ALPHA,
-            )?);
-            rollups.sort_by_key(|r| (r.start_ms, r.interval_ms));
+            let mut by_key: BTreeMap<(i64, i64), Rollup> = rollups
+                .into_iter()
+                .map(|r| ((r.start_ms, r.interval_ms), r))
+                .collect();
+            for extra in rollup::roll_up(leftovers, interval_ms, rollup::DEFAULT_ALPHA)? {
+                match by_key.get_mut(&(extra.start_ms, extra.interval_ms)) {
+                    Some(stored) => stored.merge(&extra)?,
+                    None => {
+                        by_key.insert((extra.start_ms, extra.interval_ms), extra);
+                    }
+                }
+            }
+            rollups = by_key.into_values().collect();
         }
     }
     let raw = ReadMetrics::new(snapshot, model, split, end_ms);

@@ -621,3 +621,20 @@ fn a_partial_directory_left_by_a_crash_is_reported() {
     assert!(dir.path().join("copy").join("MANIFEST").exists());
     assert!(!partial.exists());
 }
+
+#[test]
+fn a_target_inside_the_store_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let store = modelmetrics::Store::open(&store_dir).unwrap();
+    for target in [
+        store_dir.join("backup"),
+        store_dir.clone(),
+        store_dir.join("a/b"),
+    ] {
+        let message = store.checkpoint(&target).unwrap_err().to_string();
+        assert!(message.contains("inside the store directory"), "{message}");
+    }
+    assert!(!store_dir.join("backup").exists());
+    assert!(!store_dir.join("backup.partial").exists());
+}

@@ -418,8 +418,18 @@ mod rollups {
             let rolled: u64 = window.rollups.iter().map(|r| r.predictions).sum();
             rolled + window.raw.count() as u64
         };
+        // Until the next compaction the read rolls it up itself, into the stored rollup of its
+        // interval.
         assert_eq!(count(&store), 6 * 480 + 1);
-        // The next roll-up step takes it; until then the read rolls it up itself.
+        // The five minutes from day 2 hold the predictions at 0 and 3 minutes, and the late one.
+        let interval_start = 2 * DAY;
+        let stored = store
+            .read_tiered("m", interval_start, interval_start + 8)
+            .unwrap();
+        assert_eq!(stored.rollups.len(), 1, "one rollup per interval");
+        assert_eq!(stored.rollups[0].predictions, 3);
+        store.compact().unwrap();
+        assert_eq!(store.read_metrics("m", 0, 3 * DAY).unwrap().count(), 0);
         assert_eq!(count(&store), 6 * 480 + 1);
     }
 }
@@ -678,4 +688,88 @@ fn a_job_leaves_rolled_up_windows_alone() {
     );
     let first = job.windows().next().unwrap();
     assert!(job.run_window(&store, first).is_err());
+}
+
+#[test]
+fn contradictory_policies_are_rejected_on_open() {
+    use modelmetrics::RollupTier;
+    const DAY_SECONDS: u64 = 86_400;
+    let days = |n: u64| Duration::from_secs(n * DAY_SECONDS);
+    let minutes_5 = Duration::from_secs(300);
+    let cases = [
+        (
+            Retention::keep_raw_for(days(5))
+                .then(RollupTier::every(minutes_5).until(days(1)))
+                .then(RollupTier::every(Duration::from_secs(3_600))),
+            "keep_until",
+        ),
+        (
+            Retention::keep_raw_for(days(5))
+                .then(RollupTier::every(minutes_5))
+                .delete_after(days(2)),
+            "max_age",
+        ),
+        (
+            Retention::default().then(RollupTier::every(minutes_5)),
+            "keep_raw_for",
+        ),
+        (
+            Retention::keep_raw_for(days(5)).then(RollupTier::every(Duration::from_micros(1_500))),
+            "whole number of milliseconds",
+        ),
+    ];
+    for (retention, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let result = Store::open_with(dir.path(), Options::default().retention(retention.clone()));
+        let message = result
+            .err()
+            .unwrap_or_else(|| panic!("{retention:?} was accepted"))
+            .to_string();
+        assert!(message.contains(expected), "{retention:?}: {message}");
+    }
+}
+
+/// A prediction whose rollup interval would not fit in i64 stays raw, and the rest of the
+/// policy, merges included, still runs.
+#[test]
+fn timestamps_at_the_limits_do_not_stop_compaction() {
+    use modelmetrics::RollupTier;
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention::keep_raw_for(Duration::from_secs(2 * 86_400))
+        .then(RollupTier::every(Duration::from_secs(300)));
+    let store = Store::open_with(
+        dir.path(),
+        options(Duration::from_secs(86_400)).retention(retention),
+    )
+    .unwrap();
+    let metrics = Metrics::new().with("score", 0.5);
+    for flush in 0..5u64 {
+        store
+            .track_metrics("m", uuid(flush), i64::MIN + flush as i64, &metrics)
+            .unwrap();
+        store
+            .track_metrics("m", uuid(100 + flush), flush as i64 * DAY, &metrics)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    store.compact().unwrap();
+    store.compact().unwrap();
+    let manifest = manifest(dir.path());
+    assert!(
+        manifest.segments.len() < 5,
+        "{} segments: nothing merged",
+        manifest.segments.len()
+    );
+    let window = store.read_tiered("m", i64::MIN, i64::MAX).unwrap();
+    let raw: Vec<_> = window.raw.collect::<Result<_, _>>().unwrap();
+    let rolled: u64 = window.rollups.iter().map(|r| r.predictions).sum();
+    // The five at i64::MIN fit in no rollup: they stay raw, outside `read_tiered`.
+    assert_eq!(raw.len() as u64 + rolled, 5);
+    assert_eq!(
+        store
+            .read_metrics("m", i64::MIN, i64::MIN + 10)
+            .unwrap()
+            .count(),
+        5
+    );
 }

@@ -271,6 +271,9 @@ fn write_plot(
     subtitle: &str,
 ) -> Result<(), String> {
     let describe = |e: io::Error| format!("failed to write the chart {}: {e}", path.display());
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(describe)?;
+    }
     let file = std::fs::File::create(path).map_err(describe)?;
     let mut out = BufWriter::new(file);
     plot::write_svg(&mut out, rows, thresholds, subtitle).map_err(describe)?;

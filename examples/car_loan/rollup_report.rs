@@ -21,9 +21,14 @@ pub fn write_text(
     writeln!(out)?;
     writeln!(
         out,
-        "rolled up at {} by {} compaction steps ({:.3} s): the predictions before {}",
+        "rolled up at {} by {} compaction step{} ({:.3} s): the predictions before {}",
         interval_text(downsampled.interval),
         downsampled.compaction_steps,
+        if downsampled.compaction_steps == 1 {
+            ""
+        } else {
+            "s"
+        },
         downsampled.compaction_seconds,
         format_timestamp(downsampled.raw_cutoff_ms),
     )?;

@@ -86,7 +86,8 @@ fn group(rollups: &[Rollup]) -> BTreeMap<(&str, i64), Group> {
 }
 
 fn write_groups(out: &mut impl Write, groups: &BTreeMap<(&str, i64), Group>) -> io::Result<()> {
-    writeln!(out, "  models: {}", groups.len())?;
+    let models: std::collections::BTreeSet<&str> = groups.keys().map(|(model, _)| *model).collect();
+    writeln!(out, "  models: {}", models.len())?;
     if groups.is_empty() {
         return Ok(());
     }

@@ -66,7 +66,7 @@ pub(crate) fn plan(
     let retention = &policy.retention;
     if let Some(newest) = marks.newest_ms {
         if let Some(age) = retention.max_age {
-            let before = align_down(newest.saturating_sub(millis(age)), partition);
+            let before = align_down(older_than(newest, age), partition);
             if before > marks.expired_before_ms {
                 let groups = groups_below(segments, before, |s| s.time_range);
                 return Some(Step::Expire {
@@ -76,12 +76,23 @@ pub(crate) fn plan(
             }
         }
         if let (Some(age), false) = (retention.raw_for, retention.tiers.is_empty()) {
-            let before = align_down(newest.saturating_sub(millis(age)), partition);
+            let before = align_down(older_than(newest, age), partition);
             if before > marks.raw_cutoff_ms {
                 let groups = groups_below(segments, before, |s| s.prediction_range);
                 return Some(Step::RollUp {
                     before_ms: before,
                     groups,
+                });
+            }
+            // Predictions tracked after the roll-up with older timestamps.
+            // A late roll-up that took nothing (timestamps whose interval does not fit in i64)
+            // is in `unproductive` under the ids of all its groups.
+            let late = groups_below(segments, marks.raw_cutoff_ms, |s| s.prediction_range);
+            if !late.is_empty() && !unproductive.contains(&late.concat()) {
+                let before_ms = marks.raw_cutoff_ms;
+                return Some(Step::RollUp {
+                    before_ms,
+                    groups: late,
                 });
             }
         }
@@ -114,10 +125,7 @@ fn plan_coarsen(newest: i64, marks: &Watermarks, policy: &Compaction) -> Option<
         let Some(keep) = current.keep_until else {
             continue;
         };
-        let before = align_down(
-            newest.saturating_sub(millis(keep)),
-            millis(next.interval).max(1),
-        );
+        let before = align_down(older_than(newest, keep), millis(next.interval).max(1));
         let done = marks.tier_cutoffs.get(tier).copied().unwrap_or(i64::MIN);
         if before > done {
             return Some(Step::Coarsen {
@@ -207,6 +215,13 @@ fn oldest_partition_end(segments: &[SegmentInfo], partition: i64) -> Option<i64>
 
 pub(crate) fn partition_ms(policy: &Compaction) -> i64 {
     millis(policy.partition).max(1)
+}
+
+/// Returns `newest` minus `age` in ms, or `i64::MIN` when that is below the i64 range, so
+/// that an age longer than all of time covers nothing.
+fn older_than(newest: i64, age: std::time::Duration) -> i64 {
+    let cutoff = i128::from(newest) - i128::try_from(age.as_millis()).unwrap_or(i128::MAX);
+    i64::try_from(cutoff).unwrap_or(i64::MIN)
 }
 
 pub(crate) fn millis(duration: std::time::Duration) -> i64 {
@@ -349,6 +364,24 @@ mod tests {
     }
 
     #[test]
+    fn late_predictions_below_the_cutoff_roll_up() {
+        let policy = Compaction {
+            retention: Retention::keep_raw_for(Duration::from_secs(2 * 86_400))
+                .then(RollupTier::every(Duration::from_secs(300))),
+            ..Compaction::default()
+        };
+        let segments = vec![info(2, 1 << 40, 5 * DAY, 5 * DAY + 7), info(3, 1, DAY, DAY)];
+        let mut marks = marks(5 * DAY + 7);
+        marks.raw_cutoff_ms = 3 * DAY;
+        let step = plan(&segments, &marks, &policy, &HashSet::new());
+        let expected = Step::RollUp {
+            before_ms: 3 * DAY,
+            groups: vec![vec![3]],
+        };
+        assert_eq!(step, Some(expected));
+    }
+
+    #[test]
     fn expiry_comes_before_rollups() {
         let policy = Compaction {
             retention: Retention::keep_raw_for(Duration::from_secs(86_400))
@@ -422,6 +455,13 @@ mod tests {
             groups: vec![vec![1]],
         };
         assert_eq!(step, Some(expected));
+    }
+
+    #[test]
+    fn an_age_beyond_the_i64_range_covers_nothing() {
+        assert_eq!(older_than(i64::MAX, Duration::MAX), i64::MIN);
+        assert_eq!(older_than(10, Duration::from_millis(3)), 7);
+        assert_eq!(older_than(i64::MIN + 1, Duration::from_millis(5)), i64::MIN);
     }
 
     #[test]

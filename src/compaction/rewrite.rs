@@ -21,7 +21,9 @@ pub(crate) enum Drop {
     Expired { before_ms: i64 },
     /// Drop predictions below the bound and their resolved delayed records, and return them
     /// joined for the rollups.
-    RolledUp { before_ms: i64 },
+    /// `interval_ms` is the first tier's: a prediction whose interval does not fit in the
+    /// i64 range, near `i64::MIN` or `i64::MAX`, stays raw.
+    RolledUp { before_ms: i64, interval_ms: i64 },
 }
 
 /// Records that deletions cover, dropped by every rewrite.
@@ -204,7 +206,12 @@ impl Drop {
         match self {
             Drop::Nothing => Fate::Keep,
             Drop::Expired { before_ms } if time_ms < before_ms => Fate::Expire,
-            Drop::RolledUp { before_ms } if time_ms < before_ms => Fate::RollUp,
+            Drop::RolledUp {
+                before_ms,
+                interval_ms,
+            } if time_ms < before_ms && crate::rollup::interval_fits(time_ms, interval_ms) => {
+                Fate::RollUp
+            }
             Drop::Expired { .. } | Drop::RolledUp { .. } => Fate::Keep,
         }
     }
@@ -402,7 +409,10 @@ mod tests {
             delayed: vec![label(&old, true), label(&young, true)],
             ..SegmentRecords::default()
         };
-        let drop = Drop::RolledUp { before_ms: DAY };
+        let drop = Drop::RolledUp {
+            before_ms: DAY,
+            interval_ms: 300_000,
+        };
         let out = rewrite(vec![earlier, later], drop, &HashSet::new(), DAY);
         assert_eq!(out.rolled_up.len(), 1);
         assert_eq!(out.rolled_up[0].delayed.get("label"), Some(&true.into()));
@@ -474,6 +484,25 @@ mod tests {
     }
 
     #[test]
+    fn predictions_at_the_time_limits_stay_raw() {
+        let first = prediction(1, i64::MIN + 5);
+        let last = prediction(2, i64::MAX - 5);
+        let records = SegmentRecords {
+            predictions: vec![first.clone(), last],
+            delayed: vec![label(&first, true)],
+            ..SegmentRecords::default()
+        };
+        let drop = Drop::RolledUp {
+            before_ms: i64::MAX,
+            interval_ms: 300_000,
+        };
+        let out = rewrite(vec![records], drop, &HashSet::new(), DAY);
+        assert!(out.rolled_up.is_empty());
+        let kept: usize = out.outputs.iter().map(Output::rows).sum();
+        assert_eq!(kept, 3, "both predictions and the label stay raw");
+    }
+
+    #[test]
     fn orphans_are_never_rolled_up() {
         let records = SegmentRecords {
             delayed: vec![orphan(9, 6)],
@@ -482,7 +511,10 @@ mod tests {
         let orphans: HashSet<Uuid> = [Uuid::from_u128(9)].into();
         let out = rewrite(
             vec![records],
-            Drop::RolledUp { before_ms: DAY },
+            Drop::RolledUp {
+                before_ms: DAY,
+                interval_ms: 300_000,
+            },
             &orphans,
             DAY,
         );

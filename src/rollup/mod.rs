@@ -47,7 +47,6 @@ pub struct Rollup {
     pub predictions: u64,
     /// Predictions with at least one delayed metric.
     pub labeled: u64,
-    /// Delayed records that arrived after their prediction was rolled up, so that they are
     /// Inline metrics by name.
     pub metrics: BTreeMap<String, Summary>,
     /// Delayed metrics by name, the latest value per prediction.
@@ -358,6 +357,12 @@ pub fn merge_all(rollups: &[Rollup]) -> Result<Option<Rollup>> {
 }
 
 /// Returns the start of the interval of `interval_ms` that contains `timestamp_ms`.
+/// Returns whether the interval of `interval_ms` that holds `timestamp_ms` lies within the
+/// i64 range, so that [`roll_up`] accepts the timestamp.
+pub fn interval_fits(timestamp_ms: i64, interval_ms: i64) -> bool {
+    interval_ms > 0 && interval_start(timestamp_ms, interval_ms).is_ok()
+}
+
 fn interval_start(timestamp_ms: i64, interval_ms: i64) -> Result<i64> {
     let start = timestamp_ms
         .div_euclid(interval_ms)

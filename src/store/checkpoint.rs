@@ -38,6 +38,7 @@ struct Written {
 /// Copies the store of `inner` into `target`; see `Store::checkpoint`.
 pub(super) fn checkpoint(inner: &Inner, target: &Path) -> Result<()> {
     let started = Instant::now();
+    check_outside_store(&inner.dir, target)?;
     let target_exists = check_target(target)?;
     let staging = staging_dir(target)?;
     if fs::symlink_metadata(&staging).is_ok() {
@@ -290,6 +291,33 @@ fn check_target(target: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e).io_context("read metadata of checkpoint directory", target),
     }
+}
+
+/// Rejects a target inside the store's directory, where the copy would sit among the files
+/// of the store it copies.
+fn check_outside_store(store_dir: &Path, target: &Path) -> Result<()> {
+    // The target may not exist yet: resolve its nearest existing ancestor.
+    let mut existing = target;
+    let resolved = loop {
+        match existing.canonicalize() {
+            Ok(path) => break Some(path),
+            Err(_) => match existing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+                _ => break std::env::current_dir().ok(),
+            },
+        }
+    };
+    if resolved.is_some_and(|path| path.starts_with(store_dir)) {
+        return Err(Error::invalid(
+            "checkpoint directory",
+            target.display().to_string(),
+            format!(
+                "it is inside the store directory {}: name a directory outside it",
+                store_dir.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Returns the sibling of `target` that a checkpoint writes into before renaming it.

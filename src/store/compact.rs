@@ -129,11 +129,23 @@ fn run_step_writing(
 ) -> Result<Option<Vec<u64>>> {
     let started = Instant::now();
     let merging = matches!(step, Step::Merge { .. });
+    let raw_cutoff = inner.state.read().manifest.raw_cutoff_ms;
+    // A roll-up below the current cutoff takes late predictions only.
+    let late = matches!(step, Step::RollUp { before_ms, .. } if before_ms <= raw_cutoff);
+    let mut untouched: Vec<u64> = Vec::new();
     let (groups, drop) = match step {
         Step::Merge { group } => (vec![group], Drop::Nothing),
         Step::Purge { groups } => (groups, Drop::Nothing),
         Step::Expire { before_ms, groups } => (groups, Drop::Expired { before_ms }),
-        Step::RollUp { before_ms, groups } => (groups, Drop::RolledUp { before_ms }),
+        Step::RollUp { before_ms, groups } => {
+            let tiers = &inner.options.compaction.retention.tiers;
+            let interval_ms = tiers.first().map_or(1, |t| plan::millis(t.interval).max(1));
+            let drop = Drop::RolledUp {
+                before_ms,
+                interval_ms,
+            };
+            (groups, drop)
+        }
         Step::Coarsen { tier, before_ms } => {
             let change = coarsen_rollups(inner, tier, before_ms, written)?;
             let mut plan = Change::new(drop_nothing(), change);
@@ -178,6 +190,10 @@ fn run_step_writing(
             log::debug!("merging segments {group:?} would not lower their number: skipped");
             return Ok(Some(group));
         }
+        if late && rewritten.rolled_up.is_empty() {
+            untouched.extend(group);
+            continue;
+        }
         record.expired += rewritten.expired;
         rolled_up.extend(rewritten.rolled_up);
         let mut outputs = Vec::with_capacity(rewritten.outputs.len());
@@ -192,6 +208,10 @@ fn run_step_writing(
             group,
             segments: outputs,
         });
+    }
+    if late && replacements.is_empty() {
+        log::debug!("no late prediction in segments {untouched:?} can be rolled up: skipped");
+        return Ok(Some(untouched));
     }
     record.rolled_up = rolled_up.len() as u64;
     let rollups = match drop {
@@ -574,7 +594,7 @@ fn raced_with_flush(current: &SegmentSet, read_from: &SegmentSet, drop: Drop) ->
         .filter(|s| !read_from.contains_key(&s.id()));
     match drop {
         Drop::Nothing => false,
-        Drop::RolledUp { before_ms } => added
+        Drop::RolledUp { before_ms, .. } => added
             .into_iter()
             .any(|s| s.prediction_time_range().is_some_and(|r| r.0 < before_ms)),
         Drop::Expired { before_ms } => added
@@ -589,7 +609,7 @@ fn apply_watermarks(manifest: &mut crate::manifest::Manifest, change: &Change) {
         Drop::Expired { before_ms } => {
             manifest.expired_before_ms = manifest.expired_before_ms.max(before_ms);
         }
-        Drop::RolledUp { before_ms } => {
+        Drop::RolledUp { before_ms, .. } => {
             manifest.raw_cutoff_ms = manifest.raw_cutoff_ms.max(before_ms);
         }
     }

@@ -24,6 +24,10 @@ pub(crate) fn delete(inner: &Inner, target: impl FnOnce(u64) -> Deletion) -> Res
     if manifest.deletions.contains(&deletion) {
         return Ok(());
     }
+    // A later deletion of the same target covers everything an earlier one does.
+    manifest
+        .deletions
+        .retain(|pending| !same_target(pending, &deletion));
     manifest.deletions.push(deletion);
     match manifest.store_with(&*inner.io, &inner.dir) {
         Ok(()) => {}
@@ -37,4 +41,12 @@ pub(crate) fn delete(inner: &Inner, target: impl FnOnce(u64) -> Deletion) -> Res
     state.deletions = Arc::new(Deletions::new(&manifest.deletions));
     state.manifest = manifest;
     Ok(())
+}
+
+fn same_target(a: &Deletion, b: &Deletion) -> bool {
+    match (a, b) {
+        (Deletion::Prediction { uuid: x, .. }, Deletion::Prediction { uuid: y, .. }) => x == y,
+        (Deletion::Model { model: x, .. }, Deletion::Model { model: y, .. }) => x == y,
+        _ => false,
+    }
 }

@@ -67,6 +67,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
             state.manifest.clone(),
         )
     };
+    let deletions = Arc::clone(&inner.state.read().deletions);
     let data = head.read();
     let lookup = Resolver {
         segments: &segments,
@@ -74,6 +75,11 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     };
     let mut delayed = resolve_delayed(&data, &lookup)?;
     let adopted = adopt_orphans(&data, &orphans, &lookup, &mut delayed)?;
+    // A deleted prediction's delayed records, orphans adopted by a new prediction of the same
+    // UUID included, are not written: once resolved, a record keeps neither UUID nor seq.
+    if !deletions.is_empty() {
+        delayed.retain(|d| !deletions.hides_delayed(&d.record.uuid, d.record.seq));
+    }
 
     let segment_id = inner.allocate_file_ids(2);
     let run_id = segment_id + 1;

@@ -171,8 +171,9 @@ impl Store {
     }
 
     /// Returns the start of the raw tier: compaction rolled up the predictions with an earlier
-    /// timestamp, so `read_metrics` no longer returns them. `i64::MIN` when nothing was rolled
-    /// up.
+    /// timestamp. A prediction tracked later with an earlier timestamp stays raw, and
+    /// `read_metrics` returns it, until the next compaction rolls it up too; `read_tiered`
+    /// counts it with the rollups at once. `i64::MIN` when nothing was rolled up.
     pub fn raw_tier_start(&self) -> Result<i64> {
         self.check_open()?;
         Ok(self.inner.state.read().manifest.raw_cutoff_ms)
@@ -288,7 +289,8 @@ impl Store {
     /// Reads stop returning them when the call returns, and the deletion is durable: it is in
     /// the manifest, synced. Compaction then rewrites the files that hold the records, and
     /// `dump` lists the deletion until it has. Rollups hold no single prediction, so a
-    /// prediction already rolled up stays counted in its rollup.
+    /// prediction already rolled up stays counted in its rollup. Until compaction has removed
+    /// it, tracking a prediction with the same UUID fails with `Error::DuplicatePrediction`.
     pub fn delete_prediction(&self, prediction_uuid: Uuid) -> Result<()> {
         self.check_open()?;
         delete::delete(&self.inner, |seq_limit| Deletion::Prediction {

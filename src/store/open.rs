@@ -176,9 +176,11 @@ fn remove_stray_files(dir: &Path, manifest: &Manifest, io: &dyn StoreIo) -> Resu
         let entry = entry.io_context("list store directory", dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-        let stray = is_file && (is_data_file(&name) && !live.contains(&name))
-            || name == MANIFEST_TMP_FILE
-            || flushed_logs.contains(&name);
+        // Only files: a directory of such a name belongs to someone else.
+        let stray = is_file
+            && ((is_data_file(&name) && !live.contains(&name))
+                || name == MANIFEST_TMP_FILE
+                || flushed_logs.contains(&name));
         if stray {
             let path = entry.path();
             log::warn!("removing stray file {}", path.display());

@@ -61,7 +61,7 @@ pub(crate) fn plan(inner: &Inner) -> Result<Option<Purge>> {
                 ids.extend(holding.map(|s| s.id()));
                 purge.models.push(model.clone());
             }
-            Deletion::Prediction { uuid, .. } => {
+            Deletion::Prediction { uuid, seq_limit } => {
                 for entry in index.lookup(uuid, &*segments)? {
                     ids.insert(entry.segment);
                     if entry.kind != EntryKind::Prediction {
@@ -71,6 +71,10 @@ pub(crate) fn plan(inner: &Inner) -> Result<Option<Purge>> {
                         continue;
                     };
                     for (_, key) in segment.prediction_keys(&[entry.row])? {
+                        // A prediction tracked again after the deletion is not covered.
+                        if key.seq > *seq_limit {
+                            continue;
+                        }
                         purge.prediction_seqs.insert(key.seq);
                         for other in segments.values() {
                             if !other
