@@ -482,17 +482,25 @@ struct FaultyFile {
 impl Write for FaultyFile {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let mut model = self.model.lock();
-        // NOTE: an injected fault writes nothing. Short writes, where part of the buffer
-        // reaches the file before the error, are not injected.
-        model.count(Op::Write, &self.path)?;
-        let written = self.file.write(bytes)?;
+        // An injected fault is a short write: the first half of the buffer reaches the file,
+        // then the call fails, as a disk that fills up in the middle of a write leaves it.
+        let fault = model.count(Op::Write, &self.path).err();
+        let wanted = match fault {
+            Some(_) => bytes.len() / 2,
+            None => bytes.len(),
+        };
+        let written = self.file.write(&bytes[..wanted])?;
         let offset = self.position as usize;
-        let bytes = bytes[..written].to_vec();
-        model
-            .file_mut(self.id)
-            .record(Change::Write { offset, bytes });
+        let kept = bytes[..written].to_vec();
+        model.file_mut(self.id).record(Change::Write {
+            offset,
+            bytes: kept,
+        });
         self.position += written as u64;
-        Ok(written)
+        match fault {
+            Some(error) => Err(error),
+            None => Ok(written),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -539,6 +547,17 @@ mod tests {
         assert_eq!(error.raw_os_error(), Some(libc::ENOSPC));
         assert_eq!(io.failed(), Some((2, Op::Write)));
         assert!(file.write_all(b"abc").is_ok());
+    }
+
+    #[test]
+    fn failed_write_leaves_half_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let io = FaultyIo::new();
+        io.arm(2, Fault::NoSpace);
+        let path = dir.path().join("a");
+        let mut file = io.create(&path, CreateMode::New).unwrap();
+        assert!(file.write_all(b"abcd").is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"ab");
     }
 
     #[test]

@@ -35,6 +35,11 @@ fn options() -> Options {
         .durability(Durability::Sync)
         .flush_interval(Duration::from_secs(3600))
         .head_size_bytes(64 << 20)
+        // The compaction thread would add operations of its own to the sweep's count.
+        .compaction(crate::options::Compaction {
+            enabled: false,
+            ..crate::options::Compaction::default()
+        })
 }
 
 /// The records that the store acknowledged: predictions with their delayed metrics joined,
