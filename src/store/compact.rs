@@ -148,7 +148,7 @@ fn run_step_writing(
         }
         Step::Coarsen { tier, before_ms } => {
             let change = coarsen_rollups(inner, tier, before_ms, written)?;
-            let mut plan = Change::new(drop_nothing(), change);
+            let mut plan = Change::new(Drop::Nothing, change);
             plan.tier_cutoff = Some((tier, before_ms));
             install(inner, plan, written)?;
             return Ok(None);
@@ -273,10 +273,6 @@ fn split_for(inputs: &[SegmentRecords], bytes_in: u64, inner: &Inner) -> Split {
             .unwrap_or(usize::MAX)
             .max(1),
     }
-}
-
-fn drop_nothing() -> Drop {
-    Drop::Nothing
 }
 
 /// Rollup files a step adds and replaces.
