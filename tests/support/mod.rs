@@ -22,11 +22,13 @@ pub enum Stage {
     Flushed,
     /// The store was closed and opened again.
     Reopened,
+    /// Three more small segments were flushed and compaction merged the four.
+    Compacted,
 }
 
-/// Runs `write` on a store in `dir`, then `check` three times: with the writes in the head,
-/// after a flush, and after a close and a new open. `check` receives the stage for its
-/// assert messages.
+/// Runs `write` on a store in `dir`, then `check` four times: with the writes in the head,
+/// after a flush, after a close and a new open, and after compaction merged their segment
+/// with three others. `check` receives the stage for its assert messages.
 pub fn check_in_stages(
     dir: &Path,
     options: &Options,
@@ -42,6 +44,30 @@ pub fn check_in_stages(
     drop(store);
     let store = Store::open_with(dir, options.clone()).unwrap();
     check(&store, Stage::Reopened);
+    let before = modelmetrics::manifest::Manifest::load(dir)
+        .unwrap()
+        .unwrap();
+    for n in 0..3u128 {
+        let uuid = modelmetrics::Uuid::from_u128(0xf111_0000_0000_4000_8000_0000_0000_0000 | n);
+        let filler = modelmetrics::Metrics::new().with("filler", 1i64);
+        store
+            .track_metrics("stage-filler", uuid, 0, &filler)
+            .unwrap();
+        store.flush().unwrap();
+    }
+    store.compact().unwrap();
+    let after = modelmetrics::manifest::Manifest::load(dir)
+        .unwrap()
+        .unwrap();
+    // With a segment of the test's own, four small segments are there to merge.
+    if !before.segments.is_empty() {
+        assert!(
+            after.segments.len() < before.segments.len() + 3,
+            "compaction merged nothing: {} segments",
+            after.segments.len()
+        );
+    }
+    check(&store, Stage::Compacted);
     store.close().unwrap();
 }
 
