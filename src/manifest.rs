@@ -65,10 +65,10 @@ impl Deletion {
 /// Kind byte of a deletion entry.
 const DELETION_PREDICTION: u8 = 1;
 const DELETION_MODEL: u8 = 2;
-/// Longest model id a deletion entry may name, as `value::MAX_MODEL_LEN` allows.
+/// Maximum length of a deletion entry's target, a bound on the allocation when decoding.
 const MAX_DELETION_NAME: usize = 1 << 16;
 
-/// What the last compaction did, kept in the manifest for `dump`.
+/// The figures of the last compaction, kept in the manifest for `dump`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompactionRecord {
     /// Wall-clock end of the compaction, ms since the Unix epoch.
@@ -93,7 +93,7 @@ pub struct Manifest {
     pub wal_start: u64,
     /// Largest sequence number stored in a segment.
     pub last_seq: u64,
-    /// Live segment ids in data order, oldest first: a later segment holds later delayed
+    /// Live segment ids in data order, oldest first: a later segment contains later delayed
     /// records. Ascending after flushes; a compacted segment takes the place of its inputs.
     pub segments: Vec<u64>,
     /// Live index run ids, ascending.

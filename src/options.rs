@@ -58,7 +58,7 @@ pub struct Options {
     pub reject_unknown_predictions: bool,
     /// zstd level for columns that zstd compresses. Default: 3.
     pub zstd_level: i32,
-    /// What the background compaction merges, downsamples and deletes.
+    /// Settings of the background compaction: merges, roll-ups and deletion.
     pub compaction: Compaction,
 }
 
@@ -80,11 +80,11 @@ pub struct Compaction {
     /// Length of the time partitions a merge splits its output into, by prediction timestamp.
     /// Default: one day.
     pub partition: Duration,
-    /// What to keep, by data age. Default: keep every raw record.
+    /// The retention policy by data age. Default: keep every raw record.
     pub retention: Retention,
 }
 
-/// What a store keeps by data age: raw records, then rollups at coarser intervals.
+/// A retention policy by data age: raw records, then rollups at coarser intervals.
 ///
 /// ```
 /// use std::time::Duration;
@@ -150,7 +150,7 @@ impl Retention {
 }
 
 impl RollupTier {
-    /// A tier of rollups per `interval`, kept until `Retention::max_age`.
+    /// Creates a tier of rollups per `interval`, kept until `Retention::max_age`.
     pub fn every(interval: Duration) -> RollupTier {
         RollupTier {
             interval,

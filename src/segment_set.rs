@@ -34,12 +34,12 @@ impl SegmentSet {
         set
     }
 
-    /// The segments in data order.
+    /// Returns the segments in data order.
     pub fn values(&self) -> impl Iterator<Item = &Arc<Segment>> {
         self.order.iter().filter_map(|id| self.by_id.get(id))
     }
 
-    /// The ids in data order.
+    /// Returns the ids in data order.
     pub fn ids(&self) -> &[u64] {
         &self.order
     }

@@ -10,7 +10,7 @@ use crate::rollup::{self, Rollup};
 ///
 /// Every prediction of the window is counted once: in `raw` when its timestamp is at or after
 /// `raw_from_ms`, otherwise in one of `rollups`. Rollups cover whole intervals, so the first
-/// and the last may include predictions just outside the window; rollups of different tiers
+/// and the last may include predictions just outside the window. Rollups of different tiers
 /// may overlap in time but never share a prediction.
 pub struct TieredWindow {
     /// Start of the raw tier: predictions older than this are rolled up. `i64::MIN` when
@@ -62,8 +62,8 @@ pub(crate) fn read_tiered(
     if start_ms < split {
         let leftovers = ReadMetrics::new(snapshot.clone(), model, start_ms, split);
         let mut leftovers = leftovers.collect::<Result<Vec<_>>>()?;
-        // NOTE: a prediction within one interval of i64::MIN or i64::MAX fits in no rollup,
-        // so compaction keeps it raw and this read leaves it out; `read_metrics` returns it.
+        // NOTE: a prediction within one interval of i64::MIN or i64::MAX fits in no rollup, so
+        // compaction keeps it raw and this read leaves it out. `read_metrics` returns it.
         leftovers.retain(|p| rollup::interval_fits(p.timestamp_ms, interval_ms));
         if !leftovers.is_empty() {
             let mut by_key: BTreeMap<(i64, i64), Rollup> = rollups

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::options::Compaction;
 
-/// What the planner knows of one live segment, from its footer.
+/// The footer figures of one live segment that the planner reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SegmentInfo {
     pub id: u64,
@@ -138,8 +138,9 @@ fn plan_coarsen(newest: i64, marks: &Watermarks, policy: &Compaction) -> Option<
 }
 
 /// Finds the first run of at least `MIN_MERGE_INPUTS` adjacent small segments, of at most
-/// twice the target size in all, that is not in `unproductive`: runs whose merge earlier gave
-/// as many segments as it read, because their rows fall into that many partitions.
+/// twice the target size in all, that is not in `unproductive`. A run is unproductive when an
+/// earlier merge of it gave as many segments as it read, because its rows fall into that many
+/// partitions.
 fn plan_merge(
     segments: &[SegmentInfo],
     target_bytes: u64,
@@ -203,7 +204,7 @@ fn groups_below(
     groups
 }
 
-/// Returns the end of the partition that holds the oldest row, or `None` without rows.
+/// Returns the end of the partition that contains the oldest row, or `None` without rows.
 fn oldest_partition_end(segments: &[SegmentInfo], partition: i64) -> Option<i64> {
     let oldest = segments
         .iter()

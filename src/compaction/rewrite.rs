@@ -12,7 +12,7 @@ use crate::record::{
 use crate::segment::SegmentRecords;
 use crate::value::Metrics;
 
-/// What to drop while rewriting.
+/// The records a rewrite drops.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Drop {
     /// Keep every record (a merge).
@@ -43,7 +43,7 @@ impl Deleted<'_> {
     }
 }
 
-/// How a rewrite splits its output.
+/// The rule by which a rewrite splits its output into segments.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Split {
     /// Rows are first grouped by time partitions of this length.

@@ -73,8 +73,8 @@ pub fn merge(
     )
 }
 
-/// What a merge is known to drop, so that the new run's segment table and bloom filter are
-/// sized for what it keeps.
+/// The entries a merge drops, known in advance, so that the new run's segment table and
+/// bloom filter are sized for what it keeps.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Dropped {
     /// Segments none of whose entries are kept.

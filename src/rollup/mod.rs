@@ -356,13 +356,13 @@ pub fn merge_all(rollups: &[Rollup]) -> Result<Option<Rollup>> {
     Ok(Some(merged))
 }
 
-/// Returns the start of the interval of `interval_ms` that contains `timestamp_ms`.
-/// Returns whether the interval of `interval_ms` that holds `timestamp_ms` lies within the
+/// Returns whether the interval of `interval_ms` that contains `timestamp_ms` lies within the
 /// i64 range, so that [`roll_up`] accepts the timestamp.
 pub fn interval_fits(timestamp_ms: i64, interval_ms: i64) -> bool {
     interval_ms > 0 && interval_start(timestamp_ms, interval_ms).is_ok()
 }
 
+/// Returns the start of the interval of `interval_ms` that contains `timestamp_ms`.
 fn interval_start(timestamp_ms: i64, interval_ms: i64) -> Result<i64> {
     let start = timestamp_ms
         .div_euclid(interval_ms)

@@ -161,7 +161,7 @@ impl Segment {
         })
     }
 
-    /// Marks the file for removal once no reader holds this segment. A compaction calls it
+    /// Marks the file for removal once no reader uses this segment. A compaction calls it
     /// after the manifest stopped listing the segment; a crash before the removal leaves a
     /// file that the next open deletes.
     pub(crate) fn remove_when_unused(&self) {

@@ -10,7 +10,7 @@
 //!
 //! After releasing the lock it syncs those files and writes the manifest last, all in a
 //! `.partial` sibling of the target that is renamed to the target at the end. So the target
-//! holds a whole copy or does not exist; a crash leaves only the `.partial` directory.
+//! contains a whole copy or does not exist; a crash leaves only the `.partial` directory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

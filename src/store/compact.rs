@@ -214,20 +214,7 @@ fn run_step_writing(
         return Ok(Some(untouched));
     }
     record.rolled_up = rolled_up.len() as u64;
-    let rollups = match drop {
-        Drop::Nothing if purge.is_some_and(|p| !p.models.is_empty()) => {
-            let models = purge.map(|p| p.models.clone()).unwrap_or_default();
-            rewrite_rollups(inner, written, |rollups| {
-                Ok(rollups
-                    .into_iter()
-                    .filter(|r| !models.contains(&r.model))
-                    .collect())
-            })?
-        }
-        Drop::Nothing => RollupChange::default(),
-        Drop::RolledUp { .. } => add_rollups(inner, rolled_up, written)?,
-        Drop::Expired { before_ms } => expire_rollups(inner, before_ms, written)?,
-    };
+    let rollups = change_rollups(inner, drop, purge, rolled_up, written)?;
     if let Some(file) = &rollups.added {
         record.bytes_out += file.file_bytes();
     }
@@ -272,6 +259,30 @@ fn split_for(inputs: &[SegmentRecords], bytes_in: u64, inner: &Inner) -> Split {
         min_rows: usize::try_from(target / bytes_per_row)
             .unwrap_or(usize::MAX)
             .max(1),
+    }
+}
+
+/// Writes the rollup files that a step on segments changes: the new rollups of a roll-up, and
+/// rewrites without the rollups that an expiry or a model deletion removes.
+fn change_rollups(
+    inner: &Inner,
+    drop: Drop,
+    purge: Option<&Purge>,
+    rolled_up: Vec<crate::record::Prediction>,
+    written: &mut Written,
+) -> Result<RollupChange> {
+    match drop {
+        Drop::Nothing => match purge.filter(|p| !p.models.is_empty()) {
+            Some(purge) => rewrite_rollups(inner, written, |rollups| {
+                let kept = rollups
+                    .into_iter()
+                    .filter(|r| !purge.models.contains(&r.model));
+                Ok(kept.collect())
+            }),
+            None => Ok(RollupChange::default()),
+        },
+        Drop::RolledUp { .. } => add_rollups(inner, rolled_up, written),
+        Drop::Expired { before_ms } => expire_rollups(inner, before_ms, written),
     }
 }
 
@@ -582,7 +593,7 @@ fn merge_runs(
     Ok(Some(merged))
 }
 
-/// True when a segment that a flush added since `read_from` holds rows that a roll-up or an
+/// True when a segment that a flush added since `read_from` contains rows that a roll-up or an
 /// expiry of that snapshot should have replaced.
 fn raced_with_flush(current: &SegmentSet, read_from: &SegmentSet, drop: Drop) -> bool {
     let added = current

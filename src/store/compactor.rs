@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use super::{Inner, compact};
 use crate::error::{Error, Result};
 
-/// Longest wait after failed compactions, doubled from the check interval.
+/// Maximum wait after failed compactions, doubled from the check interval.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// The handle of the compaction thread, owned by the `Store`.

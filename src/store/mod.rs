@@ -64,7 +64,7 @@ pub(crate) struct Inner {
     pub flush_lock: Mutex<()>,
     /// Held while a compaction rewrites index runs; flushes skip their index merges meanwhile.
     pub index_lock: Mutex<()>,
-    /// Serialises compactions, and holds the merges that gave as many segments as they read,
+    /// Serialises compactions. It guards the merges that gave as many segments as they read,
     /// which are not tried again.
     pub compaction_lock: Mutex<HashSet<Vec<u64>>>,
     /// Next id for a segment, index run or rollup file. Flushes and compactions take ids from
@@ -171,8 +171,8 @@ impl Store {
     }
 
     /// Returns the start of the raw tier: compaction rolled up the predictions with an earlier
-    /// timestamp. A prediction tracked later with an earlier timestamp stays raw, and
-    /// `read_metrics` returns it, until the next compaction rolls it up too; `read_tiered`
+    /// timestamp. A prediction tracked later with an earlier timestamp stays raw until the next
+    /// compaction rolls it up too, so `read_metrics` returns it until then. `read_tiered`
     /// counts it with the rollups at once. `i64::MIN` when nothing was rolled up.
     pub fn raw_tier_start(&self) -> Result<i64> {
         self.check_open()?;
@@ -196,7 +196,8 @@ impl Store {
 
     /// Reads the predictions of `model` in `[start_ms, end_ms)` across tiers: raw records
     /// where the store keeps them, rollups where compaction replaced them. Each prediction is
-    /// in exactly one of the two parts; `TieredWindow` says where the raw tier starts.
+    /// in exactly one of the two parts, and `TieredWindow::raw_from_ms` is where the raw tier
+    /// starts.
     pub fn read_tiered(&self, model: &str, start_ms: i64, end_ms: i64) -> Result<TieredWindow> {
         crate::value::validate_model(model)?;
         crate::value::validate_window(start_ms, end_ms)?;

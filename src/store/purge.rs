@@ -1,6 +1,6 @@
-//! Planning the removal of deleted records: which segments hold records of the pending
-//! deletions. Reads hide those records from the moment of the deletion; a purge removes them
-//! from the files, and the deletion leaves the manifest when it did.
+//! Planning the removal of deleted records: the segments that contain records of the pending
+//! deletions. Reads hide those records from the moment of the deletion. A purge removes them
+//! from the files, and then the deletion leaves the manifest.
 
 use std::collections::HashSet;
 

@@ -4,8 +4,8 @@
 //! Functions return `Err(Error)` for invalid input (a NaN threshold, rollups of two models,
 //! sketches of different α, a positive label value that spilled into `other`) and
 //! `Ok(Err(Undefined))` where the exact evaluator returns that reason. A metric or label value
-//! that no rollup holds gives `Undefined::NoData` or `Undefined::OneClass`: label values are
-//! `"true"`/`"false"` for bools, and the decimal digits for integers.
+//! that no rollup contains gives `Undefined::NoData` or `Undefined::OneClass`. Label values
+//! are `"true"`/`"false"` for bools, and the decimal digits for integers.
 
 use std::collections::BTreeMap;
 
