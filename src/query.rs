@@ -354,16 +354,26 @@ pub(crate) fn orphans(snapshot: &Snapshot) -> Result<Vec<OrphanedDelayed>> {
     let mut records = dedup_by_seq(records);
     records.retain(|d| !snapshot.deletions.hides_delayed(&d.uuid, d.seq));
     records.sort_by_key(|d| d.seq);
-    Ok(records
-        .into_iter()
-        .map(|mut d| {
-            // A segment returns metrics in its column order, which need not be name order.
-            d.metrics.sort_by_name();
-            OrphanedDelayed {
-                uuid: d.uuid,
-                timestamp_ms: d.timestamp_ms,
-                metrics: d.metrics,
-            }
-        })
-        .collect())
+    let mut orphans = Vec::with_capacity(records.len());
+    for mut d in records {
+        // A segment returns metrics in its column order, which need not be name order.
+        d.metrics.sort_by_name();
+        orphans.push(OrphanedDelayed {
+            prediction_rolled_up: was_rolled_up(snapshot, &d.uuid)?,
+            uuid: d.uuid,
+            timestamp_ms: d.timestamp_ms,
+            metrics: d.metrics,
+        });
+    }
+    Ok(orphans)
+}
+
+/// Whether a rolled-up filter of the snapshot's rollup files probably holds `uuid`.
+fn was_rolled_up(snapshot: &Snapshot, uuid: &Uuid) -> Result<bool> {
+    for file in snapshot.rollups.iter() {
+        if file.may_have_rolled_up(uuid)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -140,4 +140,8 @@ pub struct OrphanedDelayed {
     pub uuid: Uuid,
     pub timestamp_ms: i64,
     pub metrics: Metrics,
+    /// True when a prediction of this UUID was rolled up by compaction: the metrics arrived too
+    /// late to join it. Rollup files keep bloom filters of the UUIDs they replaced, so this is
+    /// also true for about 1 in 100 UUIDs that the store never held.
+    pub prediction_rolled_up: bool,
 }

@@ -683,3 +683,27 @@ fn dump_lists_pending_deletions() {
         );
     }
 }
+
+#[test]
+fn dump_counts_late_labels_for_rolled_up_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    build_compacted_store(dir.path());
+    let store = Store::open_with(dir.path(), Options::default()).unwrap();
+    // Prediction 1 was rolled up; 100,000 was never tracked.
+    store
+        .track_delayed_metrics_batch(&[delayed(1), delayed(100_000)])
+        .unwrap();
+    store.close().unwrap();
+    let output = run_dump(&["--verify"], Some(dir.path()));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    let (credit, fraud) = rolled_up_per_model();
+    let filters = format!(
+        "rolled-up filters: 1, of {} prediction UUIDs in",
+        credit + fraud
+    );
+    assert!(has_line_starting(&text, &filters), "{text}");
+    let orphans = "orphaned delayed rows in segments: 2, 1 of them for rolled-up predictions";
+    assert!(has_line_starting(&text, orphans), "{text}");
+}

@@ -20,7 +20,9 @@ use modelmetrics::manifest::Manifest;
 use modelmetrics::record::{
     AggregateRecord, DelayedRecord, LogRecord, PredictionKey, PredictionRecord, ResolvedDelayed,
 };
-use modelmetrics::rollup::{DEFAULT_ALPHA, RollupFile, coarsen, roll_up, rollup_file_name};
+use modelmetrics::rollup::{
+    DEFAULT_ALPHA, RolledUpFilter, RollupFile, coarsen, roll_up, rollup_file_name,
+};
 use modelmetrics::segment::{Segment, SegmentData, segment_file_name, write_segment};
 use modelmetrics::value::MAX_BYTES_LEN;
 use modelmetrics::wal::{self, FileEnd, Wal, WalOptions, decode_records, encode_records};
@@ -503,12 +505,13 @@ fn string_codec_seeds() -> Vec<Seed> {
     ]
 }
 
-/// Rollup files: one without rollups, and one with rollups of two models and intervals.
+/// Rollup files: one without rollups, one with rollups of two models and intervals, and the
+/// same with the rolled-up filter of their predictions.
 fn rollup_seeds() -> Vec<Seed> {
-    // Both files have id 1, the id the fuzz target names its input file with.
-    let file_bytes = |rollups: &[modelmetrics::rollup::Rollup]| {
+    // The files have id 1, the id the fuzz target names its input file with.
+    let file_bytes = |rollups: &[modelmetrics::rollup::Rollup], filters: &[RolledUpFilter]| {
         let dir = tempfile::tempdir().unwrap();
-        RollupFile::write(dir.path(), 1, rollups).unwrap();
+        RollupFile::write(dir.path(), 1, rollups, filters).unwrap();
         fs::read(dir.path().join(rollup_file_name(1))).unwrap()
     };
     let predictions = (0..40i64).map(|i| Prediction {
@@ -520,18 +523,25 @@ fn rollup_seeds() -> Vec<Seed> {
             .with("country", if i % 2 == 0 { "de" } else { "fr" }),
         delayed: Metrics::new().with("label", i % 4 == 0),
     });
+    let uuids = predictions.clone().map(|p| (p.uuid, p.timestamp_ms));
+    let filters: Vec<RolledUpFilter> = RolledUpFilter::build(uuids).into_iter().collect();
     let mut rollups = roll_up(predictions, 300_000, DEFAULT_ALPHA).unwrap();
     rollups.extend(coarsen(&rollups, 3_600_000).unwrap());
     vec![
         Seed {
             target: "rollup_file",
             name: "empty",
-            bytes: file_bytes(&[]),
+            bytes: file_bytes(&[], &[]),
         },
         Seed {
             target: "rollup_file",
             name: "three_rollups",
-            bytes: file_bytes(&rollups),
+            bytes: file_bytes(&rollups, &[]),
+        },
+        Seed {
+            target: "rollup_file",
+            name: "rollups_and_filter",
+            bytes: file_bytes(&rollups, &filters),
         },
     ]
 }
@@ -604,6 +614,7 @@ fn decode_file(target: &str, dir: &Path, name: &str) -> Result<(), String> {
         "rollup_file" => {
             fs::copy(&path, dir.join(rollup_file_name(FILE_ID))).unwrap();
             let file = RollupFile::open(dir, FILE_ID).map_err(|e| e.to_string())?;
+            file.filters().map_err(|e| e.to_string())?;
             file.all().map(drop).map_err(|e| e.to_string())
         }
         codec => decode_codec(codec, &fs::read(&path).unwrap()),

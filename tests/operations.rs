@@ -508,6 +508,7 @@ fn orphan_listed_in_every_stage() {
                 uuid: uuid(9),
                 timestamp_ms: T0 + 5,
                 metrics: metric("label", true),
+                prediction_rolled_up: false,
             };
             assert_eq!(orphans, [expected], "{stage:?}");
             assert_eq!(store.lookup(uuid(9)).unwrap(), None, "{stage:?}");

@@ -376,7 +376,7 @@ fn car_loan_rollup_file_sizes() {
     let hourly = coarsen(&fine, HOUR).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (id, rollups) in [(1, &fine), (2, &hourly)] {
-        let file = RollupFile::write(dir.path(), id, rollups).unwrap();
+        let file = RollupFile::write(dir.path(), id, rollups, &[]).unwrap();
         let per_rollup = file.file_bytes() as f64 / file.rollup_count() as f64;
         eprintln!(
             "interval {} ms: {} rollups, {} bytes, {per_rollup:.0} bytes per rollup",

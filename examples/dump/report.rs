@@ -28,6 +28,9 @@ pub struct Totals {
     pub index_runs_checked: u64,
     pub rollup_files_checked: u64,
     pub log_files_checked: u64,
+    /// UUIDs of the orphaned delayed rows of the segments, and whether a rolled-up filter of a
+    /// rollup file holds each.
+    pub orphans: Vec<(modelmetrics::Uuid, bool)>,
 }
 
 /// One dump of a store directory.

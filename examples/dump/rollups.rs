@@ -1,10 +1,11 @@
-//! The rollup file sections: per file its size, and per model and interval the rollups, the
-//! predictions they count and their time range.
+//! The rollup file sections: per file its size, per model and interval the rollups, the
+//! predictions they count and their time range, and the rolled-up filters, against which the
+//! orphaned delayed rows of the segments are checked.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use modelmetrics::rollup::{Rollup, RollupFile, rollup_file_name};
+use modelmetrics::rollup::{RolledUpFilter, Rollup, RollupFile, rollup_file_name};
 
 use crate::report::Dump;
 use crate::table::{Align, TextTable};
@@ -56,12 +57,37 @@ fn dump_rollup_file(dump: &mut Dump<impl Write>, id: u64) -> io::Result<()> {
     };
     let groups = group(&rollups);
     write_groups(&mut dump.out, &groups)?;
+    match file.filters() {
+        Ok(filters) => check_filters(dump, &filters)?,
+        Err(error) => return dump.file_error(&name, &error),
+    }
     let predictions: u64 = groups.values().map(|group| group.predictions).sum();
     dump.totals.rollup_predictions += predictions;
 
     if dump.verify {
         dump.totals.rollup_files_checked += 1;
         writeln!(dump.out, "  verify: OK, every rollup decoded")?;
+    }
+    Ok(())
+}
+
+/// Prints a file's rolled-up filters and marks the orphans that one of them holds.
+fn check_filters(dump: &mut Dump<impl Write>, filters: &[RolledUpFilter]) -> io::Result<()> {
+    let predictions: u64 = filters.iter().map(|f| f.predictions()).sum();
+    let bytes: u64 = filters.iter().map(|f| f.stored_bytes()).sum();
+    let range = filters
+        .iter()
+        .map(|f| (f.oldest_ms(), f.newest_ms()))
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
+    writeln!(
+        dump.out,
+        "  rolled-up filters: {}, of {predictions} prediction UUIDs in {bytes} bytes, \
+         timestamps {} (newest included)",
+        filters.len(),
+        time::range(range)
+    )?;
+    for (uuid, rolled_up) in &mut dump.totals.orphans {
+        *rolled_up = *rolled_up || filters.iter().any(|f| f.may_contain(uuid));
     }
     Ok(())
 }

@@ -35,6 +35,15 @@ fn dump_segment(dump: &mut Dump<impl Write>, id: u64) -> io::Result<()> {
     write_models(&mut dump.out, &summary)?;
     write_columns(&mut dump.out, &summary)?;
     dump.totals.segment_predictions += summary.predictions.rows;
+    if summary.orphans.rows > 0 {
+        match segment.orphans() {
+            Ok(orphans) => {
+                let uuids = orphans.iter().map(|o| (o.record.uuid, false));
+                dump.totals.orphans.extend(uuids);
+            }
+            Err(error) => dump.file_error(&name, &error)?,
+        }
+    }
     if dump.verify {
         dump.totals.segments_checked += 1;
         match segment.verify() {

@@ -77,6 +77,17 @@ fn write_per_prediction(dump: &mut Dump<impl Write>, bytes: &KindBytes) -> io::R
         "  predictions: {predictions} ({} in segments, {} in log files, {} in rollups)",
         totals.segment_predictions, totals.log_predictions, totals.rollup_predictions
     )?;
+    let orphans = totals.orphans.len();
+    let late = totals
+        .orphans
+        .iter()
+        .filter(|(_, rolled_up)| *rolled_up)
+        .count();
+    writeln!(
+        out,
+        "  orphaned delayed rows in segments: {orphans}, {late} of them for rolled-up \
+         predictions (the filters also match about 1 in 100 other UUIDs)"
+    )?;
     writeln!(
         out,
         "  log files: {} bytes up to the end of their last frame, the rest is preallocated zeros",

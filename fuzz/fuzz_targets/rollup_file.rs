@@ -2,8 +2,9 @@
 //! Then wraps the input, as the uncompressed body of one rollup, in a rollup file with valid
 //! header, directory, trailer and checksums, so that every input reaches the body decoder.
 //!
-//! Every call must return `Ok` or `Err`: a panic is a crash of the target. A rollup that
-//! decodes must also survive a write and a second read with the same counts.
+//! Every call must return `Ok` or `Err`: a panic is a crash of the target. Rollups and
+//! rolled-up filters that decode must also survive a write and a second read with the same
+//! counts.
 
 #![no_main]
 
@@ -12,7 +13,7 @@ use modelmetrics::rollup::Rollup;
 use modelmetrics::rollup::file::{
     ENTRY_LEN, FORMAT_VERSION, HEADER_LEN, HEADER_MAGIC, MAX_BODY_LEN, TRAILER_MAGIC,
 };
-use modelmetrics::rollup::{RollupFile, rollup_file_name};
+use modelmetrics::rollup::{RolledUpFilter, RollupFile, rollup_file_name};
 use modelmetrics_fuzz::scratch;
 
 /// Id of the file, in its file name.
@@ -29,6 +30,10 @@ fn read_file(bytes: &[u8]) {
     let Ok(rollups) = file.all() else {
         return;
     };
+    let filters = match file.filters() {
+        Ok(filters) => filters.to_vec(),
+        Err(_) => Vec::new(),
+    };
     assert_eq!(rollups.len(), file.rollup_count());
     for rollup in rollups.iter().take(4) {
         let window = file.read(&rollup.model, rollup.start_ms, rollup.end_ms());
@@ -36,14 +41,16 @@ fn read_file(bytes: &[u8]) {
         assert!(window.iter().all(|r| r.model == rollup.model));
         assert!(window.iter().all(|r| r.start_ms < rollup.end_ms()));
     }
-    rewrite(dir, &rollups);
+    rewrite(dir, &rollups, &filters);
 }
 
 /// Writes decoded rollups to a second file and checks that they read back with their counts.
-fn rewrite(dir: &std::path::Path, rollups: &[Rollup]) {
-    let Ok(file) = RollupFile::write(dir, REWRITE_ID, rollups) else {
+fn rewrite(dir: &std::path::Path, rollups: &[Rollup], filters: &[RolledUpFilter]) {
+    let Ok(file) = RollupFile::write(dir, REWRITE_ID, rollups, filters) else {
         return;
     };
+    let again = file.filters().expect("written filters fail to read");
+    assert_eq!(again.as_slice(), filters);
     let again = file.all().expect("a written rollup file fails to read");
     assert_eq!(again.len(), rollups.len());
     for (first, second) in rollups.iter().zip(&again) {
@@ -75,7 +82,8 @@ fn wrap_body(body: &[u8]) -> Option<Vec<u8>> {
     directory.extend_from_slice(&body_len.to_le_bytes());
     directory.extend_from_slice(&body_len.to_le_bytes());
     directory.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-    debug_assert_eq!(directory.len(), 4 + ENTRY_LEN);
+    directory.push(0); // no filters
+    debug_assert_eq!(directory.len(), 5 + ENTRY_LEN);
     let directory_offset = file.len() as u64;
     file.extend_from_slice(&directory);
 

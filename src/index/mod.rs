@@ -9,7 +9,7 @@
 //! bytes, and a lookup reads the UUIDs it compares through a [`UuidSource`], the segments.
 //! docs/format/index.md describes the file layout, the bloom filter and the merge policy.
 
-mod bloom;
+pub(crate) mod bloom;
 mod format;
 mod merge;
 mod run;

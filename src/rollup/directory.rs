@@ -1,7 +1,8 @@
-//! The directory of a rollup file: the model names and one entry per rollup body.
-//! `docs/format/rollup.md` describes the layout.
+//! The directory of a rollup file: the model names, one entry per rollup body and, from format
+//! version 2 on, one entry per rolled-up filter. `docs/format/rollup.md` describes the layout.
 
 use super::file::{ENTRY_LEN, HEADER_LEN, MAX_BODY_LEN};
+use super::filter::{FILTER_ENTRY_LEN, FilterEntry};
 use crate::codec::{DecodeError, Reader, put_len_prefixed, put_varint};
 use crate::value::MAX_MODEL_LEN;
 
@@ -17,8 +18,23 @@ pub(crate) struct Entry {
     pub(crate) crc: u32,
 }
 
-/// Encodes the model names, then the entries.
-pub(crate) fn encode_directory(models: &[&str], entries: &[Entry]) -> Vec<u8> {
+/// What a directory lists.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    /// Model names, ascending; entries name them by index.
+    pub(crate) models: Vec<String>,
+    /// Sorted by (model, interval_ms, start_ms).
+    pub(crate) entries: Vec<Entry>,
+    /// In file order, after the bodies.
+    pub(crate) filters: Vec<FilterEntry>,
+}
+
+/// Encodes the model names, the entries, then the filter entries (format version 2).
+pub(crate) fn encode_directory(
+    models: &[&str],
+    entries: &[Entry],
+    filters: &[FilterEntry],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN + 16);
     put_varint(&mut out, models.len() as u64);
     for model in models {
@@ -34,15 +50,21 @@ pub(crate) fn encode_directory(models: &[&str], entries: &[Entry]) -> Vec<u8> {
         out.extend_from_slice(&entry.raw_len.to_le_bytes());
         out.extend_from_slice(&entry.crc.to_le_bytes());
     }
+    put_varint(&mut out, filters.len() as u64);
+    for filter in filters {
+        filter.encode(&mut out);
+    }
     out
 }
 
-/// Decodes the directory that starts at `directory_offset` and checks that its entries are
-/// sorted and tile the bodies from the header to the directory.
+/// Decodes the directory of a file of format `version` that starts at `directory_offset`, and
+/// checks that its entries are sorted and that bodies, then filters, tile the file from the
+/// header to the directory. A version 1 directory lists no filters.
 pub(crate) fn decode_directory(
     bytes: &[u8],
     directory_offset: u64,
-) -> Result<(Vec<String>, Vec<Entry>), DecodeError> {
+    version: u32,
+) -> Result<Directory, DecodeError> {
     let mut reader = Reader::new(bytes);
     let model_count = reader.varint_usize(reader.remaining(), "model count")?;
     let mut models: Vec<String> = Vec::new();
@@ -65,13 +87,27 @@ pub(crate) fn decode_directory(
         next_offset = entry.offset + u64::from(entry.len);
         entries.push(entry);
     }
+    let mut filters = Vec::new();
+    if version >= 2 {
+        let count = reader.varint_usize(reader.remaining() / FILTER_ENTRY_LEN, "filter count")?;
+        for _ in 0..count {
+            let filter = FilterEntry::decode(&mut reader, next_offset)?;
+            next_offset = filter.offset + filter.stored_len();
+            filters.push(filter);
+        }
+    }
     reader.check_end()?;
     if next_offset != directory_offset {
         return Err(reader.error(format!(
-            "bodies end at offset {next_offset}, but the directory starts at {directory_offset}"
+            "bodies and filters end at offset {next_offset}, but the directory starts at \
+             {directory_offset}"
         )));
     }
-    Ok((models, entries))
+    Ok(Directory {
+        models,
+        entries,
+        filters,
+    })
 }
 
 fn read_entry(reader: &mut Reader<'_>) -> Result<Entry, DecodeError> {

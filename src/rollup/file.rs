@@ -1,6 +1,6 @@
 //! Rollup files: rollups of any models and intervals, written once, with a directory so that
 //! a read decodes only the rollups that overlap its window. `docs/format/rollup.md`
-//! describes the layout, format version 1.
+//! describes the layout, format version 2, and the rolled-up filters it holds since version 2.
 //!
 //! A file is opened with plain reads, not a memory map: open reads the header, directory and
 //! trailer, and each `read` reads the bodies it decodes with positioned reads. The bodies are
@@ -11,11 +11,16 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::Mutex;
+use uuid::Uuid;
+
 use super::Rollup;
-use super::directory::{Entry, decode_directory, encode_directory};
+use super::directory::{Directory, Entry, decode_directory, encode_directory};
 use super::encode::{decode_body, encode_body};
+use super::filter::{FilterEntry, RolledUpFilter};
 use crate::codec::{self, Reader};
 use crate::error::{Error, IoContext, Result};
 use crate::io::{CreateMode, StoreIo};
@@ -23,8 +28,10 @@ use crate::value::MAX_MODEL_LEN;
 
 /// File name extension of rollup files.
 pub const ROLLUP_EXTENSION: &str = "mmr";
-/// Format version that this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version that this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+/// The first version, still read: no rolled-up filters.
+pub const FORMAT_VERSION_1: u32 = 1;
 /// First bytes of a rollup file.
 pub const HEADER_MAGIC: [u8; 8] = *b"MMROLLUP";
 /// Bytes 16..24 of the trailer.
@@ -67,14 +74,14 @@ pub struct RollupFile {
     file: File,
     file_bytes: u64,
     zstd: bool,
-    /// Model names, ascending; entries name them by index.
-    models: Vec<String>,
-    /// Sorted by (model, interval_ms, start_ms).
-    entries: Vec<Entry>,
+    directory: Directory,
+    /// The rolled-up filters, read and checked on first use.
+    filters: Mutex<Option<Arc<Vec<RolledUpFilter>>>>,
 }
 
 impl RollupFile {
-    /// Writes `rollups` into file `id` of `dir` through `io`, syncs it and opens it.
+    /// Writes `rollups` and the rolled-up `filters` into file `id` of `dir` through `io`, syncs
+    /// it and opens it.
     ///
     /// An existing file of that name is replaced. On error the partial file is removed (best
     /// effort). Returns `Error::InvalidInput` when two rollups share model, interval and start
@@ -87,29 +94,36 @@ impl RollupFile {
         dir: &Path,
         id: u64,
         rollups: &[Rollup],
+        filters: &[RolledUpFilter],
     ) -> Result<RollupFile> {
         let started = Instant::now();
         let path = dir.join(rollup_file_name(id));
         let mut sorted: Vec<&Rollup> = rollups.iter().collect();
         sorted.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
         check_rollups(&sorted)?;
-        let result = write_file(io, &path, id, &sorted);
+        let result = write_file(io, &path, id, &sorted, filters);
         if result.is_err() {
             let _ = io.remove(&path);
         }
         let bytes = result?;
         log::info!(
-            "wrote rollup file {}: {} rollups, {bytes} bytes in {} ms",
+            "wrote rollup file {}: {} rollups, {} filters, {bytes} bytes in {} ms",
             path.display(),
             rollups.len(),
+            filters.len(),
             started.elapsed().as_millis()
         );
         RollupFile::open(dir, id)
     }
 
     /// Writes `rollups` like `write_with`, through the operating system's file calls.
-    pub fn write(dir: &Path, id: u64, rollups: &[Rollup]) -> Result<RollupFile> {
-        Self::write_with(&*crate::io::os_io(), dir, id, rollups)
+    pub fn write(
+        dir: &Path,
+        id: u64,
+        rollups: &[Rollup],
+        filters: &[RolledUpFilter],
+    ) -> Result<RollupFile> {
+        Self::write_with(&*crate::io::os_io(), dir, id, rollups, filters)
     }
 
     /// Opens rollup file `id` of `dir`, checking its header, trailer and directory.
@@ -145,7 +159,7 @@ impl RollupFile {
                 "directory checksum mismatch",
             ));
         }
-        let (models, entries) = decode_directory(&directory, layout.directory_offset)
+        let directory = decode_directory(&directory, layout.directory_offset, layout.version)
             .map_err(|e| e.into_corruption(&path, layout.directory_offset))?;
         Ok(RollupFile {
             id,
@@ -153,8 +167,8 @@ impl RollupFile {
             file,
             file_bytes,
             zstd: layout.zstd,
-            models,
-            entries,
+            directory,
+            filters: Mutex::new(None),
         })
     }
 
@@ -168,16 +182,67 @@ impl RollupFile {
     }
 
     pub fn rollup_count(&self) -> usize {
-        self.entries.len()
+        self.directory.entries.len()
+    }
+
+    /// Number of rolled-up filters, and of the predictions they hold, from the directory.
+    pub fn filter_counts(&self) -> (usize, u64) {
+        let filters = &self.directory.filters;
+        let predictions = filters
+            .iter()
+            .fold(0u64, |n, f| n.saturating_add(f.predictions));
+        (filters.len(), predictions)
+    }
+
+    /// Reads the rolled-up filters, checking their CRCs, once; later calls share them.
+    pub fn filters(&self) -> Result<Arc<Vec<RolledUpFilter>>> {
+        let mut loaded = self.filters.lock();
+        if let Some(filters) = loaded.as_ref() {
+            return Ok(Arc::clone(filters));
+        }
+        let mut filters = Vec::with_capacity(self.directory.filters.len());
+        for entry in &self.directory.filters {
+            filters.push(self.load_filter(entry)?);
+        }
+        let filters = Arc::new(filters);
+        *loaded = Some(Arc::clone(&filters));
+        Ok(filters)
+    }
+
+    /// Returns whether a filter of this file probably holds `uuid`: a prediction of that UUID
+    /// was rolled up, or, for about 1 % of other UUIDs, a false positive.
+    pub fn may_have_rolled_up(&self, uuid: &Uuid) -> Result<bool> {
+        if self.directory.filters.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.filters()?.iter().any(|f| f.may_contain(uuid)))
+    }
+
+    fn load_filter(&self, entry: &FilterEntry) -> Result<RolledUpFilter> {
+        let stored = read_at(
+            &self.file,
+            &self.path,
+            entry.offset,
+            entry.stored_len() as usize,
+        )?;
+        if crc32fast::hash(&stored) != entry.crc {
+            return Err(Error::corruption(
+                &self.path,
+                entry.offset,
+                "rolled-up filter checksum mismatch",
+            ));
+        }
+        Ok(entry.load(&stored))
     }
 
     /// Reads the rollups of `model`, of any interval, that overlap `[start_ms, end_ms)`,
     /// sorted by (interval_ms, start_ms). Decodes only those.
     pub fn read(&self, model: &str, start_ms: i64, end_ms: i64) -> Result<Vec<Rollup>> {
-        let Ok(model_index) = self.models.binary_search_by(|m| m.as_str().cmp(model)) else {
+        let models = &self.directory.models;
+        let Ok(model_index) = models.binary_search_by(|m| m.as_str().cmp(model)) else {
             return Ok(Vec::new());
         };
-        let overlapping = self.entries.iter().filter(|entry| {
+        let overlapping = self.directory.entries.iter().filter(|entry| {
             let entry_end = entry.start_ms.saturating_add(entry.interval_ms);
             entry.model as usize == model_index && entry.start_ms < end_ms && entry_end > start_ms
         });
@@ -186,7 +251,8 @@ impl RollupFile {
 
     /// Reads every rollup, sorted by (model, interval_ms, start_ms).
     pub fn all(&self) -> Result<Vec<Rollup>> {
-        self.entries
+        self.directory
+            .entries
             .iter()
             .map(|entry| self.decode(entry))
             .collect()
@@ -223,6 +289,7 @@ impl RollupFile {
             Error::corruption(&self.path, entry.offset, reason)
         })?;
         let model = self
+            .directory
             .models
             .get(entry.model as usize)
             .cloned()
@@ -279,7 +346,13 @@ fn check_rollups(sorted: &[&Rollup]) -> Result<()> {
 }
 
 /// Writes the file and returns its size.
-fn write_file(io: &dyn StoreIo, path: &Path, id: u64, sorted: &[&Rollup]) -> Result<u64> {
+fn write_file(
+    io: &dyn StoreIo,
+    path: &Path,
+    id: u64,
+    sorted: &[&Rollup],
+    filters: &[RolledUpFilter],
+) -> Result<u64> {
     let file = io
         .create(path, CreateMode::Truncate)
         .io_context("create rollup file", path)?;
@@ -326,7 +399,16 @@ fn write_file(io: &dyn StoreIo, path: &Path, id: u64, sorted: &[&Rollup]) -> Res
         offset += stored.len() as u64;
     }
 
-    let directory = encode_directory(&models, &entries);
+    let mut filter_entries = Vec::with_capacity(filters.len());
+    for filter in filters {
+        let stored = filter.encode_words();
+        filter_entries.push(FilterEntry::of(filter, offset, &stored));
+        out.write_all(&stored)
+            .io_context("write rollup file", path)?;
+        offset += stored.len() as u64;
+    }
+
+    let directory = encode_directory(&models, &entries, &filter_entries);
     let directory_len = u32::try_from(directory.len()).map_err(|_| {
         Error::invalid(
             "rollup file",
@@ -370,6 +452,7 @@ struct Layout {
     directory_len: usize,
     directory_crc: u32,
     zstd: bool,
+    version: u32,
 }
 
 /// Checks the trailer and then the header, and returns where the directory lies.
@@ -382,7 +465,7 @@ fn check_frame(
 ) -> Result<Layout> {
     let trailer_offset = file_bytes - TRAILER_LEN as u64;
     let mut layout = check_trailer(path, header, trailer, trailer_offset)?;
-    layout.zstd = check_header(path, header, id)?;
+    (layout.zstd, layout.version) = check_header(path, header, id)?;
 
     let directory_end = layout
         .directory_offset
@@ -425,12 +508,13 @@ fn check_trailer(path: &Path, header: &[u8], trailer: &[u8], offset: u64) -> Res
         directory_len: directory_len as usize,
         directory_crc,
         zstd: false,
+        version: 0,
     })
 }
 
 /// Checks the header's magic, version, flags and file id. Returns whether bodies are zstd
-/// frames.
-fn check_header(path: &Path, header: &[u8], id: u64) -> Result<bool> {
+/// frames, and the version.
+fn check_header(path: &Path, header: &[u8], id: u64) -> Result<(bool, u32)> {
     let mut fields = Reader::new(header);
     let magic = fields.bytes(HEADER_MAGIC.len()).unwrap_or_default();
     let version = fields.u32_le().unwrap_or(0);
@@ -439,7 +523,7 @@ fn check_header(path: &Path, header: &[u8], id: u64) -> Result<bool> {
     if magic != HEADER_MAGIC {
         return Err(Error::corruption(path, 0, "header magic mismatch"));
     }
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
         return Err(Error::UnsupportedVersion {
             file: path.to_path_buf(),
             found: version,
@@ -460,7 +544,7 @@ fn check_header(path: &Path, header: &[u8], id: u64) -> Result<bool> {
             format!("file id {file_id} differs from {id} in the file name"),
         ));
     }
-    Ok(flags & FLAG_ZSTD != 0)
+    Ok((flags & FLAG_ZSTD != 0, version))
 }
 
 fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
@@ -512,7 +596,7 @@ mod tests {
     fn file_round_trips_rollups() {
         let dir = tempfile::tempdir().unwrap();
         let rollups = sample_rollups();
-        let file = RollupFile::write(dir.path(), 7, &rollups).unwrap();
+        let file = RollupFile::write(dir.path(), 7, &rollups, &[]).unwrap();
         assert_eq!(file.id(), 7);
         assert_eq!(file.rollup_count(), rollups.len());
         let on_disk = std::fs::metadata(dir.path().join(rollup_file_name(7))).unwrap();
@@ -525,7 +609,7 @@ mod tests {
     fn read_decodes_overlapping_rollups_only() {
         let dir = tempfile::tempdir().unwrap();
         let rollups = sample_rollups();
-        let file = RollupFile::write(dir.path(), 1, &rollups).unwrap();
+        let file = RollupFile::write(dir.path(), 1, &rollups, &[]).unwrap();
         let window = file.read("a", 0, 5 * MINUTE).unwrap();
         let keys: Vec<(i64, i64)> = window.iter().map(|r| (r.interval_ms, r.start_ms)).collect();
         assert_eq!(keys, vec![(5 * MINUTE, 0), (10 * MINUTE, 0)]);
@@ -536,24 +620,79 @@ mod tests {
     #[test]
     fn empty_file_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let file = RollupFile::write(dir.path(), 2, &[]).unwrap();
+        let file = RollupFile::write(dir.path(), 2, &[], &[]).unwrap();
         assert_eq!(file.rollup_count(), 0);
         assert_eq!(file.all().unwrap(), Vec::new());
         assert_eq!(file.read("a", i64::MIN, i64::MAX).unwrap(), Vec::new());
+    }
+
+    fn sample_filters() -> Vec<RolledUpFilter> {
+        let first = RolledUpFilter::build((0..50u128).map(|i| (Uuid::from_u128(i), i as i64)));
+        let second = RolledUpFilter::build((50..60u128).map(|i| (Uuid::from_u128(i), 100)));
+        vec![first.unwrap(), second.unwrap()]
+    }
+
+    /// Opens file `id` and reads its rollups and filters.
+    fn read_whole(dir: &Path, id: u64) -> Result<Vec<Rollup>> {
+        let file = RollupFile::open(dir, id)?;
+        file.filters()?;
+        file.all()
+    }
+
+    #[test]
+    fn filters_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let filters = sample_filters();
+        let file = RollupFile::write(dir.path(), 8, &sample_rollups(), &filters).unwrap();
+        assert_eq!(file.filter_counts(), (2, 60));
+        assert_eq!(*file.filters().unwrap(), filters);
+        let reopened = RollupFile::open(dir.path(), 8).unwrap();
+        assert_eq!(*reopened.filters().unwrap(), filters);
+        assert!(reopened.may_have_rolled_up(&Uuid::from_u128(55)).unwrap());
+        assert_eq!(reopened.all().unwrap(), file.all().unwrap());
+    }
+
+    #[test]
+    fn version_1_file_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let rollups: Vec<Rollup> = sample_rollups().into_iter().take(3).collect();
+        let file = RollupFile::write(dir.path(), 9, &rollups, &[]).unwrap();
+        let path = dir.path().join(rollup_file_name(9));
+        let bytes = std::fs::read(&path).unwrap();
+        // A version 1 directory is a version 2 one without the filter count at its end.
+        let trailer_at = bytes.len() - TRAILER_LEN;
+        let directory_at = u64::from_le_bytes(bytes[trailer_at..][..8].try_into().unwrap());
+        let directory = &bytes[directory_at as usize..trailer_at - 1];
+        let mut old = bytes[..directory_at as usize].to_vec();
+        old[8..12].copy_from_slice(&FORMAT_VERSION_1.to_le_bytes());
+        old.extend_from_slice(directory);
+        let trailer = encode_trailer(
+            &old[..HEADER_LEN],
+            directory_at,
+            directory.len() as u32,
+            crc32fast::hash(directory),
+        );
+        old.extend_from_slice(&trailer);
+        std::fs::write(&path, &old).unwrap();
+
+        let reopened = RollupFile::open(dir.path(), 9).unwrap();
+        assert_eq!(reopened.all().unwrap(), file.all().unwrap());
+        assert_eq!(reopened.filter_counts(), (0, 0));
+        assert!(!reopened.may_have_rolled_up(&Uuid::nil()).unwrap());
     }
 
     #[test]
     fn every_flipped_byte_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let rollups: Vec<Rollup> = sample_rollups().into_iter().take(3).collect();
-        RollupFile::write(dir.path(), 3, &rollups).unwrap();
+        RollupFile::write(dir.path(), 3, &rollups, &sample_filters()).unwrap();
         let path = dir.path().join(rollup_file_name(3));
         let original = std::fs::read(&path).unwrap();
         for position in 0..original.len() {
             let mut damaged = original.clone();
             damaged[position] ^= 0x01;
             std::fs::write(&path, &damaged).unwrap();
-            let result = RollupFile::open(dir.path(), 3).and_then(|file| file.all());
+            let result = read_whole(dir.path(), 3);
             assert!(is_corruption(result), "flipped byte {position}");
         }
     }
@@ -562,12 +701,12 @@ mod tests {
     fn every_truncation_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
         let rollups: Vec<Rollup> = sample_rollups().into_iter().take(2).collect();
-        RollupFile::write(dir.path(), 4, &rollups).unwrap();
+        RollupFile::write(dir.path(), 4, &rollups, &sample_filters()).unwrap();
         let path = dir.path().join(rollup_file_name(4));
         let original = std::fs::read(&path).unwrap();
         for len in 0..original.len() {
             std::fs::write(&path, &original[..len]).unwrap();
-            let result = RollupFile::open(dir.path(), 4).and_then(|file| file.all());
+            let result = read_whole(dir.path(), 4);
             assert!(is_corruption(result), "truncated to {len} bytes");
         }
     }
@@ -575,7 +714,7 @@ mod tests {
     #[test]
     fn file_of_other_id_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        RollupFile::write(dir.path(), 5, &[]).unwrap();
+        RollupFile::write(dir.path(), 5, &[], &[]).unwrap();
         std::fs::rename(
             dir.path().join(rollup_file_name(5)),
             dir.path().join(rollup_file_name(6)),
@@ -589,7 +728,7 @@ mod tests {
     fn duplicate_rollups_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let rollup = Rollup::new("m", 0, MINUTE).unwrap();
-        let result = RollupFile::write(dir.path(), 1, &[rollup.clone(), rollup]);
+        let result = RollupFile::write(dir.path(), 1, &[rollup.clone(), rollup], &[]);
         assert!(matches!(result, Err(Error::InvalidInput { .. })));
     }
 
@@ -598,12 +737,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let io = FaultyIo::new();
         let rollups = sample_rollups();
-        RollupFile::write_with(&io, dir.path(), 1, &rollups).unwrap();
+        let filters = sample_filters();
+        RollupFile::write_with(&io, dir.path(), 1, &rollups, &filters).unwrap();
         let ops = io.ops();
         std::fs::remove_file(dir.path().join(rollup_file_name(1))).unwrap();
         for at in 1..=ops {
             io.arm(at, Fault::NoSpace);
-            let result = RollupFile::write_with(&io, dir.path(), 1, &rollups);
+            let result = RollupFile::write_with(&io, dir.path(), 1, &rollups, &filters);
             assert!(result.is_err(), "fault at operation {at}");
             let path = dir.path().join(rollup_file_name(1));
             assert!(!path.exists(), "fault at operation {at} left the file");
@@ -634,7 +774,7 @@ mod tests {
             raw_len: 0,
             crc: 0,
         };
-        let directory = encode_directory(&[], std::slice::from_ref(&entry));
-        assert_eq!(directory.len(), 2 + ENTRY_LEN);
+        let directory = encode_directory(&[], std::slice::from_ref(&entry), &[]);
+        assert_eq!(directory.len(), 3 + ENTRY_LEN);
     }
 }

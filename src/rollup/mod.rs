@@ -19,6 +19,7 @@ mod directory;
 mod encode;
 pub mod estimate;
 pub mod file;
+pub mod filter;
 pub mod sketch;
 pub mod summary;
 
@@ -31,6 +32,7 @@ use crate::value::Value;
 
 pub use estimate::Estimate;
 pub use file::{RollupFile, parse_rollup_file_name, rollup_file_name};
+pub use filter::RolledUpFilter;
 pub use sketch::{Bucket, BucketKey, DEFAULT_ALPHA, Sketch};
 pub use summary::{CategoryCounts, MAX_CATEGORIES, NumericSummary, Summary};
 

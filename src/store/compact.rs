@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::index::{self, IndexEntry, IndexRun};
 use crate::manifest::CompactionRecord;
 use crate::manifest::Deletion;
-use crate::rollup::{self, Rollup, RollupFile};
+use crate::rollup::{self, RolledUpFilter, Rollup, RollupFile};
 use crate::segment::SegmentRecords;
 use crate::segment::{self, Segment, SegmentData};
 use crate::segment_set::SegmentSet;
@@ -273,7 +273,9 @@ fn change_rollups(
 ) -> Result<RollupChange> {
     match drop {
         Drop::Nothing => match purge.filter(|p| !p.models.is_empty()) {
-            Some(purge) => rewrite_rollups(inner, written, |rollups| {
+            // Filters keep the UUIDs of the deleted model's predictions: a bloom filter
+            // cannot drop entries, and its bits reveal no UUID.
+            Some(purge) => rewrite_rollups(inner, written, keep_all, |rollups| {
                 let kept = rollups
                     .into_iter()
                     .filter(|r| !purge.models.contains(&r.model));
@@ -332,14 +334,20 @@ fn add_rollups(
         return Ok(RollupChange::default());
     };
     let interval = plan::millis(tier.interval).max(1);
+    let uuids = predictions.iter().map(|p| (p.uuid, p.timestamp_ms));
+    let filters: Vec<RolledUpFilter> = RolledUpFilter::build(uuids).into_iter().collect();
     let rollups = rollup::roll_up(predictions, interval, rollup::DEFAULT_ALPHA)?;
     if rollups.is_empty() {
         return Ok(RollupChange::default());
     }
     Ok(RollupChange {
-        added: Some(write_rollups(inner, &rollups, written)?),
+        added: Some(write_rollups(inner, &rollups, &filters, written)?),
         replaced: Vec::new(),
     })
+}
+
+fn keep_all(_: &RolledUpFilter) -> bool {
+    true
 }
 
 /// Rewrites every rollup file, merging the rollups of `tier` that end by `before_ms` into the
@@ -355,7 +363,7 @@ fn coarsen_rollups(
         return Ok(RollupChange::default());
     };
     let (from, to) = (plan::millis(from.interval), plan::millis(to.interval));
-    rewrite_rollups(inner, written, |rollups| {
+    rewrite_rollups(inner, written, keep_all, |rollups| {
         let (old, kept): (Vec<Rollup>, Vec<Rollup>) = rollups
             .into_iter()
             .partition(|r| r.interval_ms == from && r.end_ms() <= before_ms);
@@ -365,9 +373,11 @@ fn coarsen_rollups(
     })
 }
 
-/// Rewrites the rollup files without the rollups that start before `before_ms`, when some do.
+/// Rewrites the rollup files without the rollups that start before `before_ms` and the filters
+/// whose predictions all lie before it, when some do.
 fn expire_rollups(inner: &Inner, before_ms: i64, written: &mut Written) -> Result<RollupChange> {
-    rewrite_rollups(inner, written, |rollups| {
+    let keep = |filter: &RolledUpFilter| filter.newest_ms() >= before_ms;
+    rewrite_rollups(inner, written, keep, |rollups| {
         Ok(rollups
             .into_iter()
             .filter(|r| r.start_ms >= before_ms)
@@ -375,11 +385,13 @@ fn expire_rollups(inner: &Inner, before_ms: i64, written: &mut Written) -> Resul
     })
 }
 
-/// Reads every live rollup, applies `change`, and writes the result as one file that
-/// replaces them all. Rollups of the same model, interval and start are merged into one.
+/// Reads every live rollup and rolled-up filter, applies `change` and `keep_filter`, and writes
+/// the result as one file that replaces them all. Rollups of the same model, interval and start
+/// are merged into one.
 fn rewrite_rollups(
     inner: &Inner,
     written: &mut Written,
+    keep_filter: impl Fn(&RolledUpFilter) -> bool,
     change: impl FnOnce(Vec<Rollup>) -> Result<Vec<Rollup>>,
 ) -> Result<RollupChange> {
     let files = Arc::clone(&inner.state.read().rollups);
@@ -387,19 +399,23 @@ fn rewrite_rollups(
         return Ok(RollupChange::default());
     }
     let mut all = Vec::new();
+    let mut filters = Vec::new();
     for file in files.iter() {
         all.extend(file.all()?);
+        filters.extend(file.filters()?.iter().cloned());
     }
-    let before = all.len();
+    let (before, filters_before) = (all.len(), filters.len());
     let changed = merge_duplicates(change(all)?)?;
+    filters.retain(|f| keep_filter(f));
     let replaced: Vec<u64> = files.iter().map(|f| f.id()).collect();
-    if changed.len() == before && files.len() == 1 {
+    let unchanged = changed.len() == before && filters.len() == filters_before;
+    if unchanged && files.len() == 1 {
         return Ok(RollupChange::default());
     }
-    let added = if changed.is_empty() {
+    let added = if changed.is_empty() && filters.is_empty() {
         None
     } else {
-        Some(write_rollups(inner, &changed, written)?)
+        Some(write_rollups(inner, &changed, &filters, written)?)
     };
     Ok(RollupChange { added, replaced })
 }
@@ -419,10 +435,15 @@ fn merge_duplicates(rollups: Vec<Rollup>) -> Result<Vec<Rollup>> {
     Ok(by_key.into_values().collect())
 }
 
-fn write_rollups(inner: &Inner, rollups: &[Rollup], written: &mut Written) -> Result<RollupFile> {
+fn write_rollups(
+    inner: &Inner,
+    rollups: &[Rollup],
+    filters: &[RolledUpFilter],
+    written: &mut Written,
+) -> Result<RollupFile> {
     let id = inner.allocate_file_ids(1);
     written.ids.push(id);
-    RollupFile::write_with(&*inner.io, &inner.dir, id, rollups)
+    RollupFile::write_with(&*inner.io, &inner.dir, id, rollups, filters)
 }
 
 /// Writes one output segment and returns it with its index entries.

@@ -213,6 +213,7 @@ impl Model {
                 uuid: d.uuid,
                 timestamp_ms: d.timestamp_ms,
                 metrics: to_metrics(&d.metrics),
+                prediction_rolled_up: false,
             })
             .collect()
     }
