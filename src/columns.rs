@@ -69,6 +69,11 @@ pub(crate) fn read_columns(
         delayed: vec![Vec::with_capacity(order.len()); delayed.len()],
     };
     let mut late = Vec::new();
+    let hides = !snapshot.deletions.is_empty();
+    // Records tracked after the snapshot are invisible to it, so heads without delayed records
+    // now need no lookup per row.
+    let unstored =
+        !snapshot.orphans.is_empty() || snapshot.heads().any(|h| !h.read().delayed.is_empty());
     for &row in &order {
         let (Some(&uuid), Some(&timestamp), Some(&seq)) = (
             rows.uuids.get(row),
@@ -77,7 +82,7 @@ pub(crate) fn read_columns(
         ) else {
             continue;
         };
-        if snapshot.deletions.hides_prediction(model, &uuid, seq) {
+        if hides && snapshot.deletions.hides_prediction(model, &uuid, seq) {
             continue;
         }
         out.uuids.push(uuid);
@@ -85,15 +90,14 @@ pub(crate) fn read_columns(
         for (column, values) in out.metrics.iter_mut().zip(rows.values.iter_mut()) {
             column.push(values.get_mut(row).and_then(Option::take));
         }
-        let mut values = latest.take(seq);
-        late.clear();
-        unstored_delayed(snapshot, &uuid, &mut late)?;
-        late.sort_by_key(|d| d.seq);
-        for record in late.drain(..) {
-            apply(&mut values, delayed, &record.metrics.0);
-        }
-        for (column, value) in out.delayed.iter_mut().zip(values) {
-            column.push(value);
+        latest.push_into(seq, &mut out.delayed);
+        if unstored {
+            late.clear();
+            unstored_delayed(snapshot, &uuid, &mut late)?;
+            late.sort_by_key(|d| d.seq);
+            for record in late.drain(..) {
+                apply_last(&mut out.delayed, delayed, &record.metrics.0);
+            }
         }
     }
     Ok(out)
@@ -151,15 +155,18 @@ struct Latest {
 }
 
 impl Latest {
-    /// Takes the values of the prediction `seq`, or `None`s when it has none.
-    fn take(&mut self, seq: Seq) -> Vec<Option<Value>> {
-        let Some(&row) = self.rows.get(&seq) else {
-            return vec![None; self.width];
-        };
-        let start = row * self.width;
-        match self.values.get_mut(start..start + self.width) {
-            Some(values) => values.iter_mut().map(Option::take).collect(),
-            None => vec![None; self.width],
+    /// Moves the values of the prediction `seq` to the end of `columns`, one per column, or
+    /// pushes `None`s when it has none.
+    fn push_into(&mut self, seq: Seq, columns: &mut [Vec<Option<Value>>]) {
+        let start = self.rows.get(&seq).map(|&row| row * self.width);
+        let values = start.and_then(|start| self.values.get_mut(start..start + self.width));
+        match values {
+            Some(values) => {
+                for (column, value) in columns.iter_mut().zip(values) {
+                    column.push(value.take());
+                }
+            }
+            None => columns.iter_mut().for_each(|column| column.push(None)),
         }
     }
 }
@@ -213,11 +220,15 @@ fn unstored_delayed(snapshot: &Snapshot, uuid: &Uuid, out: &mut Vec<DelayedRecor
     Ok(())
 }
 
-/// Sets the value of each metric of `names` that `metrics` holds.
-fn apply(values: &mut [Option<Value>], names: &[&str], metrics: &[crate::value::Metric]) {
+/// Sets the last value of each column of `names` whose metric `metrics` holds.
+fn apply_last(
+    columns: &mut [Vec<Option<Value>>],
+    names: &[&str],
+    metrics: &[crate::value::Metric],
+) {
     for metric in metrics {
         if let Some(at) = names.iter().position(|name| *name == metric.name)
-            && let Some(slot) = values.get_mut(at)
+            && let Some(slot) = columns.get_mut(at).and_then(|c| c.last_mut())
         {
             *slot = Some(metric.value.clone());
         }

@@ -343,9 +343,10 @@ fn read_frame(reader: &mut Reader, count: usize, out: &mut Vec<i64>) -> DecodeRe
     let base = reader.position();
     let mut bits = BitReader::new(reader.bytes(len)?, base);
     try_reserve(out, count, base)?;
-    bits.read_many(width, count, |value| {
-        out.push(min.wrapping_add(value as i64))
-    })?;
+    let start = out.len();
+    out.resize(start + count, 0);
+    let slots = out.get_mut(start..).unwrap_or_default();
+    bits.read_many(width, slots, |value| min.wrapping_add(value as i64))?;
     bits.check_end()
 }
 

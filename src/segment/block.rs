@@ -22,13 +22,42 @@ enum ColumnValues {
 }
 
 impl ColumnValues {
-    fn into_values(self) -> Vec<Value> {
+    /// Moves the values of the rows in `rows` into `slots`, one slot per row of `rows`.
+    /// `presence` says which rows of the block have a value, `None` when all do.
+    fn place(self, presence: Option<&[bool]>, rows: Range<usize>, slots: &mut [Option<Value>]) {
         match self {
-            ColumnValues::F64(v) => v.into_iter().map(Value::F64).collect(),
-            ColumnValues::I64(v) => v.into_iter().map(Value::I64).collect(),
-            ColumnValues::Bool(v) => v.into_iter().map(Value::Bool).collect(),
-            ColumnValues::Str(v) => v.into_iter().map(Value::Str).collect(),
-            ColumnValues::Bytes(v) => v.into_iter().map(Value::Bytes).collect(),
+            ColumnValues::F64(v) => place(v, Value::F64, presence, rows, slots),
+            ColumnValues::I64(v) => place(v, Value::I64, presence, rows, slots),
+            ColumnValues::Bool(v) => place(v, Value::Bool, presence, rows, slots),
+            ColumnValues::Str(v) => place(v, Value::Str, presence, rows, slots),
+            ColumnValues::Bytes(v) => place(v, Value::Bytes, presence, rows, slots),
+        }
+    }
+}
+
+/// Moves the typed `values` of the present rows among `rows` into their slots.
+fn place<T>(
+    values: Vec<T>,
+    wrap: fn(T) -> Value,
+    presence: Option<&[bool]>,
+    rows: Range<usize>,
+    slots: &mut [Option<Value>],
+) {
+    let values = values.into_iter();
+    let Some(presence) = presence else {
+        let values = values.skip(rows.start).take(rows.len());
+        for (slot, value) in slots.iter_mut().zip(values) {
+            *slot = Some(wrap(value));
+        }
+        return;
+    };
+    let before = presence.get(..rows.start).unwrap_or_default();
+    let skipped = before.iter().filter(|p| **p).count();
+    let mut values = values.skip(skipped);
+    let present = presence.get(rows).unwrap_or_default();
+    for (slot, &present) in slots.iter_mut().zip(present) {
+        if present && let Some(value) = values.next() {
+            *slot = Some(wrap(value));
         }
     }
 }
@@ -259,16 +288,17 @@ impl<'s> BlockReader<'s> {
         let columns = self.chunks.len().saturating_sub(fixed);
         let mut out: Vec<Metrics> = Vec::with_capacity(rows.len());
         out.resize_with(rows.len(), || Metrics(Vec::with_capacity(columns)));
+        let mut slots: Vec<Option<Value>> = Vec::with_capacity(rows.len());
         for chunk in self.chunks.iter().skip(fixed) {
             let Some(def) = self.footer.columns.get(chunk.column as usize) else {
                 return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
             };
             let (presence, values) = self.metric_column(chunk, def)?;
-            let mut values = values.into_values().into_iter();
-            for (row, present) in presence.into_iter().enumerate() {
-                let value = if present { values.next() } else { None };
-                let target = row.checked_sub(rows.start).and_then(|i| out.get_mut(i));
-                if let (Some(value), Some(metrics)) = (value, target) {
+            slots.clear();
+            slots.resize(rows.len(), None);
+            values.place(presence.as_deref(), rows.clone(), &mut slots);
+            for (metrics, slot) in out.iter_mut().zip(slots.iter_mut()) {
+                if let Some(value) = slot.take() {
                     metrics.0.push(Metric {
                         name: def.name.clone(),
                         value,
@@ -279,12 +309,19 @@ impl<'s> BlockReader<'s> {
         Ok(out)
     }
 
-    /// Returns the values of metric `name` for the rows in `rows`: `None` where a row lacks
-    /// it. Only the chunks of that name are decoded. A name tracked with several types has one
-    /// chunk per type, and each row is present in at most one of them.
-    pub fn named_values(&self, name: &str, rows: Range<usize>) -> Result<Vec<Option<Value>>> {
+    /// Appends to `out` the values of metric `name` for the rows in `rows`: `None` where a row
+    /// lacks it. Only the chunks of that name are decoded. A name tracked with several types
+    /// has one chunk per type, and each row is present in at most one of them.
+    pub fn named_values_into(
+        &self,
+        name: &str,
+        rows: Range<usize>,
+        out: &mut Vec<Option<Value>>,
+    ) -> Result<()> {
+        let first = out.len();
+        out.resize(first + rows.len(), None);
+        let slots = out.get_mut(first..).unwrap_or_default();
         let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
-        let mut out: Vec<Option<Value>> = vec![None; rows.len()];
         for chunk in self.chunks.iter().skip(fixed) {
             let Some(def) = self.footer.columns.get(chunk.column as usize) else {
                 return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
@@ -293,24 +330,18 @@ impl<'s> BlockReader<'s> {
                 continue;
             }
             let (presence, values) = self.metric_column(chunk, def)?;
-            let mut values = values.into_values().into_iter();
-            for (row, present) in presence.into_iter().enumerate().take(rows.end) {
-                let value = if present { values.next() } else { None };
-                let target = row.checked_sub(rows.start).and_then(|i| out.get_mut(i));
-                if let (Some(value), Some(slot)) = (value, target) {
-                    *slot = Some(value);
-                }
-            }
+            values.place(presence.as_deref(), rows.clone(), slots);
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// Decodes one metric column: the presence of each row, and the values of present rows.
+    /// Decodes one metric column: the presence of each row, `None` when every row has a
+    /// value, and the values of present rows.
     fn metric_column(
         &self,
         chunk: &ChunkRef,
         def: &ColumnDef,
-    ) -> Result<(Vec<bool>, ColumnValues)> {
+    ) -> Result<(Option<Vec<bool>>, ColumnValues)> {
         let column_name = def.name.as_str();
         let data = self.chunk_data(chunk, column_name)?;
         let rows = self.rows();
@@ -328,9 +359,9 @@ impl<'s> BlockReader<'s> {
                 let reason = format!("the bitmap has {count} rows present, the footer {present}");
                 return Err(self.corrupt(chunk.offset, column_name, reason));
             }
-            presence
+            Some(presence)
         } else {
-            vec![true; rows]
+            None
         };
         let base = reader.position();
         let bytes = reader.rest();

@@ -62,7 +62,7 @@ impl Segment {
             out.seqs.extend(slice(&seqs, &rows));
             out.uuids.extend(slice(&uuids, &rows));
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
-                column.extend(reader.named_values(name, rows.clone())?);
+                reader.named_values_into(name, rows.clone(), column)?;
             }
         }
         Ok(())
@@ -97,7 +97,7 @@ impl Segment {
             let seqs = reader.u64_column(FixedColumn::PredictionSeq)?;
             out.prediction_seqs.extend(slice(&seqs, &rows));
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
-                column.extend(reader.named_values(name, rows.clone())?);
+                reader.named_values_into(name, rows.clone(), column)?;
             }
         }
         Ok(())
