@@ -31,9 +31,10 @@ pub fn decode(bytes: &[u8], n: usize, out: &mut Vec<bool>) -> DecodeResult<()> {
         let mut bits = BitReader::new(reader.bytes(len)?, 0);
         reader.check_end()?;
         try_reserve(out, n, 0)?;
-        for _ in 0..n {
-            out.push(bits.read_bit()?);
-        }
+        let start = out.len();
+        out.resize(start + n, false);
+        let slots = out.get_mut(start..).unwrap_or_default();
+        bits.read_many(1, slots, |bit| bit == 1)?;
         bits.check_end()
     })
 }

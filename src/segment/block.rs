@@ -33,6 +33,31 @@ impl ColumnValues {
             ColumnValues::Bytes(v) => place(v, Value::Bytes, presence, rows, slots),
         }
     }
+
+    /// Appends the values of the rows in `rows` to `out`, for a column that every row has.
+    fn extend_into(self, rows: Range<usize>, out: &mut Vec<Option<Value>>) {
+        match self {
+            ColumnValues::F64(v) => extend(v, Value::F64, rows, out),
+            ColumnValues::I64(v) => extend(v, Value::I64, rows, out),
+            ColumnValues::Bool(v) => extend(v, Value::Bool, rows, out),
+            ColumnValues::Str(v) => extend(v, Value::Str, rows, out),
+            ColumnValues::Bytes(v) => extend(v, Value::Bytes, rows, out),
+        }
+    }
+}
+
+/// Appends the typed `values` of the rows in `rows` to `out`, when every row has a value.
+fn extend<T>(
+    values: Vec<T>,
+    wrap: fn(T) -> Value,
+    rows: Range<usize>,
+    out: &mut Vec<Option<Value>>,
+) {
+    let target = out.len() + rows.len();
+    let values = values.into_iter().skip(rows.start).take(rows.len());
+    out.extend(values.map(|value| Some(wrap(value))));
+    // Decoding yields a value per row; should it not, rows keep their place in the columns.
+    out.resize(target, None);
 }
 
 /// Moves the typed `values` of the present rows among `rows` into their slots.
@@ -259,6 +284,31 @@ impl<'s> BlockReader<'s> {
         Ok(uuids.filter_map(|b| Uuid::from_slice(b).ok()).collect())
     }
 
+    /// Appends the UUIDs of the rows in `rows` to `out`, after checking the chunk as
+    /// `uuid_column` does.
+    pub fn uuids_into(&self, rows: Range<usize>, out: &mut Vec<Uuid>) -> Result<()> {
+        let column_name = FixedColumn::Uuid.name();
+        let data = self.chunk_data(self.fixed_chunk(FixedColumn::Uuid)?, column_name)?;
+        if data.bytes.len() != self.rows() * UUID_LEN || rows.end > self.rows() {
+            let reason = format!(
+                "{} bytes for {} rows, rows {rows:?} asked for",
+                data.bytes.len(),
+                self.rows()
+            );
+            return Err(self.corrupt(data.chunk.offset, column_name, reason));
+        }
+        let bytes = data
+            .bytes
+            .get(rows.start * UUID_LEN..rows.end * UUID_LEN)
+            .unwrap_or_default();
+        let uuids = bytes.chunks_exact(UUID_LEN).map(|b| {
+            let b: [u8; UUID_LEN] = b.try_into().unwrap_or_default();
+            Uuid::from_bytes(b)
+        });
+        out.extend(uuids);
+        Ok(())
+    }
+
     /// Checks the CRC of the block's UUID chunk.
     pub fn check_uuid_chunk(&self) -> Result<()> {
         let column_name = FixedColumn::Uuid.name();
@@ -318,17 +368,29 @@ impl<'s> BlockReader<'s> {
         rows: Range<usize>,
         out: &mut Vec<Option<Value>>,
     ) -> Result<()> {
-        let first = out.len();
-        out.resize(first + rows.len(), None);
-        let slots = out.get_mut(first..).unwrap_or_default();
         let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
+        let mut chunks = Vec::new();
         for chunk in self.chunks.iter().skip(fixed) {
             let Some(def) = self.footer.columns.get(chunk.column as usize) else {
                 return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
             };
-            if def.name != name {
-                continue;
+            if def.name == name {
+                chunks.push((chunk, def));
             }
+        }
+        // A chunk that every row is present in is the name's only one: its values move to `out`
+        // without a pass over empty slots first.
+        if let [(chunk, def)] = chunks[..]
+            && chunk.present as usize == self.rows()
+        {
+            let (_, values) = self.metric_column(chunk, def)?;
+            values.extend_into(rows, out);
+            return Ok(());
+        }
+        let first = out.len();
+        out.resize(first + rows.len(), None);
+        let slots = out.get_mut(first..).unwrap_or_default();
+        for (chunk, def) in chunks {
             let (presence, values) = self.metric_column(chunk, def)?;
             values.place(presence.as_deref(), rows.clone(), slots);
         }

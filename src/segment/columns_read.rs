@@ -57,10 +57,9 @@ impl Segment {
                 continue;
             }
             let seqs = reader.seq_column()?;
-            let uuids = reader.uuid_column()?;
             out.timestamps.extend(slice(&timestamps, &rows));
             out.seqs.extend(slice(&seqs, &rows));
-            out.uuids.extend(slice(&uuids, &rows));
+            reader.uuids_into(rows.clone(), &mut out.uuids)?;
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
                 reader.named_values_into(name, rows.clone(), column)?;
             }
