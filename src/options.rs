@@ -107,7 +107,8 @@ pub struct Retention {
     pub tiers: Vec<RollupTier>,
     /// Everything older than this is deleted: raw records, rollups and aggregates.
     pub max_age: Option<Duration>,
-    /// When the store's files exceed this many bytes, the oldest partitions are deleted.
+    /// When the segment files exceed this many bytes, the oldest partitions are deleted.
+    /// Index runs, rollup files and log files are not counted.
     pub max_bytes: Option<u64>,
 }
 
