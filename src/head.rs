@@ -24,10 +24,11 @@ pub(crate) struct Head {
 }
 
 /// The records of a head. Its maps hash with foldhash in place of the standard library's
-/// SipHash, because each tracked record takes one to three map operations and SipHash cost more
-/// than the rest of an insert. Each map gets a random seed, so no fixed list of UUIDs collides
-/// in every head. The foldhash 0.2 README states that this does not hold against an attacker
-/// who can observe the hashes, through timing for example.
+/// SipHash, because each tracked record takes one to three map operations, and SipHash was the
+/// largest part of an insert in the W2 profile of docs/benchmarks.md. Each map gets a random
+/// seed, so no fixed list of UUIDs collides in every head. The foldhash 0.2 README states that
+/// this does not hold against an attacker who can observe the hashes, through timing for
+/// example.
 #[derive(Debug, Default)]
 pub(crate) struct HeadData {
     pub predictions: Vec<PredictionRecord>,

@@ -280,8 +280,8 @@ fn check_predictions(predictions: &[NewPrediction]) -> Result<()> {
 /// for a prediction it does not have.
 fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -> Result<()> {
     // Both heads are read-locked once per batch instead of once per record. No writer waits
-    // on them meanwhile: the active head is written only under the writer lock, which the
-    // caller holds, and a frozen head is never written.
+    // on them meanwhile, because the active head is written only under the writer lock, which
+    // the caller holds, and a frozen head is never written.
     let active = state.active.read();
     let frozen = state.frozen.as_ref().map(|(head, _)| head.read());
     let holds = |uuid: &Uuid| -> Result<bool> {
