@@ -254,8 +254,8 @@ impl Metrics {
 
     /// Sorts the metrics by name, the order in which reads return them.
     pub(crate) fn sort_by_name(&mut self) {
-        // Names of one record mostly differ in their first byte, so comparing it first settles
-        // most pairs without a call to memcmp. The order is that of `str::cmp`.
+        // Comparing the first bytes inline settles a pair of names that differ there without a
+        // call to memcmp. The order is that of `str::cmp`.
         self.0.sort_by(|a, b| {
             let (a, b) = (a.name.as_bytes(), b.name.as_bytes());
             a.first().cmp(&b.first()).then_with(|| a.cmp(b))
