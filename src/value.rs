@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::fmt;
 
+use foldhash::fast::RandomState;
+
 use crate::error::{Error, Result};
 
 /// Maximum length of a model id, in bytes of UTF-8.
@@ -252,7 +254,12 @@ impl Metrics {
 
     /// Sorts the metrics by name, the order in which reads return them.
     pub(crate) fn sort_by_name(&mut self) {
-        self.0.sort_by(|a, b| a.name.cmp(&b.name));
+        // Comparing the first bytes inline settles a pair of names that differ there without a
+        // call to memcmp. The order is that of `str::cmp`.
+        self.0.sort_by(|a, b| {
+            let (a, b) = (a.name.as_bytes(), b.name.as_bytes());
+            a.first().cmp(&b.first()).then_with(|| a.cmp(b))
+        });
     }
 
     /// Sets `name` to `value`, replacing an earlier value of the same name.
@@ -310,7 +317,7 @@ pub(crate) fn validate_model(model: &str) -> Result<()> {
             ),
         ));
     }
-    if model.chars().any(char::is_control) {
+    if has_control_char(model) {
         return Err(Error::invalid(
             "model",
             preview(model),
@@ -356,7 +363,7 @@ pub(crate) fn validate_metrics(metrics: &Metrics) -> Result<()> {
         }
     }
     if metrics.len() > SMALL_METRIC_LIST {
-        let mut seen = HashSet::with_capacity(metrics.len());
+        let mut seen = HashSet::with_capacity_and_hasher(metrics.len(), RandomState::default());
         for metric in metrics {
             if !seen.insert(metric.name.as_str()) {
                 return Err(duplicate_name(&metric.name));
@@ -402,7 +409,7 @@ fn validate_metric_name(name: &str) -> Result<()> {
             ),
         ));
     }
-    if name.chars().any(char::is_control) {
+    if has_control_char(name) {
         return Err(Error::invalid(
             "metric name",
             preview(name),
@@ -410,6 +417,15 @@ fn validate_metric_name(name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Returns true when `text` contains a character that `char::is_control` accepts. Printable
+/// ASCII, the common case for names, passes in one pass over the bytes without decoding.
+fn has_control_char(text: &str) -> bool {
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return false;
+    }
+    text.chars().any(char::is_control)
 }
 
 fn validate_value(name: &str, value: &Value) -> Result<()> {
@@ -436,4 +452,51 @@ pub(crate) fn preview(text: &str) -> String {
     }
     let head: String = text.chars().take(MAX_CHARS).collect();
     format!("{head:?}... ({} bytes)", text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_check_matches_char_is_control() {
+        let mut checked = 0;
+        for code in (0..=0x2FFFu32).chain([0xFEFF, 0x1_F697, 0x10_FFFF]) {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            for text in [c.to_string(), format!("ab{c}"), format!("{c}é")] {
+                assert_eq!(
+                    has_control_char(&text),
+                    c.is_control(),
+                    "U+{code:04X} in {text:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 3 * 0x2000);
+    }
+
+    #[test]
+    fn sort_by_name_orders_like_str_cmp() {
+        let names = [
+            "tenure", "", "ab", "a", "é", "Z", "b", "aa", "名前", "a\u{0}",
+        ];
+        let mut metrics: Metrics = names.iter().map(|n| (*n, 1i64)).collect();
+        metrics.sort_by_name();
+        let mut expected = names.to_vec();
+        expected.sort();
+
+        let sorted: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(sorted, expected);
+    }
+
+    #[test]
+    fn control_check_passes_plain_names() {
+        assert!(!has_control_char("score"));
+        assert!(!has_control_char(""));
+        assert!(!has_control_char("価格帯_ünïcødé"));
+        assert!(has_control_char("tab\there"));
+        assert!(has_control_char("c1\u{85}"));
+    }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
+use foldhash::fast::RandomState;
 use uuid::Uuid;
 
 use super::{Inner, Store, flush};
@@ -187,9 +188,7 @@ impl Store {
             let position = inner.wal.append(&records)?;
             let last = first + records.len() as u64 - 1;
             let mut head = state.active.write();
-            for record in records {
-                head.insert(record);
-            }
+            head.insert_batch(records);
             let head_bytes = head.bytes();
             drop(head);
             inner.last_seq.store(last, Ordering::Release);
@@ -262,7 +261,7 @@ fn prepare(record: &mut LogRecord, seq: u64) {
 /// Validates a batch of predictions: lengths, model ids, metrics, and no UUID twice.
 fn check_predictions(predictions: &[NewPrediction]) -> Result<()> {
     check_batch_len(predictions.len())?;
-    let mut uuids = HashSet::with_capacity(predictions.len());
+    let mut uuids = HashSet::with_capacity_and_hasher(predictions.len(), RandomState::default());
     for p in predictions {
         validate_model(&p.model)?;
         validate_metrics(&p.metrics)?;
@@ -280,13 +279,16 @@ fn check_predictions(predictions: &[NewPrediction]) -> Result<()> {
 /// Rejects a prediction UUID the store already has and, when so configured, a delayed record
 /// for a prediction it does not have.
 fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -> Result<()> {
+    // Both heads are read-locked once per batch instead of once per record. No writer waits
+    // on them meanwhile, because the active head is written only under the writer lock, which
+    // the caller holds, and a frozen head is never written.
+    let active = state.active.read();
+    let frozen = state.frozen.as_ref().map(|(head, _)| head.read());
     let holds = |uuid: &Uuid| -> Result<bool> {
-        if state.active.read().contains_prediction(uuid) {
+        if active.contains_prediction(uuid) {
             return Ok(true);
         }
-        if let Some((frozen, _)) = &state.frozen
-            && frozen.read().contains_prediction(uuid)
-        {
+        if frozen.as_ref().is_some_and(|f| f.contains_prediction(uuid)) {
             return Ok(true);
         }
         state.index.contains_prediction(uuid, &*state.segments)

@@ -95,15 +95,23 @@ pub(crate) fn check_limits(records: &[LogRecord]) -> Result<()> {
     Ok(())
 }
 
+/// Checks one length. It runs for every metric of every record, so the comparison is inlined
+/// and the error is built out of line.
+#[inline]
 fn check_len(what: &'static str, len: usize, max: usize) -> Result<()> {
     if len > max {
-        return Err(Error::invalid(
-            what,
-            len.to_string(),
-            format!("the write-ahead log stores at most {max}"),
-        ));
+        return Err(too_long(what, len, max));
     }
     Ok(())
+}
+
+#[cold]
+fn too_long(what: &'static str, len: usize, max: usize) -> Error {
+    Error::invalid(
+        what,
+        len.to_string(),
+        format!("the write-ahead log stores at most {max}"),
+    )
 }
 
 fn encode_record(record: &LogRecord, out: &mut Vec<u8>) {
