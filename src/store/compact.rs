@@ -20,6 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::flush::{index_entries, install_manifest, remove_unlisted};
+use super::rollup_change::{self as rollups, RollupChange};
 use super::{Inner, purge};
 use crate::compaction::plan::{self, SegmentInfo, Step, Watermarks};
 use crate::compaction::rewrite::{self, Deleted, Drop, Output, Split};
@@ -28,7 +29,7 @@ use crate::error::Result;
 use crate::index::{self, IndexEntry, IndexRun};
 use crate::manifest::CompactionRecord;
 use crate::manifest::Deletion;
-use crate::rollup::{self, RolledUpFilter, Rollup, RollupFile};
+use crate::rollup::{self, RollupFile};
 use crate::segment::SegmentRecords;
 use crate::segment::{self, Segment, SegmentData};
 use crate::segment_set::SegmentSet;
@@ -100,8 +101,8 @@ fn info(segment: &Segment) -> SegmentInfo {
 
 /// Files a step wrote, removed again when the step fails before its manifest switch.
 #[derive(Default)]
-struct Written {
-    ids: Vec<u64>,
+pub(super) struct Written {
+    pub(super) ids: Vec<u64>,
 }
 
 /// The replacement of one group of adjacent segments.
@@ -128,11 +129,12 @@ fn run_step_writing(
     written: &mut Written,
 ) -> Result<Option<Vec<u64>>> {
     let started = Instant::now();
-    let merging = matches!(step, Step::Merge { .. });
     let raw_cutoff = inner.state.read().manifest.raw_cutoff_ms;
-    // A roll-up below the current cutoff takes late predictions only.
-    let late = matches!(step, Step::RollUp { before_ms, .. } if before_ms <= raw_cutoff);
-    let mut untouched: Vec<u64> = Vec::new();
+    let kind = StepKind {
+        merging: matches!(step, Step::Merge { .. }),
+        // A roll-up below the current cutoff takes late predictions only.
+        late: matches!(step, Step::RollUp { before_ms, .. } if before_ms <= raw_cutoff),
+    };
     let (groups, drop) = match step {
         Step::Merge { group } => (vec![group], Drop::Nothing),
         Step::Purge { groups } => (groups, Drop::Nothing),
@@ -147,80 +149,27 @@ fn run_step_writing(
             (groups, drop)
         }
         Step::Coarsen { tier, before_ms } => {
-            let change = coarsen_rollups(inner, tier, before_ms, written)?;
+            let change = rollups::coarsen(inner, tier, before_ms, written)?;
             let mut plan = Change::new(Drop::Nothing, change);
             plan.tier_cutoff = Some((tier, before_ms));
             install(inner, plan, written)?;
             return Ok(None);
         }
     };
-    let (segments, orphans, deletions) = {
-        let state = inner.state.read();
-        let deletions = Arc::clone(&state.deletions);
-        (
-            Arc::clone(&state.segments),
-            Arc::clone(&state.orphans),
-            deletions,
-        )
+    let segments = Arc::clone(&inner.state.read().segments);
+    let rewritten = match rewrite_groups(inner, &segments, groups, drop, purge, kind, written)? {
+        Rewritten::Skipped(group) => return Ok(Some(group)),
+        Rewritten::Done(rewritten) => rewritten,
     };
-    let no_seqs = HashSet::new();
-    let deleted = Deleted {
-        deletions: &deletions,
-        prediction_seqs: purge.map_or(&no_seqs, |p| &p.prediction_seqs),
-    };
-    let mut record = CompactionRecord::default();
-    let mut replacements = Vec::with_capacity(groups.len());
-    let mut entries: Vec<IndexEntry> = Vec::new();
-    let mut rolled_up = Vec::new();
-    for group in groups {
-        let mut inputs = Vec::with_capacity(group.len());
-        let mut group_bytes = 0;
-        for id in &group {
-            if let Some(segment) = segments.get(id) {
-                group_bytes += segment.file_bytes();
-                inputs.push(segment.records()?);
-            }
-        }
-        record.bytes_in += group_bytes;
-        record.segments_in += group.len() as u64;
-        let input_count = inputs.len();
-        let split = split_for(&inputs, group_bytes, inner);
-        let rewritten = rewrite::rewrite(inputs, drop, &orphans, deleted, split);
-        if merging && rewritten.outputs.len() >= input_count {
-            log::debug!("merging segments {group:?} would not lower their number: skipped");
-            return Ok(Some(group));
-        }
-        if late && rewritten.rolled_up.is_empty() {
-            untouched.extend(group);
-            continue;
-        }
-        record.expired += rewritten.expired;
-        rolled_up.extend(rewritten.rolled_up);
-        let mut outputs = Vec::with_capacity(rewritten.outputs.len());
-        for output in &rewritten.outputs {
-            let (segment, segment_entries) = write_output(inner, output, written)?;
-            record.bytes_out += segment.file_bytes();
-            entries.extend(segment_entries);
-            outputs.push(Arc::new(segment));
-        }
-        record.segments_out += outputs.len() as u64;
-        replacements.push(Replacement {
-            group,
-            segments: outputs,
-        });
-    }
-    if late && replacements.is_empty() {
-        log::debug!("no late prediction in segments {untouched:?} can be rolled up: skipped");
-        return Ok(Some(untouched));
-    }
-    record.rolled_up = rolled_up.len() as u64;
-    let rollups = change_rollups(inner, drop, purge, rolled_up, written)?;
+    let mut record = rewritten.record;
+    record.rolled_up = rewritten.rolled_up.len() as u64;
+    let rollups = rollups::change(inner, drop, purge, rewritten.rolled_up, written)?;
     if let Some(file) = &rollups.added {
         record.bytes_out += file.file_bytes();
     }
     let mut change = Change::new(drop, rollups);
-    change.replacements = replacements;
-    change.new_run = write_entries(inner, entries, written)?;
+    change.replacements = rewritten.replacements;
+    change.new_run = write_entries(inner, rewritten.entries, written)?;
     change.read_from = Some(segments);
     change.record = record;
     change.purged = purge.map(|p| p.deletions.clone()).unwrap_or_default();
@@ -245,6 +194,99 @@ fn run_step_writing(
     Ok(None)
 }
 
+/// What a step on segments does beyond dropping records: merge, or roll up late predictions.
+#[derive(Clone, Copy)]
+struct StepKind {
+    merging: bool,
+    late: bool,
+}
+
+/// The segments a step wrote in place of its groups.
+struct GroupOutputs {
+    replacements: Vec<Replacement>,
+    entries: Vec<IndexEntry>,
+    rolled_up: Vec<crate::record::Prediction>,
+    record: CompactionRecord,
+}
+
+enum Rewritten {
+    /// The step would change nothing in these segments: a merge that would not lower their
+    /// number, or a late roll-up that found no late prediction.
+    Skipped(Vec<u64>),
+    Done(GroupOutputs),
+}
+
+/// Rewrites each group of adjacent segments without what `drop` and `purge` remove, and
+/// writes the outputs.
+fn rewrite_groups(
+    inner: &Inner,
+    segments: &SegmentSet,
+    groups: Vec<Vec<u64>>,
+    drop: Drop,
+    purge: Option<&Purge>,
+    kind: StepKind,
+    written: &mut Written,
+) -> Result<Rewritten> {
+    let (orphans, deletions) = {
+        let state = inner.state.read();
+        (Arc::clone(&state.orphans), Arc::clone(&state.deletions))
+    };
+    let no_seqs = HashSet::new();
+    let deleted = Deleted {
+        deletions: &deletions,
+        prediction_seqs: purge.map_or(&no_seqs, |p| &p.prediction_seqs),
+    };
+    let mut out = GroupOutputs {
+        replacements: Vec::with_capacity(groups.len()),
+        entries: Vec::new(),
+        rolled_up: Vec::new(),
+        record: CompactionRecord::default(),
+    };
+    let mut untouched: Vec<u64> = Vec::new();
+    for group in groups {
+        let mut inputs = Vec::with_capacity(group.len());
+        let mut group_bytes = 0;
+        for id in &group {
+            if let Some(segment) = segments.get(id) {
+                group_bytes += segment.file_bytes();
+                inputs.push(segment.records()?);
+            }
+        }
+        out.record.bytes_in += group_bytes;
+        out.record.segments_in += group.len() as u64;
+        let input_count = inputs.len();
+        let split = split_for(&inputs, group_bytes, inner);
+        let rewritten = rewrite::rewrite(inputs, drop, &orphans, deleted, split);
+        if kind.merging && rewritten.outputs.len() >= input_count {
+            log::debug!("merging segments {group:?} would not lower their number: skipped");
+            return Ok(Rewritten::Skipped(group));
+        }
+        if kind.late && rewritten.rolled_up.is_empty() {
+            untouched.extend(group);
+            continue;
+        }
+        out.record.expired += rewritten.expired;
+        out.rolled_up.extend(rewritten.rolled_up);
+        let mut outputs = Vec::with_capacity(rewritten.outputs.len());
+        for output in &rewritten.outputs {
+            let (segment, segment_entries) = write_output(inner, output, written)?;
+            out.record.bytes_out += segment.file_bytes();
+            out.entries.extend(segment_entries);
+            outputs.push(Arc::new(segment));
+        }
+        out.record.segments_out += outputs.len() as u64;
+        out.replacements.push(Replacement {
+            group,
+            segments: outputs,
+        });
+    }
+    if kind.late && out.replacements.is_empty() {
+        log::debug!("no late prediction in segments {untouched:?} can be rolled up: skipped");
+        return Ok(Rewritten::Skipped(untouched));
+    }
+    Ok(Rewritten::Done(out))
+}
+
 /// Outputs of about half the target size: the rows of that many bytes, at the bytes per row
 /// of `inputs`, which take `bytes_in` bytes.
 fn split_for(inputs: &[SegmentRecords], bytes_in: u64, inner: &Inner) -> Split {
@@ -260,39 +302,6 @@ fn split_for(inputs: &[SegmentRecords], bytes_in: u64, inner: &Inner) -> Split {
             .unwrap_or(usize::MAX)
             .max(1),
     }
-}
-
-/// Writes the rollup files that a step on segments changes: the new rollups of a roll-up, and
-/// rewrites without the rollups that an expiry or a model deletion removes.
-fn change_rollups(
-    inner: &Inner,
-    drop: Drop,
-    purge: Option<&Purge>,
-    rolled_up: Vec<crate::record::Prediction>,
-    written: &mut Written,
-) -> Result<RollupChange> {
-    match drop {
-        Drop::Nothing => match purge.filter(|p| !p.models.is_empty()) {
-            // Filters keep the UUIDs of the deleted model's predictions: a bloom filter
-            // cannot drop entries, and its bits reveal no UUID.
-            Some(purge) => rewrite_rollups(inner, written, keep_all, |rollups| {
-                let kept = rollups
-                    .into_iter()
-                    .filter(|r| !purge.models.contains(&r.model));
-                Ok(kept.collect())
-            }),
-            None => Ok(RollupChange::default()),
-        },
-        Drop::RolledUp { .. } => add_rollups(inner, rolled_up, written),
-        Drop::Expired { before_ms } => expire_rollups(inner, before_ms, written),
-    }
-}
-
-/// Rollup files a step adds and replaces.
-#[derive(Default)]
-struct RollupChange {
-    added: Option<RollupFile>,
-    replaced: Vec<u64>,
 }
 
 /// Everything one step changes, applied at once by `install`.
@@ -322,128 +331,6 @@ impl Change {
             purged: Vec::new(),
         }
     }
-}
-
-/// Rolls up `predictions` at the first tier's interval into a new rollup file.
-fn add_rollups(
-    inner: &Inner,
-    predictions: Vec<crate::record::Prediction>,
-    written: &mut Written,
-) -> Result<RollupChange> {
-    let Some(tier) = inner.options.compaction.retention.tiers.first() else {
-        return Ok(RollupChange::default());
-    };
-    let interval = plan::millis(tier.interval).max(1);
-    let uuids = predictions.iter().map(|p| (p.uuid, p.timestamp_ms));
-    let filters: Vec<RolledUpFilter> = RolledUpFilter::build(uuids).into_iter().collect();
-    let rollups = rollup::roll_up(predictions, interval, rollup::DEFAULT_ALPHA)?;
-    if rollups.is_empty() {
-        return Ok(RollupChange::default());
-    }
-    Ok(RollupChange {
-        added: Some(write_rollups(inner, &rollups, &filters, written)?),
-        replaced: Vec::new(),
-    })
-}
-
-fn keep_all(_: &RolledUpFilter) -> bool {
-    true
-}
-
-/// Rewrites every rollup file, merging the rollups of `tier` that end by `before_ms` into the
-/// next tier's intervals.
-fn coarsen_rollups(
-    inner: &Inner,
-    tier: usize,
-    before_ms: i64,
-    written: &mut Written,
-) -> Result<RollupChange> {
-    let tiers = &inner.options.compaction.retention.tiers;
-    let (Some(from), Some(to)) = (tiers.get(tier), tiers.get(tier + 1)) else {
-        return Ok(RollupChange::default());
-    };
-    let (from, to) = (plan::millis(from.interval), plan::millis(to.interval));
-    rewrite_rollups(inner, written, keep_all, |rollups| {
-        let (old, kept): (Vec<Rollup>, Vec<Rollup>) = rollups
-            .into_iter()
-            .partition(|r| r.interval_ms == from && r.end_ms() <= before_ms);
-        let mut out = rollup::coarsen(&old, to)?;
-        out.extend(kept);
-        Ok(out)
-    })
-}
-
-/// Rewrites the rollup files without the rollups that start before `before_ms` and the filters
-/// whose predictions all lie before it, when some do.
-fn expire_rollups(inner: &Inner, before_ms: i64, written: &mut Written) -> Result<RollupChange> {
-    let keep = |filter: &RolledUpFilter| filter.newest_ms() >= before_ms;
-    rewrite_rollups(inner, written, keep, |rollups| {
-        Ok(rollups
-            .into_iter()
-            .filter(|r| r.start_ms >= before_ms)
-            .collect())
-    })
-}
-
-/// Reads every live rollup and rolled-up filter, applies `change` and `keep_filter`, and writes
-/// the result as one file that replaces them all. Rollups of the same model, interval and start
-/// are merged into one.
-fn rewrite_rollups(
-    inner: &Inner,
-    written: &mut Written,
-    keep_filter: impl Fn(&RolledUpFilter) -> bool,
-    change: impl FnOnce(Vec<Rollup>) -> Result<Vec<Rollup>>,
-) -> Result<RollupChange> {
-    let files = Arc::clone(&inner.state.read().rollups);
-    if files.is_empty() {
-        return Ok(RollupChange::default());
-    }
-    let mut all = Vec::new();
-    let mut filters = Vec::new();
-    for file in files.iter() {
-        all.extend(file.all()?);
-        filters.extend(file.filters()?.iter().cloned());
-    }
-    let (before, filters_before) = (all.len(), filters.len());
-    let changed = merge_duplicates(change(all)?)?;
-    filters.retain(|f| keep_filter(f));
-    let replaced: Vec<u64> = files.iter().map(|f| f.id()).collect();
-    let unchanged = changed.len() == before && filters.len() == filters_before;
-    if unchanged && files.len() == 1 {
-        return Ok(RollupChange::default());
-    }
-    let added = if changed.is_empty() && filters.is_empty() {
-        None
-    } else {
-        Some(write_rollups(inner, &changed, &filters, written)?)
-    };
-    Ok(RollupChange { added, replaced })
-}
-
-/// Merges rollups that share model, interval and start.
-fn merge_duplicates(rollups: Vec<Rollup>) -> Result<Vec<Rollup>> {
-    let mut by_key: std::collections::BTreeMap<(String, i64, i64), Rollup> = Default::default();
-    for rollup in rollups {
-        let key = (rollup.model.clone(), rollup.interval_ms, rollup.start_ms);
-        match by_key.get_mut(&key) {
-            Some(existing) => existing.merge(&rollup)?,
-            None => {
-                by_key.insert(key, rollup);
-            }
-        }
-    }
-    Ok(by_key.into_values().collect())
-}
-
-fn write_rollups(
-    inner: &Inner,
-    rollups: &[Rollup],
-    filters: &[RolledUpFilter],
-    written: &mut Written,
-) -> Result<RollupFile> {
-    let id = inner.allocate_file_ids(1);
-    written.ids.push(id);
-    RollupFile::write_with(&*inner.io, &inner.dir, id, rollups, filters)
 }
 
 /// Writes one output segment and returns it with its index entries.

@@ -15,6 +15,7 @@ mod lock;
 mod open;
 mod purge;
 mod read_only;
+mod rollup_change;
 mod worker;
 mod write;
 
