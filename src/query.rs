@@ -329,7 +329,12 @@ fn dedup_by_seq(mut delayed: Vec<DelayedRecord>) -> Vec<DelayedRecord> {
 }
 
 pub(crate) fn orphans(snapshot: &Snapshot) -> Result<Vec<OrphanedDelayed>> {
+    // A deleted prediction counts as unknown: delayed records tracked after its deletion
+    // are orphans.
     let holds_prediction = |uuid: &Uuid| -> Result<bool> {
+        if !snapshot.deletions.is_empty() {
+            return Ok(lookup(snapshot, uuid)?.is_some());
+        }
         let in_head = snapshot.heads().any(|h| h.read().contains_prediction(uuid));
         Ok(in_head
             || snapshot

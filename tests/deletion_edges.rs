@@ -293,3 +293,65 @@ fn purge_keeps_labels_tracked_after_the_deletion() {
         found.delayed
     );
 }
+
+/// Returns the orphaned delayed records of `uuid` as (UUID, label) pairs.
+fn orphan_labels(store: &Store, uuid: Uuid) -> Vec<(Uuid, Option<modelmetrics::Value>)> {
+    let orphans = store.orphaned_delayed_metrics().unwrap();
+    let of_uuid = orphans.into_iter().filter(|o| o.uuid == uuid);
+    of_uuid
+        .map(|o| (o.uuid, o.metrics.get("label").cloned()))
+        .collect()
+}
+
+/// A label tracked after its prediction was deleted outlives the prediction as an orphan: in
+/// the head, after the flush, after a reopen, in a read-only view, after the compaction that
+/// purges and merges, and after another reopen. The label tracked before the deletion stays
+/// hidden.
+#[test]
+fn label_after_deletion_stays_an_orphan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), options()).unwrap();
+    for n in 0..4u64 {
+        store
+            .track_metrics("m", uuid(n), n as i64, &score(0.5))
+            .unwrap();
+        store.flush().unwrap();
+    }
+    store
+        .track_delayed_metrics(uuid(2), 10, &label(false))
+        .unwrap();
+    store.delete_prediction(uuid(2)).unwrap();
+    store
+        .track_delayed_metrics(uuid(2), 11, &label(true))
+        .unwrap();
+    let expected = vec![(uuid(2), Some(true.into()))];
+    assert_eq!(orphan_labels(&store, uuid(2)), expected, "in the head");
+    store.flush().unwrap();
+    assert_eq!(orphan_labels(&store, uuid(2)), expected, "after the flush");
+    store.close().unwrap();
+    drop(store);
+
+    let store = Store::open_with(dir.path(), options()).unwrap();
+    assert_eq!(orphan_labels(&store, uuid(2)), expected, "after a reopen");
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    let read_only: Vec<_> = reader
+        .orphaned_delayed_metrics()
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.uuid, o.metrics.get("label").cloned()))
+        .collect();
+    assert_eq!(read_only, expected, "in a read-only view");
+    store.compact().unwrap();
+    assert!(store.lookup(uuid(2)).unwrap().is_none());
+    assert_eq!(orphan_labels(&store, uuid(2)), expected, "after the purge");
+    assert_eq!(count(&store, "m"), 3);
+    store.close().unwrap();
+    drop(store);
+
+    let store = Store::open_with(dir.path(), options()).unwrap();
+    assert_eq!(
+        orphan_labels(&store, uuid(2)),
+        expected,
+        "after the last reopen"
+    );
+}

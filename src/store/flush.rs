@@ -30,6 +30,21 @@ use crate::segment::{self, Segment, SegmentData};
 /// head, so that on return every record tracked before the call is in a segment.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
     let _flushing = inner.flush_lock.lock();
+    flush_locked(inner)
+}
+
+/// Flushes as `flush` does if `needed` still holds once no other flush runs. The background
+/// thread flushes this way: a flush in progress holds a frozen head, which must not make the
+/// thread run a second flush, with its index merge, right after it.
+pub(crate) fn flush_if(inner: &Inner, needed: impl Fn(&Inner) -> bool) -> Result<()> {
+    let _flushing = inner.flush_lock.lock();
+    if !needed(inner) {
+        return Ok(());
+    }
+    flush_locked(inner)
+}
+
+fn flush_locked(inner: &Inner) -> Result<()> {
     let pending = inner.state.read().frozen.clone();
     if let Some((head, wal_start)) = pending {
         write_frozen(inner, &head, wal_start)?;
@@ -79,6 +94,17 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     // UUID included, are not written: once resolved, a record keeps neither UUID nor seq.
     if !deletions.is_empty() {
         delayed.retain(|d| !deletions.hides_delayed(&d.record.uuid, d.record.seq));
+        // A record tracked after the deletion of its prediction outlives the prediction: it
+        // is written as an orphan, which keeps its UUID and seq, so the purge keeps it.
+        for d in &mut delayed {
+            let hidden = d
+                .prediction
+                .as_ref()
+                .is_some_and(|key| deletions.hides_prediction(&key.model, &d.record.uuid, key.seq));
+            if hidden {
+                d.prediction = None;
+            }
+        }
     }
 
     let segment_id = inner.allocate_file_ids(2);
@@ -124,10 +150,12 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
         state.manifest = manifest;
         state.frozen = None;
         let orphans = Arc::make_mut(&mut state.orphans);
-        orphans.extend(new_orphans);
+        // A UUID can be both: its prediction adopted stored orphans, then was deleted, and a
+        // record tracked after the deletion is a new orphan.
         for uuid in &adopted {
             orphans.remove(uuid);
         }
+        orphans.extend(new_orphans);
     }
     inner.wal.remove_files_before(wal_start)?;
     log::info!(

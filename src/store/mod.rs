@@ -293,6 +293,8 @@ impl Store {
     /// `dump` lists the deletion until it has. Rollups hold no single prediction, so a
     /// prediction already rolled up stays counted in its rollup. Until compaction has removed
     /// it, tracking a prediction with the same UUID fails with `Error::DuplicatePrediction`.
+    /// Delayed metrics tracked for it after the call are kept as orphans
+    /// (`orphaned_delayed_metrics`).
     pub fn delete_prediction(&self, prediction_uuid: Uuid) -> Result<()> {
         self.check_open()?;
         delete::delete(&self.inner, |seq_limit| Deletion::Prediction {

@@ -36,9 +36,14 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
 
     let segments = open_segments(&dir, &manifest, &SegmentSet::default())?;
     let index = open_index(&dir, &manifest, &IndexSet::default())?;
-    let orphans = find_orphans(&segments, &index, segments.values(), &HashSet::new())?;
-    let rollups = open_rollups(&dir, &manifest, &[])?;
     let deletions = crate::deletions::Deletions::new(&manifest.deletions);
+    let stored = Stored {
+        segments: &segments,
+        index: &index,
+        deletions: &deletions,
+    };
+    let orphans = find_orphans(&stored, segments.values(), &HashSet::new())?;
+    let rollups = open_rollups(&dir, &manifest, &[])?;
 
     let head = Head::default();
     let mut last_seq = manifest.last_seq;
@@ -238,15 +243,45 @@ pub(super) fn open_index(dir: &Path, manifest: &Manifest, reuse: &IndexSet) -> R
     Ok(IndexSet::new(runs))
 }
 
+/// The flushed state that decides whether a stored orphan's prediction is known.
+pub(super) struct Stored<'a> {
+    pub(super) segments: &'a SegmentSet,
+    pub(super) index: &'a IndexSet,
+    pub(super) deletions: &'a crate::deletions::Deletions,
+}
+
+impl Stored<'_> {
+    /// Whether a segment holds a prediction of `uuid` that no deletion hides.
+    fn holds_prediction(&self, uuid: &Uuid) -> Result<bool> {
+        if self.deletions.is_empty() {
+            return self.index.contains_prediction(uuid, self.segments);
+        }
+        for entry in self.index.lookup(uuid, self.segments)? {
+            if entry.kind != crate::index::EntryKind::Prediction {
+                continue;
+            }
+            let Some(segment) = self.segments.get(&entry.segment) else {
+                continue;
+            };
+            let p = segment.prediction_at(entry.row)?;
+            if !self.deletions.hides_prediction(&p.model, uuid, p.seq) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// Collects the UUIDs of stored orphaned delayed records whose prediction is still unknown:
-/// the orphans stored in `scanned` and the `earlier` ones, each checked against `index`.
+/// the orphans stored in `scanned` and the `earlier` ones, each checked against the index. A
+/// deleted prediction counts as unknown: delayed records tracked after its deletion are
+/// orphans.
 ///
 /// A store that opens scans every segment. A view that adds segments to an earlier view scans
 /// only the new ones and passes the orphans it knew, because a segment never gains orphans
 /// after it is written.
 pub(super) fn find_orphans<'a>(
-    segments: &SegmentSet,
-    index: &IndexSet,
+    stored: &Stored<'_>,
     scanned: impl Iterator<Item = &'a Arc<Segment>>,
     earlier: &HashSet<Uuid>,
 ) -> Result<HashSet<Uuid>> {
@@ -258,7 +293,7 @@ pub(super) fn find_orphans<'a>(
     }
     let mut unresolved = HashSet::with_capacity(orphans.len());
     for uuid in orphans {
-        if !index.contains_prediction(&uuid, segments)? {
+        if !stored.holds_prediction(&uuid)? {
             unresolved.insert(uuid);
         }
     }

@@ -22,9 +22,6 @@ pub(crate) struct Purge {
     pub models: Vec<String>,
 }
 
-// NOTE: a delayed record for a deleted prediction that arrives between the deletion and its
-// purge is resolved to that prediction at flush and stays, unreachable, in its segment.
-
 /// Plans a purge of the pending deletions. Flushes first when a deletion covers records that
 /// are still in the head, so that every record it covers is in a segment.
 pub(crate) fn plan(inner: &Inner) -> Result<Option<Purge>> {

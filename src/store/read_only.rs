@@ -326,7 +326,13 @@ fn build_view(
         Ok(index) => index,
         Err(e) => return missing_or(e),
     };
-    let orphans = find_orphans(&segments, &index, current)?;
+    let deletions = crate::deletions::Deletions::new(&manifest.deletions);
+    let stored = open::Stored {
+        segments: &segments,
+        index: &index,
+        deletions: &deletions,
+    };
+    let orphans = find_orphans(&stored, current)?;
     let open_rollups = current.map_or(&[][..], |v| &v.rollups[..]);
     let rollups = match open::open_rollups(dir, &manifest, open_rollups) {
         Ok(rollups) => rollups,
@@ -366,20 +372,17 @@ fn build_view(
 
 /// Finds the unresolved orphans of a new view. When the new view keeps every segment of
 /// `current`, only the new segments are scanned.
-fn find_orphans(
-    segments: &SegmentSet,
-    index: &IndexSet,
-    current: Option<&View>,
-) -> Result<HashSet<Uuid>> {
+fn find_orphans(stored: &open::Stored<'_>, current: Option<&View>) -> Result<HashSet<Uuid>> {
+    let segments = stored.segments;
     let kept = current.filter(|v| v.segments.ids().iter().all(|id| segments.contains_key(id)));
     match kept {
         Some(view) => {
             let added = segments
                 .values()
                 .filter(|segment| !view.segments.contains_key(&segment.id()));
-            open::find_orphans(segments, index, added, &view.orphans)
+            open::find_orphans(stored, added, &view.orphans)
         }
-        None => open::find_orphans(segments, index, segments.values(), &HashSet::new()),
+        None => open::find_orphans(stored, segments.values(), &HashSet::new()),
     }
 }
 

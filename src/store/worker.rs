@@ -92,7 +92,7 @@ fn run(inner: &Inner, commands: &Receiver<Command>) {
             continue;
         }
         if should_flush(inner) {
-            retry_at = match flush::flush(inner) {
+            retry_at = match flush::flush_if(inner, should_flush) {
                 Ok(()) => None,
                 Err(e) => {
                     let delay = retry_at.map_or(FIRST_RETRY, |(_, d)| (d * 2).min(MAX_RETRY));
@@ -117,7 +117,8 @@ fn sync_log(inner: &Inner) {
 }
 
 /// True when the head is over its size, older than the flush interval, or a failed flush left
-/// a frozen head behind.
+/// a frozen head behind. Without the flush lock, a frozen head may also be one that a flush in
+/// progress holds.
 fn should_flush(inner: &Inner) -> bool {
     if inner.poison.lock().is_some() {
         return false;
