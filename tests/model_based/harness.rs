@@ -185,7 +185,13 @@ impl Harness {
         context: &str,
     ) {
         let call = format!("read_columns({model:?}, {window:?})");
-        let names = &METRIC_NAMES[..];
+        // Every name, and the first one a second time.
+        let names: Vec<&str> = METRIC_NAMES
+            .iter()
+            .chain(&METRIC_NAMES[..1])
+            .copied()
+            .collect();
+        let names = &names[..];
         let columns = unwrap(
             self.store.read_columns(model, window, names, names),
             &call,
