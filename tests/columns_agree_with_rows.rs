@@ -139,8 +139,8 @@ fn metrics(names: &[&str], list: &[(usize, Value)]) -> Metrics {
     metrics
 }
 
-/// Returns the metrics of row `row` of a batch: `score` in every row, `x` in some, and `label` as an
-/// i64 in some rows and a string in others.
+/// Returns the metrics of row `row` of a batch: `score` in every row, `x` in some, `label` as a
+/// bool in some rows and a string in others, and `blob` in every row when `seed` is even.
 fn batch_metrics(seed: u64, row: usize) -> Metrics {
     let mixed = seed
         .wrapping_add(row as u64)
