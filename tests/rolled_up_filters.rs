@@ -226,6 +226,44 @@ fn model_deletion_keeps_the_filters() {
     assert_marked(&found, &rolled_up, "after the deletion");
 }
 
+/// A prediction tracked after the roll-up with a timestamp below the raw tier is rolled up
+/// by a later step of its own, which adds a filter of its own.
+#[test]
+fn late_roll_up_adds_a_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), coarsening_options()).unwrap();
+    for day in 0..3 {
+        track_day(&store, day);
+    }
+    store.compact().unwrap();
+    let raw_cutoff = store.raw_tier_start().unwrap();
+    let late = uuid(UNKNOWN + 1);
+    store
+        .track_metrics(
+            "b",
+            late,
+            raw_cutoff - HOUR,
+            &Metrics::new().with("score", 1.0),
+        )
+        .unwrap();
+    store.flush().unwrap();
+    store.compact().unwrap();
+    assert!(
+        store.lookup(late).unwrap().is_none(),
+        "the late prediction stayed raw"
+    );
+    let in_filters: u64 = rollup_files(dir.path()).iter().map(|f| f.1).sum();
+    assert_eq!(in_filters, tracked_before(raw_cutoff).len() as u64 + 1);
+
+    track_labels(&store, &[late], 1, false);
+    let found = marks(&store.orphaned_delayed_metrics().unwrap());
+    assert_eq!(
+        found.get(&late),
+        Some(&true),
+        "label of the late prediction"
+    );
+}
+
 /// Expiry by hourly partitions with daily rollups: a rollup that starts before the expiry
 /// cutoff goes, but the filter of its roll-up contains predictions after the cutoff and stays,
 /// alone in its file, until its newest prediction expires too.
