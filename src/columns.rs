@@ -220,17 +220,20 @@ fn unstored_delayed(snapshot: &Snapshot, uuid: &Uuid, out: &mut Vec<DelayedRecor
     Ok(())
 }
 
-/// Sets the last value of each column of `names` whose metric `metrics` holds.
+/// Sets the last value of each column of `names` whose metric `metrics` holds. A name asked
+/// for twice has two columns, and both get the value.
 fn apply_last(
     columns: &mut [Vec<Option<Value>>],
     names: &[&str],
     metrics: &[crate::value::Metric],
 ) {
     for metric in metrics {
-        if let Some(at) = names.iter().position(|name| *name == metric.name)
-            && let Some(slot) = columns.get_mut(at).and_then(|c| c.last_mut())
-        {
-            *slot = Some(metric.value.clone());
+        for (name, column) in names.iter().zip(columns.iter_mut()) {
+            if *name == metric.name
+                && let Some(slot) = column.last_mut()
+            {
+                *slot = Some(metric.value.clone());
+            }
         }
     }
 }

@@ -188,3 +188,20 @@ fn columns_reject_bad_window() {
         "{error}"
     );
 }
+
+#[test]
+fn columns_repeat_a_delayed_metric_asked_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .track_metrics("a", uuid(1), 5, &Metrics::new().with("score", 0.5))
+        .unwrap();
+    store
+        .track_delayed_metrics(uuid(1), 6, &Metrics::new().with("label", true))
+        .unwrap();
+    let columns = store
+        .read_columns("a", (0, 10), &[], &["label", "label"])
+        .unwrap();
+    assert_eq!(columns.delayed[0], vec![Some(Value::Bool(true))]);
+    assert_eq!(columns.delayed[1], vec![Some(Value::Bool(true))]);
+}

@@ -7,7 +7,9 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use modelmetrics::{Aggregate, Error, Metrics, OrphanedDelayed, Prediction, Result, Store};
+use modelmetrics::{
+    Aggregate, Columns, Error, Metrics, OrphanedDelayed, Prediction, Result, Store,
+};
 use support::{ALL_END, ALL_START, copy_store, files_with_prefix, metric, small_log_options, uuid};
 
 const T0: i64 = 1_700_000_000_000;
@@ -20,6 +22,8 @@ const FLIP_EVERY_BYTE_UP_TO: usize = 6000;
 #[derive(Debug, PartialEq)]
 struct Contents {
     predictions: Vec<Vec<Prediction>>,
+    /// The predictions read again by `read_columns`, every metric asked for.
+    columns: Vec<Columns>,
     aggregates: Vec<Vec<Aggregate>>,
     orphans: Vec<OrphanedDelayed>,
     lookups: Vec<Option<Prediction>>,
@@ -89,9 +93,13 @@ fn read_predictions(store: &Store, model: &str) -> Result<Vec<Prediction>> {
 
 fn read_contents(store: &Store) -> Result<Contents> {
     let mut predictions = Vec::new();
+    let mut columns = Vec::new();
     let mut aggregates = Vec::new();
+    let inline = ["score", "count", "approved", "segment", "request"];
+    let delayed = ["label", "cost"];
     for model in MODELS {
         predictions.push(read_predictions(store, model)?);
+        columns.push(store.read_columns(model, (ALL_START, ALL_END), &inline, &delayed)?);
         aggregates.push(store.read_aggregate_metrics(model, ALL_START, ALL_END)?);
     }
     let orphans = store.orphaned_delayed_metrics()?;
@@ -101,6 +109,7 @@ fn read_contents(store: &Store) -> Result<Contents> {
         .collect::<Result<_>>()?;
     Ok(Contents {
         predictions,
+        columns,
         aggregates,
         orphans,
         lookups,

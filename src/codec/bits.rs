@@ -264,7 +264,124 @@ mod tests {
         assert_eq!(low_bits(0), 0);
     }
 
+    /// Returns `len` bytes of an irregular bit pattern, so that a value read at a wrong offset
+    /// or with a wrong mask differs from the expected one.
+    fn patterned_bytes(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(0x9d).rotate_left(i as u32 % 8) ^ 0xa5)
+            .collect()
+    }
+
+    /// Reads `count` values of `width` bits one `read` at a time.
+    fn read_one_by_one(reader: &mut BitReader, width: u32, count: usize) -> Vec<u64> {
+        (0..count).map(|_| reader.read(width).unwrap()).collect()
+    }
+
+    /// Checks `read_many` against single reads from bit `start` on: every value that fits,
+    /// the position after them, and that one more value past the end fails without moving.
+    fn check_read_many(bytes: &[u8], start: usize, width: u32) {
+        let context = format!("{} bytes, from bit {start}, {width} bits", bytes.len());
+
+        let mut expected_reader = BitReader::new(bytes, 0);
+        let mut reader = BitReader::new(bytes, 0);
+        for _ in 0..start {
+            expected_reader.read(1).unwrap();
+            reader.read(1).unwrap();
+        }
+
+        let available = reader.remaining_bits();
+        let count = match width {
+            0 => 3,
+            _ => available / width as usize,
+        };
+        let expected = read_one_by_one(&mut expected_reader, width, count);
+        let mut read = vec![u64::MAX; count];
+        reader.read_many(width, &mut read, |v| v).unwrap();
+        assert_eq!(read, expected, "{context}");
+        assert_eq!(
+            reader.remaining_bits(),
+            expected_reader.remaining_bits(),
+            "position after the values, {context}"
+        );
+
+        if width > 0 {
+            let left = reader.remaining_bits();
+            assert!(
+                reader.read_many(width, &mut [0], |v| v).is_err(),
+                "{context}"
+            );
+            assert_eq!(
+                reader.remaining_bits(),
+                left,
+                "position after an error, {context}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_many_every_width_and_offset() {
+        // Lengths below, at and past one 8-byte load, starting at every bit of the first
+        // two bytes and at the last bits of the input.
+        for len in 0..=20 {
+            let bytes = patterned_bytes(len);
+            let bits = len * 8;
+            let starts = (0..16.min(bits + 1)).chain(bits.saturating_sub(9)..=bits);
+            for start in starts {
+                for width in 0..=64 {
+                    check_read_many(&bytes, start, width);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_many_short_input_tail() {
+        // Seven bytes are too few for the 8-byte load of the fast path.
+        let bytes = [0xff; 7];
+        let mut reader = BitReader::new(&bytes, 0);
+        reader.read(3).unwrap();
+        let mut read = [0u64; 2];
+        reader.read_many(26, &mut read, |v| v).unwrap();
+        assert_eq!(read, [low_bits(26); 2]);
+        assert_eq!(reader.remaining_bits(), 1);
+    }
+
+    #[test]
+    fn read_many_maps_every_value() {
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        for value in 0..20u64 {
+            writer.write(value, 5);
+        }
+        writer.finish();
+        let mut reader = BitReader::new(&out, 0);
+        let mut read = vec![0i64; 20];
+        reader.read_many(5, &mut read, |v| -(v as i64)).unwrap();
+        let expected: Vec<i64> = (0..20).map(|v| -v).collect();
+        assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn read_many_error_names_the_missing_bits() {
+        let bytes = [0u8; 9];
+        let mut reader = BitReader::new(&bytes, 100);
+        reader.read(5).unwrap();
+        let error = reader.read_many(7, &mut [0u64; 10], |v| v).unwrap_err();
+        assert_eq!(error.offset, 100);
+        assert!(error.reason.contains("3 bits before"), "{}", error.reason);
+    }
+
     proptest! {
+        #[test]
+        fn read_many_matches_read_from_any_position(
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            start in 0usize..=320,
+            width in 0u32..=64,
+        ) {
+            let start = start.min(bytes.len() * 8);
+            check_read_many(&bytes, start, width);
+        }
+
         #[test]
         fn bit_stream_round_trips(values in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..64)) {
             let mut out = Vec::new();

@@ -20,7 +20,7 @@ pub const MODEL_IDS: [&str; 3] = ["credit-v3", "../fraud/v1", "modèle-ü"];
 pub const INVALID_MODEL_ID: &str = "bad\u{7}model";
 
 /// Metric names, listed out of name order so that reads must sort them.
-const METRIC_NAMES: [&str; 8] = ["score", "label", "a", "Z", "z_last", "é", "0", "latency_ms"];
+pub const METRIC_NAMES: [&str; 8] = ["score", "label", "a", "Z", "z_last", "é", "0", "latency_ms"];
 
 /// Number of UUIDs in the pool that a whole case shares.
 const UUID_POOL: u8 = 12;

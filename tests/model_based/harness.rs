@@ -4,11 +4,15 @@
 use std::fmt::Debug;
 use std::path::Path;
 
-use modelmetrics::{NewAggregate, NewDelayed, NewPrediction, Prediction, Result, Store, Uuid};
+use modelmetrics::{
+    NewAggregate, NewDelayed, NewPrediction, Prediction, Result, Store, Uuid, Value,
+};
 use tempfile::TempDir;
 
 use crate::crash::copy_open_store;
-use crate::generate::{AggregateInput, DelayedInput, Op, PredictionInput, StoreConfig, UuidRef};
+use crate::generate::{
+    AggregateInput, DelayedInput, METRIC_NAMES, Op, PredictionInput, StoreConfig, UuidRef,
+};
 use crate::model::{Model, Outcome};
 use crate::support::{ALL_END, ALL_START};
 
@@ -160,8 +164,57 @@ impl Harness {
             Ok(expected) => {
                 let actual = unwrap(actual, &call, context);
                 assert_same_list(&actual, &expected, &call, context);
+                self.check_columns(model, (start_ms, end_ms), &expected, context);
             }
-            Err(outcome) => assert_outcome(&actual, &outcome, &format!("{context}: {call}")),
+            Err(outcome) => {
+                assert_outcome(&actual, &outcome, &format!("{context}: {call}"));
+                let columns = self.store.read_columns(model, (start_ms, end_ms), &[], &[]);
+                let call = format!("read_columns({model:?}, ({start_ms}, {end_ms}))");
+                assert_outcome(&columns, &outcome, &format!("{context}: {call}"));
+            }
+        }
+    }
+
+    /// Checks that `read_columns` of every metric name returns the rows of `expected` in the
+    /// same order, each inline and delayed value in its column.
+    fn check_columns(
+        &self,
+        model: &str,
+        window: (i64, i64),
+        expected: &[Prediction],
+        context: &str,
+    ) {
+        let call = format!("read_columns({model:?}, {window:?})");
+        // Every name, and the first one a second time.
+        let names: Vec<&str> = METRIC_NAMES
+            .iter()
+            .chain(&METRIC_NAMES[..1])
+            .copied()
+            .collect();
+        let names = &names[..];
+        let columns = unwrap(
+            self.store.read_columns(model, window, names, names),
+            &call,
+            context,
+        );
+        let uuids: Vec<Uuid> = expected.iter().map(|p| p.uuid).collect();
+        let timestamps: Vec<i64> = expected.iter().map(|p| p.timestamp_ms).collect();
+        assert_eq!(columns.uuids, uuids, "{context}: {call} UUIDs");
+        assert_eq!(
+            columns.timestamps, timestamps,
+            "{context}: {call} timestamps"
+        );
+        for (column, name) in columns.metrics.iter().zip(names) {
+            let values: Vec<Option<&Value>> =
+                expected.iter().map(|p| p.metrics.get(name)).collect();
+            let read: Vec<Option<&Value>> = column.iter().map(Option::as_ref).collect();
+            assert_eq!(read, values, "{context}: {call} inline {name:?}");
+        }
+        for (column, name) in columns.delayed.iter().zip(names) {
+            let values: Vec<Option<&Value>> =
+                expected.iter().map(|p| p.delayed.get(name)).collect();
+            let read: Vec<Option<&Value>> = column.iter().map(Option::as_ref).collect();
+            assert_eq!(read, values, "{context}: {call} delayed {name:?}");
         }
     }
 
