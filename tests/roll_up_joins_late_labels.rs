@@ -67,8 +67,6 @@ fn label_in_next_segment_is_joined() {
 /// The segment of a newer prediction lies between the prediction's segment and the label's,
 /// so the roll-up rewrites the two in separate groups.
 #[test]
-#[ignore = "a roll-up joins delayed rows only with predictions of the same group of adjacent \
-            segments, and drops the label"]
 fn label_after_newer_segment_is_joined() {
     let (counts, orphans) = roll_up_with_label_after(|store| {
         let score = Metrics::new().with("score", 0.5);

@@ -14,7 +14,7 @@
 //! A crash before step 3 leaves files that no manifest lists, which the next open deletes.
 //! Replaced segments are removed when the last reader drops them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -29,6 +29,7 @@ use crate::error::Result;
 use crate::index::{self, IndexEntry, IndexRun};
 use crate::manifest::CompactionRecord;
 use crate::manifest::Deletion;
+use crate::record::{ResolvedDelayed, Seq};
 use crate::rollup::{self, RollupFile};
 use crate::segment::SegmentRecords;
 use crate::segment::{self, Segment, SegmentData};
@@ -243,6 +244,7 @@ fn rewrite_groups(
         record: CompactionRecord::default(),
     };
     let mut untouched: Vec<u64> = Vec::new();
+    let mut loaded = Vec::with_capacity(groups.len());
     for group in groups {
         let mut inputs = Vec::with_capacity(group.len());
         let mut group_bytes = 0;
@@ -252,6 +254,12 @@ fn rewrite_groups(
                 inputs.push(segment.records()?);
             }
         }
+        loaded.push((group, inputs, group_bytes));
+    }
+    if let Drop::RolledUp { before_ms, .. } = drop {
+        join_across_groups(&mut loaded, before_ms);
+    }
+    for (group, inputs, group_bytes) in loaded {
         out.record.bytes_in += group_bytes;
         out.record.segments_in += group.len() as u64;
         let input_count = inputs.len();
@@ -285,6 +293,51 @@ fn rewrite_groups(
         return Ok(Rewritten::Skipped(untouched));
     }
     Ok(Rewritten::Done(out))
+}
+
+/// Moves each resolved delayed row of a prediction that a roll-up before `before_ms` takes into
+/// the group that holds the prediction, so that the roll-up joins them.
+///
+/// A roll-up rewrites each group of adjacent segments on its own. A label can be flushed after
+/// segments of newer predictions, which the roll-up leaves alone, so it can lie in another
+/// group than its prediction. Resolved rows always lie in the prediction's segment or a later
+/// one, and groups come in data order, so the moved rows go after the group's own rows, which
+/// keeps the latest value last.
+fn join_across_groups(loaded: &mut [(Vec<u64>, Vec<SegmentRecords>, u64)], before_ms: i64) {
+    let mut home: HashMap<Seq, usize> = HashMap::new();
+    for (at, (_, inputs, _)) in loaded.iter().enumerate() {
+        let predictions = inputs.iter().flat_map(|records| &records.predictions);
+        for p in predictions.filter(|p| p.timestamp_ms < before_ms) {
+            home.insert(p.seq, at);
+        }
+    }
+    let mut moved: Vec<Vec<ResolvedDelayed>> = vec![Vec::new(); loaded.len()];
+    for (at, (_, inputs, _)) in loaded.iter_mut().enumerate() {
+        for records in inputs.iter_mut() {
+            let delayed = std::mem::take(&mut records.delayed);
+            for row in delayed {
+                let target = row
+                    .prediction
+                    .as_ref()
+                    .filter(|key| key.timestamp_ms < before_ms)
+                    .and_then(|key| home.get(&key.seq))
+                    .filter(|&&target| target != at);
+                match target.and_then(|&target| moved.get_mut(target)) {
+                    Some(rows) => rows.push(row),
+                    None => records.delayed.push(row),
+                }
+            }
+        }
+    }
+    for ((_, inputs, _), rows) in loaded.iter_mut().zip(moved) {
+        if !rows.is_empty() {
+            inputs.push(SegmentRecords {
+                predictions: Vec::new(),
+                delayed: rows,
+                aggregates: Vec::new(),
+            });
+        }
+    }
 }
 
 /// Outputs of about half the target size: the rows of that many bytes, at the bytes per row

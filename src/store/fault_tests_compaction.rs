@@ -704,8 +704,6 @@ fn label_in_head_during_roll_up_is_marked() {
 /// A delayed metric flushed while a roll-up runs, for a prediction that it takes, makes the
 /// step start again. The retry must join it into the prediction's rollup.
 #[test]
-#[ignore = "the retry rewrites the flushed segment in a group of its own, apart from the \
-            prediction, and drops the label"]
 fn label_flushed_during_roll_up_is_joined() {
     let dir = tempfile::tempdir().unwrap();
     let io = HookIo::default();
