@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::Rollup;
 use super::directory::{Directory, Entry, decode_directory, encode_directory};
 use super::encode::{decode_body, encode_body};
-use super::filter::{FilterEntry, RolledUpFilter};
+use super::filter::{FilterEntry, MAX_FILTER_WORDS, RolledUpFilter};
 use crate::codec::{self, Reader};
 use crate::error::{Error, IoContext, Result};
 use crate::io::{CreateMode, StoreIo};
@@ -401,6 +401,17 @@ fn write_file(
 
     let mut filter_entries = Vec::with_capacity(filters.len());
     for filter in filters {
+        if filter.words() > MAX_FILTER_WORDS {
+            return Err(Error::invalid(
+                "rolled-up filter",
+                format!("of {} predictions", filter.predictions()),
+                format!(
+                    "a filter holds at most {MAX_FILTER_WORDS} words of 64 bits, about {} \
+                     predictions: roll up smaller time partitions",
+                    MAX_FILTER_WORDS * 64 / crate::index::bloom::BITS_PER_ENTRY
+                ),
+            ));
+        }
         let stored = filter.encode_words();
         filter_entries.push(FilterEntry::of(filter, offset, &stored));
         out.write_all(&stored)

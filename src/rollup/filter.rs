@@ -15,8 +15,9 @@ use crate::index::bloom::{BLOCK_BITS, Bloom, MAX_HASHES};
 
 /// Size of one filter entry in the directory.
 pub const FILTER_ENTRY_LEN: usize = 48;
-/// Largest filter a reader accepts, 1 GiB of bits, a bound on allocation when loading.
-const MAX_FILTER_WORDS: u64 = 1 << 27;
+/// Largest filter a reader accepts, 1 GiB of bits, a bound on allocation when loading. The
+/// writer refuses larger ones.
+pub(crate) const MAX_FILTER_WORDS: u64 = 1 << 27;
 const BLOCK_WORDS: u64 = BLOCK_BITS / 64;
 
 /// The UUIDs of the predictions one roll-up step replaced, with their time range.
@@ -74,6 +75,11 @@ impl RolledUpFilter {
     /// Bytes of the filter's bits in a file.
     pub fn stored_bytes(&self) -> u64 {
         self.bloom.words().len() as u64 * 8
+    }
+
+    /// Number of 64-bit words of the filter.
+    pub(crate) fn words(&self) -> u64 {
+        self.bloom.words().len() as u64
     }
 
     /// The filter's bits as stored: its words, little-endian.
