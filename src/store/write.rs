@@ -183,8 +183,8 @@ impl Store {
             for (record, seq) in records.iter_mut().zip(first..) {
                 prepare(record, seq);
             }
-            // A failed append wrote nothing (a log file could not be created), so the store
-            // stays usable: the next call tries again.
+            // A failed append kept nothing (a log file could not be created, or a write failed
+            // and was zeroed), so the store stays usable: the next call tries again.
             let position = inner.wal.append(&records)?;
             let last = first + records.len() as u64 - 1;
             let mut head = state.active.write();

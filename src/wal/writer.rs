@@ -105,11 +105,11 @@ impl Writer {
         if frame.is_empty() {
             return Ok(self.end);
         }
-        let end = match self.write_frame(frame) {
+        let end = match self.write_frame(frame)? {
             Some(end) => end,
             None => {
                 self.start_file(frame.len())?;
-                self.write_frame(frame).ok_or_else(|| {
+                self.write_frame(frame)?.ok_or_else(|| {
                     Error::invalid(
                         "frame",
                         format!("{} bytes", frame.len()),
@@ -186,17 +186,19 @@ impl Writer {
         }
     }
 
-    /// Copies the frame into the active file and returns the position after it, or `None` when
+    /// Writes the frame into the active file and returns the position after it, or `None` when
     /// no file is active or the frame does not fit.
-    fn write_frame(&mut self, frame: &[u8]) -> Option<LogPosition> {
-        let active = self.active.as_mut()?;
-        if !active.write(frame) {
-            return None;
+    fn write_frame(&mut self, frame: &[u8]) -> Result<Option<LogPosition>> {
+        let Some(active) = self.active.as_mut() else {
+            return Ok(None);
+        };
+        if !active.write(frame)? {
+            return Ok(None);
         }
-        Some(LogPosition {
+        Ok(Some(LogPosition {
             file: active.number,
             offset: active.write_offset as u64,
-        })
+        }))
     }
 
     /// Retires the active file and creates the next one, large enough for a frame of
