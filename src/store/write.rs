@@ -115,18 +115,18 @@ impl Store {
     /// does, but takes the batch by value so that nothing is copied.
     pub fn track_delayed_metrics_batch_owned(&self, items: Vec<NewDelayed>) -> Result<()> {
         check_batch_len(items.len())?;
-        for d in &items {
+        // One pass validates and moves each item, so a large batch is read from memory once.
+        let mut records = Vec::with_capacity(items.len());
+        for d in items {
             validate_metrics(&d.metrics)?;
-        }
-        let records = items.into_iter().map(|d| {
-            LogRecord::Delayed(DelayedRecord {
+            records.push(LogRecord::Delayed(DelayedRecord {
                 seq: 0,
                 uuid: d.uuid,
                 timestamp_ms: d.timestamp_ms,
                 metrics: d.metrics,
-            })
-        });
-        self.append(records.collect())
+            }));
+        }
+        self.append(records)
     }
 
     /// Tracks metrics of `model` over the window `[start_ms, end_ms)`, such as last week's

@@ -171,18 +171,17 @@ impl Wal {
     /// nothing of the batch is kept and a later call tries again.
     pub fn append(&self, records: &[LogRecord]) -> Result<LogPosition> {
         self.commit.check_poison()?;
-        payload::check_limits(records)?;
         FRAME.with_borrow_mut(|frame| {
             // Encoding outside the lock keeps the lock's hold short when threads append at once.
-            writer::encode_frame(records, frame)?;
-            let appended = {
+            let appended = writer::encode_frame(records, frame).and_then(|()| {
                 let mut writer = self.writer.lock();
                 let appended = writer.append_frame(frame);
                 match writer.take_sync_failure() {
                     Some(reason) => Err(self.commit.poison(reason)),
                     None => appended,
                 }
-            };
+            });
+            // A buffer left large by a batch that failed its checks is freed too.
             if frame.capacity() > writer::MAX_KEPT_FRAME_CAPACITY {
                 *frame = Vec::new();
             }

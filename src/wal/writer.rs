@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::LogPosition;
 use super::file::LogFile;
 use super::format::{FRAME_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, frame_header};
-use super::payload::encode_records;
+use super::payload::encode_checked_records;
 use crate::error::{Error, Result};
 use crate::io::StoreIo;
 use crate::record::LogRecord;
@@ -224,14 +224,14 @@ impl Writer {
 }
 
 /// Encodes `records` as one whole frame into `frame`, which it clears first. No records give
-/// an empty frame.
+/// an empty frame. A record over the limits of `decode_records` fails the whole batch.
 pub(crate) fn encode_frame(records: &[LogRecord], frame: &mut Vec<u8>) -> Result<()> {
     frame.clear();
     if records.is_empty() {
         return Ok(());
     }
     frame.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    encode_records(records, frame);
+    encode_checked_records(records, frame)?;
     let payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
     let Some(header) = frame_header(payload) else {
         return Err(Error::invalid(
