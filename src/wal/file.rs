@@ -15,11 +15,11 @@ use crate::error::{IoContext, Result};
 use crate::io::{CreateMode, StoreIo};
 
 /// Smallest frame that `LogFile::write` writes with `pwrite` instead of copying it into the
-/// mapping. The first store into each 4 KiB page of the mapping takes a page fault, in which
-/// ext4 also marks the page for write-back. On the 2-vCPU test machine (Linux 6.18, ext4), 7.4
-/// MB written as 370 KB chunks took about 7 ms of CPU time through the mapping and 1.5 ms with
-/// `pwrite`, and a 4 KB `pwrite` took about 2 µs. Below a page, most copies fault nowhere and
-/// cost less than the system call.
+/// mapping, because the first store into each 4 KiB page of the mapping takes a page fault. On
+/// the 2-vCPU test machine (Linux 6.18, ext4), 7.4 MB written in 370 KB chunks took about 7 ms
+/// of CPU time through the mapping and 1.5 ms with `pwrite`, and a 4 KB `pwrite` took about
+/// 2 µs. Most frames under a page start and end in pages already faulted in, so their copy
+/// usually costs less than the system call.
 const PWRITE_MIN_LEN: usize = 4096;
 
 /// A write-ahead log file mapped for writing.

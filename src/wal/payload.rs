@@ -45,7 +45,7 @@ pub fn encode_records(records: &[LogRecord], out: &mut Vec<u8>) {
 
 /// Appends the payload encoding of `records` to `out` as `encode_records` does, checking the
 /// limits that `decode_records` enforces on the way, so that a batch the log accepts can
-/// always be replayed. On error, `out` holds a part of the payload.
+/// always be replayed. On error, `out` contains a part of the payload.
 pub(crate) fn encode_checked_records(records: &[LogRecord], out: &mut Vec<u8>) -> Result<()> {
     if records.len() > MAX_BATCH_LEN {
         return Err(Error::invalid(
@@ -102,8 +102,8 @@ fn too_long(what: &'static str, len: usize, max: usize) -> Error {
     )
 }
 
-/// Appends one record. With `CHECK`, a name or value over its limit returns an error; the
-/// checks are compiled out of the unchecked version.
+/// Appends one record. With `CHECK`, a name or value over its limit returns an error, and
+/// without it the checks are compiled out.
 fn encode_record<const CHECK: bool>(record: &LogRecord, out: &mut Vec<u8>) -> Result<()> {
     match record {
         LogRecord::Prediction(r) => {
