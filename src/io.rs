@@ -3,12 +3,14 @@
 //!
 //! The segment writer, the index run writer, the manifest switch and the write-ahead log
 //! create, write, sync, rename and remove files only through `StoreIo`. `OsIo`, the store's
-//! default, calls the standard library. The log stores its frames into a shared memory mapping,
-//! which makes no system call, so it reports each store with `note_write`. Reads (memory maps
-//! for reading, manifest loads, directory listings) go to the file system directly.
+//! default, calls the standard library. The log copies small frames into a shared memory
+//! mapping, which makes no system call, so it reports each store with `note_write`, and writes
+//! large frames with `write_at`. Reads (memory maps for reading, manifest loads, directory
+//! listings) go to the file system directly.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +59,16 @@ pub(crate) trait StoreIo: Send + Sync {
     /// Records that `bytes` were just stored at `offset` of the mapped file `path`. A store into
     /// a mapping makes no system call, so the log reports it here. It cannot fail.
     fn note_write(&self, path: &Path, offset: u64, bytes: &[u8]);
+
+    /// Writes all of `bytes` at `offset` of the mapped file `file`, named `path` (`pwrite`).
+    /// Linux keeps the page cache and the file's shared mappings coherent, so the mapping shows
+    /// the bytes at once. After an error, a prefix of `bytes` may have been written. The
+    /// default calls the operating system, then `note_write`.
+    fn write_at(&self, file: &File, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        file.write_all_at(bytes, offset)?;
+        self.note_write(path, offset, bytes);
+        Ok(())
+    }
 
     /// Writes the data of `file`, named `path`, to the device, pages dirtied through a mapping
     /// included (`fdatasync`).

@@ -254,6 +254,9 @@ impl Metrics {
 
     /// Sorts the metrics by name, the order in which reads return them.
     pub(crate) fn sort_by_name(&mut self) {
+        if self.0.len() < 2 {
+            return;
+        }
         // Comparing the first bytes inline settles a pair of names that differ there without a
         // call to memcmp. The order is that of `str::cmp`.
         self.0.sort_by(|a, b| {

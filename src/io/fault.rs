@@ -5,7 +5,8 @@
 //!
 //! - each file's content as written, its content at its last successful sync (`sync` or
 //!   `sync_data`), and the changes made since, in order. Stores into a mapped log file reach
-//!   the model through `note_write`, a preallocation as a change of length;
+//!   the model through `note_write`, its `write_at` calls as writes, and a preallocation as a
+//!   change of length;
 //! - the directory entries as they are (`live`), and as they were at the last successful
 //!   `sync_dir` (`durable`).
 //!
@@ -447,6 +448,27 @@ impl StoreIo for FaultyIo {
             let offset = offset as usize;
             let bytes = bytes.to_vec();
             model.file_mut(id).record(Change::Write { offset, bytes });
+        }
+    }
+
+    fn write_at(&self, file: &File, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut model = self.model.lock();
+        // An injected fault is a short write, as in `FaultyFile::write`: the first half of the
+        // bytes reaches the file, then the call fails.
+        let fault = model.count(Op::Write, path).err();
+        let written = match fault {
+            Some(_) => &bytes[..bytes.len() / 2],
+            None => bytes,
+        };
+        OsIo.write_at(file, path, offset, written)?;
+        if let Some(id) = model.file_of(path) {
+            let offset = usize::try_from(offset).map_err(io::Error::other)?;
+            let bytes = written.to_vec();
+            model.file_mut(id).record(Change::Write { offset, bytes });
+        }
+        match fault {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 

@@ -115,18 +115,18 @@ impl Store {
     /// does, but takes the batch by value so that nothing is copied.
     pub fn track_delayed_metrics_batch_owned(&self, items: Vec<NewDelayed>) -> Result<()> {
         check_batch_len(items.len())?;
-        for d in &items {
+        // One pass validates and moves each item, so a large batch is read from memory once.
+        let mut records = Vec::with_capacity(items.len());
+        for d in items {
             validate_metrics(&d.metrics)?;
-        }
-        let records = items.into_iter().map(|d| {
-            LogRecord::Delayed(DelayedRecord {
+            records.push(LogRecord::Delayed(DelayedRecord {
                 seq: 0,
                 uuid: d.uuid,
                 timestamp_ms: d.timestamp_ms,
                 metrics: d.metrics,
-            })
-        });
-        self.append(records.collect())
+            }));
+        }
+        self.append(records)
     }
 
     /// Tracks metrics of `model` over the window `[start_ms, end_ms)`, such as last week's
@@ -183,8 +183,8 @@ impl Store {
             for (record, seq) in records.iter_mut().zip(first..) {
                 prepare(record, seq);
             }
-            // A failed append wrote nothing (a log file could not be created), so the store
-            // stays usable: the next call tries again.
+            // A failed append kept nothing (a log file could not be created, or a write failed
+            // and was zeroed), so the store stays usable: the next call tries again.
             let position = inner.wal.append(&records)?;
             let last = first + records.len() as u64 - 1;
             let mut head = state.active.write();

@@ -1,12 +1,15 @@
-//! The write-ahead log: every record is copied into a memory-mapped log file before a `track_*`
+//! The write-ahead log: every record is written to a memory-mapped log file before a `track_*`
 //! call returns, and replayed into the head when the store opens.
 //!
 //! The log is a sequence of files `wal-{number:020}.log`, each preallocated and mapped shared,
 //! holding frames of one batch of records each. docs/format/wal.md documents the bytes, the
 //! replay rules and what each durability mode can lose.
 //!
-//! Appends copy a frame into the mapping under a short lock and do not wait for a sync. Only
-//! the start of a new file calls the file system (create, preallocate, map). `wait_durable`
+//! Appends write a frame under a short lock and do not wait for a sync. A frame under 4 KiB is
+//! copied into the mapping, which makes no system call. A larger one goes through `pwrite`,
+//! which costs less than the page faults of the first stores into the mapping's pages. Besides
+//! those writes, only the start of a new file calls the file system (create, preallocate,
+//! map). `wait_durable`
 //! makes a position durable, and threads that wait at the same time share one sync (group
 //! commit).
 //!
@@ -161,25 +164,24 @@ impl Wal {
     }
 
     /// Appends `records` as one frame, which replay applies entirely or not at all, and returns
-    /// the position after it. Copies into the mapping and does not wait for a sync. An empty
-    /// slice writes nothing and returns the current end of the log.
+    /// the position after it. Writes the frame to the active file and does not wait for a sync.
+    /// An empty slice writes nothing and returns the current end of the log.
     ///
-    /// When a new file cannot be preallocated (see `Error::is_disk_full`), nothing of the batch
-    /// is written and a later call tries again.
+    /// When a new file cannot be preallocated (see `Error::is_disk_full`) or the write fails,
+    /// nothing of the batch is kept and a later call tries again.
     pub fn append(&self, records: &[LogRecord]) -> Result<LogPosition> {
         self.commit.check_poison()?;
-        payload::check_limits(records)?;
         FRAME.with_borrow_mut(|frame| {
             // Encoding outside the lock keeps the lock's hold short when threads append at once.
-            writer::encode_frame(records, frame)?;
-            let appended = {
+            let appended = writer::encode_frame(records, frame).and_then(|()| {
                 let mut writer = self.writer.lock();
                 let appended = writer.append_frame(frame);
                 match writer.take_sync_failure() {
                     Some(reason) => Err(self.commit.poison(reason)),
                     None => appended,
                 }
-            };
+            });
+            // A buffer left large by a batch that failed its checks is freed too.
             if frame.capacity() > writer::MAX_KEPT_FRAME_CAPACITY {
                 *frame = Vec::new();
             }

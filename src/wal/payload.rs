@@ -33,12 +33,32 @@ const MIN_METRIC_LEN: usize = 3;
 /// Longest LEB128 encoding of a u64.
 const MAX_VARINT_LEN: usize = 10;
 
-/// Appends the payload encoding of `records` to `out`.
+/// Appends the payload encoding of `records` to `out`. It checks no limit, so `decode_records`
+/// rejects a payload with a name or value longer than the limits in `crate::value`.
 pub fn encode_records(records: &[LogRecord], out: &mut Vec<u8>) {
     put_varint(out, records.len() as u64);
     for record in records {
-        encode_record(record, out);
+        // Without checks, `encode_record` returns no error.
+        let _ = encode_record::<false>(record, out);
     }
+}
+
+/// Appends the payload encoding of `records` to `out` as `encode_records` does, checking the
+/// limits that `decode_records` enforces on the way, so that a batch the log accepts can
+/// always be replayed. On error, `out` contains a part of the payload.
+pub(crate) fn encode_checked_records(records: &[LogRecord], out: &mut Vec<u8>) -> Result<()> {
+    if records.len() > MAX_BATCH_LEN {
+        return Err(Error::invalid(
+            "batch",
+            format!("{} records", records.len()),
+            format!("a batch has at most {MAX_BATCH_LEN} records: split it"),
+        ));
+    }
+    put_varint(out, records.len() as u64);
+    for record in records {
+        encode_record::<true>(record, out)?;
+    }
+    Ok(())
 }
 
 /// Decodes a payload written by `encode_records`. Every length is checked against the bytes
@@ -63,38 +83,6 @@ pub fn decode_records(payload: &[u8]) -> std::result::Result<Vec<LogRecord>, Str
     Ok(records)
 }
 
-/// Checks `records` against the limits that `decode_records` enforces, so that a batch the log
-/// accepts can always be replayed.
-pub(crate) fn check_limits(records: &[LogRecord]) -> Result<()> {
-    if records.len() > MAX_BATCH_LEN {
-        return Err(Error::invalid(
-            "batch",
-            format!("{} records", records.len()),
-            format!("a batch has at most {MAX_BATCH_LEN} records: split it"),
-        ));
-    }
-    for record in records {
-        let (model, metrics) = match record {
-            LogRecord::Prediction(r) => (Some(&r.model), &r.metrics),
-            LogRecord::Delayed(r) => (None, &r.metrics),
-            LogRecord::Aggregate(r) => (Some(&r.model), &r.metrics),
-        };
-        if let Some(model) = model {
-            check_len("model", model.len(), MAX_MODEL_LEN)?;
-        }
-        check_len("metric count", metrics.len(), MAX_METRICS_PER_RECORD)?;
-        for metric in metrics {
-            check_len("metric name", metric.name.len(), MAX_METRIC_NAME_LEN)?;
-            match &metric.value {
-                Value::Str(s) => check_len("string value", s.len(), MAX_STRING_LEN)?,
-                Value::Bytes(b) => check_len("bytes value", b.len(), MAX_BYTES_LEN)?,
-                Value::F64(_) | Value::I64(_) | Value::Bool(_) => {}
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Checks one length. It runs for every metric of every record, so the comparison is inlined
 /// and the error is built out of line.
 #[inline]
@@ -114,37 +102,51 @@ fn too_long(what: &'static str, len: usize, max: usize) -> Error {
     )
 }
 
-fn encode_record(record: &LogRecord, out: &mut Vec<u8>) {
+/// Appends one record. With `CHECK`, a name or value over its limit returns an error, and
+/// without it the checks are compiled out.
+fn encode_record<const CHECK: bool>(record: &LogRecord, out: &mut Vec<u8>) -> Result<()> {
     match record {
         LogRecord::Prediction(r) => {
+            if CHECK {
+                check_len("model", r.model.len(), MAX_MODEL_LEN)?;
+            }
             out.push(TAG_PREDICTION);
             put_varint(out, r.seq);
             put_bytes(out, r.model.as_bytes());
             out.extend_from_slice(r.uuid.as_bytes());
             out.extend_from_slice(&r.timestamp_ms.to_le_bytes());
-            put_metrics(out, &r.metrics);
+            put_metrics::<CHECK>(out, &r.metrics)
         }
         LogRecord::Delayed(r) => {
             out.push(TAG_DELAYED);
             put_varint(out, r.seq);
             out.extend_from_slice(r.uuid.as_bytes());
             out.extend_from_slice(&r.timestamp_ms.to_le_bytes());
-            put_metrics(out, &r.metrics);
+            put_metrics::<CHECK>(out, &r.metrics)
         }
         LogRecord::Aggregate(r) => {
+            if CHECK {
+                check_len("model", r.model.len(), MAX_MODEL_LEN)?;
+            }
             out.push(TAG_AGGREGATE);
             put_varint(out, r.seq);
             put_bytes(out, r.model.as_bytes());
             out.extend_from_slice(&r.start_ms.to_le_bytes());
             out.extend_from_slice(&r.end_ms.to_le_bytes());
-            put_metrics(out, &r.metrics);
+            put_metrics::<CHECK>(out, &r.metrics)
         }
     }
 }
 
-fn put_metrics(out: &mut Vec<u8>, metrics: &Metrics) {
+fn put_metrics<const CHECK: bool>(out: &mut Vec<u8>, metrics: &Metrics) -> Result<()> {
+    if CHECK {
+        check_len("metric count", metrics.len(), MAX_METRICS_PER_RECORD)?;
+    }
     put_varint(out, metrics.len() as u64);
     for metric in metrics {
+        if CHECK {
+            check_len("metric name", metric.name.len(), MAX_METRIC_NAME_LEN)?;
+        }
         put_bytes(out, metric.name.as_bytes());
         match &metric.value {
             Value::F64(v) => {
@@ -156,19 +158,25 @@ fn put_metrics(out: &mut Vec<u8>, metrics: &Metrics) {
                 out.extend_from_slice(&v.to_le_bytes());
             }
             Value::Bool(v) => {
-                out.push(VALUE_BOOL);
-                out.push(u8::from(*v));
+                out.extend_from_slice(&[VALUE_BOOL, u8::from(*v)]);
             }
             Value::Str(s) => {
+                if CHECK {
+                    check_len("string value", s.len(), MAX_STRING_LEN)?;
+                }
                 out.push(VALUE_STR);
                 put_bytes(out, s.as_bytes());
             }
             Value::Bytes(b) => {
+                if CHECK {
+                    check_len("bytes value", b.len(), MAX_BYTES_LEN)?;
+                }
                 out.push(VALUE_BYTES);
                 put_bytes(out, b);
             }
         }
     }
+    Ok(())
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -542,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn check_limits_rejects_long_model() {
+    fn checked_encoding_rejects_long_model() {
         let record = LogRecord::Aggregate(AggregateRecord {
             seq: 1,
             model: "m".repeat(MAX_MODEL_LEN + 1),
@@ -550,12 +558,16 @@ mod tests {
             end_ms: 1,
             metrics: Metrics::new(),
         });
-        let result = check_limits(&[record]);
+        let result = encode_checked_records(&[record], &mut Vec::new());
         assert!(matches!(result, Err(Error::InvalidInput { .. })));
     }
 
     #[test]
-    fn check_limits_accepts_every_kind() {
-        assert!(check_limits(&every_kind()).is_ok());
+    fn checked_encoding_matches_unchecked() {
+        let mut checked = Vec::new();
+        encode_checked_records(&every_kind(), &mut checked).unwrap();
+        let mut unchecked = Vec::new();
+        encode_records(&every_kind(), &mut unchecked);
+        assert_eq!(checked, unchecked);
     }
 }

@@ -915,3 +915,28 @@ fn smallest_records_decode_in_batches() {
         assert_eq!(decode_records(&payload), Ok(records), "batch of {count}");
     }
 }
+
+#[test]
+fn failed_large_write_is_zeroed_and_retried() {
+    use crate::io::fault::{Fault, FaultyIo, Op};
+
+    let file_size = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let io = FaultyIo::new();
+    let opened = try_open_with(dir.path(), 1, file_size, Arc::new(io.clone())).unwrap();
+    let first = opened.wal.append(&[prediction(1)]).unwrap();
+    io.arm(1, Fault::Io);
+    let failed = opened.wal.append(&[large_prediction(2, 10_000)]);
+    assert!(matches!(failed, Err(Error::Io { .. })), "{failed:?}");
+    assert_eq!(io.failed(), Some((1, Op::Write)));
+
+    let bytes = fs::read(wal_path(dir.path(), 1)).unwrap();
+    assert!(bytes[first.offset as usize..].iter().all(|&b| b == 0));
+    let second = opened.wal.append(&[large_prediction(3, 10_000)]).unwrap();
+    assert!(second.offset > first.offset + 10_000);
+    opened.wal.close().unwrap();
+
+    let reopened = open(dir.path(), file_size);
+    assert_eq!(seqs(&reopened.batches), vec![1, 3]);
+    assert_eq!(reopened.stats.torn_tail, None);
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::LogPosition;
 use super::file::LogFile;
 use super::format::{FRAME_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, frame_header};
-use super::payload::encode_records;
+use super::payload::encode_checked_records;
 use crate::error::{Error, Result};
 use crate::io::StoreIo;
 use crate::record::LogRecord;
@@ -105,11 +105,11 @@ impl Writer {
         if frame.is_empty() {
             return Ok(self.end);
         }
-        let end = match self.write_frame(frame) {
+        let end = match self.write_frame(frame)? {
             Some(end) => end,
             None => {
                 self.start_file(frame.len())?;
-                self.write_frame(frame).ok_or_else(|| {
+                self.write_frame(frame)?.ok_or_else(|| {
                     Error::invalid(
                         "frame",
                         format!("{} bytes", frame.len()),
@@ -186,17 +186,19 @@ impl Writer {
         }
     }
 
-    /// Copies the frame into the active file and returns the position after it, or `None` when
+    /// Writes the frame into the active file and returns the position after it, or `None` when
     /// no file is active or the frame does not fit.
-    fn write_frame(&mut self, frame: &[u8]) -> Option<LogPosition> {
-        let active = self.active.as_mut()?;
-        if !active.write(frame) {
-            return None;
+    fn write_frame(&mut self, frame: &[u8]) -> Result<Option<LogPosition>> {
+        let Some(active) = self.active.as_mut() else {
+            return Ok(None);
+        };
+        if !active.write(frame)? {
+            return Ok(None);
         }
-        Some(LogPosition {
+        Ok(Some(LogPosition {
             file: active.number,
             offset: active.write_offset as u64,
-        })
+        }))
     }
 
     /// Retires the active file and creates the next one, large enough for a frame of
@@ -222,14 +224,14 @@ impl Writer {
 }
 
 /// Encodes `records` as one whole frame into `frame`, which it clears first. No records give
-/// an empty frame.
+/// an empty frame. A record over the limits of `decode_records` fails the whole batch.
 pub(crate) fn encode_frame(records: &[LogRecord], frame: &mut Vec<u8>) -> Result<()> {
     frame.clear();
     if records.is_empty() {
         return Ok(());
     }
     frame.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    encode_records(records, frame);
+    encode_checked_records(records, frame)?;
     let payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
     let Some(header) = frame_header(payload) else {
         return Err(Error::invalid(
