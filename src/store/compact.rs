@@ -195,7 +195,8 @@ fn run_step_writing(
     Ok(None)
 }
 
-/// What a step on segments does beyond dropping records: merge, or roll up late predictions.
+/// The kind of a step on segments, beyond dropping records: a merge, or a roll-up of late
+/// predictions.
 #[derive(Clone, Copy)]
 struct StepKind {
     merging: bool,
