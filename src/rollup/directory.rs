@@ -18,7 +18,7 @@ pub(crate) struct Entry {
     pub(crate) crc: u32,
 }
 
-/// What a directory lists.
+/// The contents of a directory.
 #[derive(Debug, Default)]
 pub(crate) struct Directory {
     /// Model names, ascending; entries name them by index.

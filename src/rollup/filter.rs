@@ -16,7 +16,7 @@ use crate::index::bloom::{BLOCK_BITS, Bloom, MAX_HASHES};
 /// Size of one filter entry in the directory.
 pub const FILTER_ENTRY_LEN: usize = 48;
 /// Largest filter a reader accepts, 1 GiB of bits, a bound on allocation when loading. The
-/// writer refuses larger ones.
+/// writer rejects larger ones.
 pub(crate) const MAX_FILTER_WORDS: u64 = 1 << 27;
 const BLOCK_WORDS: u64 = BLOCK_BITS / 64;
 
@@ -82,7 +82,7 @@ impl RolledUpFilter {
         self.bloom.words().len() as u64
     }
 
-    /// The filter's bits as stored: its words, little-endian.
+    /// Encodes the filter's bits as stored: its words, little-endian.
     pub(crate) fn encode_words(&self) -> Vec<u8> {
         self.bloom
             .words()
