@@ -387,8 +387,6 @@ fn damaged_filter_bits_are_corruption() {
 /// A label that was adopted and then rolled up with its prediction is counted in the rollup.
 /// The orphan row it was first stored as lies in a segment that the roll-up does not rewrite.
 #[test]
-#[ignore = "the first copy of an adopted orphan is listed again once its prediction is rolled up \
-            and the store reopens or another orphan of that UUID is flushed"]
 fn adopted_label_stays_joined_after_roll_up() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with(dir.path(), coarsening_options()).unwrap();

@@ -158,6 +158,10 @@ fn run_step_writing(
         }
     };
     let segments = Arc::clone(&inner.state.read().segments);
+    let groups = match drop {
+        Drop::RolledUp { .. } if !kind.late => with_adopted_orphans(inner, &segments, groups)?,
+        _ => groups,
+    };
     let rewritten = match rewrite_groups(inner, &segments, groups, drop, purge, kind, written)? {
         Rewritten::Skipped(group) => return Ok(Some(group)),
         Rewritten::Done(rewritten) => rewritten,
@@ -294,6 +298,38 @@ fn rewrite_groups(
         return Ok(Rewritten::Skipped(untouched));
     }
     Ok(Rewritten::Done(out))
+}
+
+/// Adds to a roll-up's groups each other segment that still stores the first copy of an
+/// adopted orphan, in data order.
+///
+/// When its prediction arrives, an orphan is copied, resolved, into the prediction's segment,
+/// and the first copy is dropped by the next rewrite of its segment. Once the roll-up has
+/// replaced the prediction, nothing would tell the first copy from a label that arrived after
+/// the roll-up, so the roll-up rewrites its segment too.
+fn with_adopted_orphans(
+    inner: &Inner,
+    segments: &SegmentSet,
+    mut groups: Vec<Vec<u64>>,
+) -> Result<Vec<Vec<u64>>> {
+    let orphans = Arc::clone(&inner.state.read().orphans);
+    let grouped: HashSet<u64> = groups.iter().flatten().copied().collect();
+    for segment in segments.values() {
+        if grouped.contains(&segment.id()) {
+            continue;
+        }
+        let stored = segment.orphans()?;
+        if stored.iter().any(|o| !orphans.contains(&o.record.uuid)) {
+            groups.push(vec![segment.id()]);
+        }
+    }
+    let ids = segments.ids();
+    let position = |group: &Vec<u64>| {
+        let first = group.first().copied();
+        ids.iter().position(|&id| Some(id) == first)
+    };
+    groups.sort_by_key(position);
+    Ok(groups)
 }
 
 /// Moves each resolved delayed row of a prediction that a roll-up before `before_ms` takes into
