@@ -373,7 +373,7 @@ pub(crate) fn orphans(snapshot: &Snapshot) -> Result<Vec<OrphanedDelayed>> {
     Ok(orphans)
 }
 
-/// Whether a rolled-up filter of the snapshot's rollup files probably holds `uuid`.
+/// Returns whether a rolled-up filter of the snapshot's rollup files probably contains `uuid`.
 fn was_rolled_up(snapshot: &Snapshot, uuid: &Uuid) -> Result<bool> {
     for file in snapshot.rollups.iter() {
         if file.may_have_rolled_up(uuid)? {

@@ -17,8 +17,8 @@ const MODELS: [&str; 2] = ["a", "b"];
 const INLINE: [&str; 4] = ["score", "x", "label", "blob"];
 const DELAYED: [&str; 4] = ["label", "score", "y", "blob"];
 /// The metrics that reads ask for: each name once, one twice, and one that no record has.
-const ASKED_INLINE: [&str; 6] = ["x", "score", "label", "blob", "score", "absent"];
-const ASKED_DELAYED: [&str; 6] = ["y", "label", "score", "blob", "label", "absent"];
+const REQUESTED_INLINE: [&str; 6] = ["x", "score", "label", "blob", "score", "absent"];
+const REQUESTED_DELAYED: [&str; 6] = ["y", "label", "score", "blob", "label", "absent"];
 /// UUIDs of single predictions and delayed metrics come from `uuid(0..POOL)`, those of batches
 /// from `uuid(BATCH_BASE..)`.
 const POOL: u8 = 24;
@@ -264,7 +264,7 @@ fn check_window(store: &Store, model: &str, start: i64, end: i64) -> Result<(), 
         .collect::<Result<_, _>>()
         .unwrap();
     let columns = store
-        .read_columns(model, (start, end), &ASKED_INLINE, &ASKED_DELAYED)
+        .read_columns(model, (start, end), &REQUESTED_INLINE, &REQUESTED_DELAYED)
         .unwrap();
     let window = format!("{model} [{start}, {end})");
     prop_assert_eq!(columns.len(), rows.len(), "rows of {}", window);
@@ -272,13 +272,13 @@ fn check_window(store: &Store, model: &str, start: i64, end: i64) -> Result<(), 
     prop_assert_eq!(&columns.uuids, &uuids, "UUIDs of {}", window);
     let timestamps: Vec<i64> = rows.iter().map(|p| p.timestamp_ms).collect();
     prop_assert_eq!(&columns.timestamps, &timestamps, "timestamps of {}", window);
-    for (column, name) in columns.metrics.iter().zip(ASKED_INLINE) {
+    for (column, name) in columns.metrics.iter().zip(REQUESTED_INLINE) {
         for (i, row) in rows.iter().enumerate() {
             let context = format!("{name} of row {i} ({}) in {window}", row.uuid);
             prop_assert_eq!(column[i].as_ref(), row.metrics.get(name), "{}", context);
         }
     }
-    for (column, name) in columns.delayed.iter().zip(ASKED_DELAYED) {
+    for (column, name) in columns.delayed.iter().zip(REQUESTED_DELAYED) {
         for (i, row) in rows.iter().enumerate() {
             let context = format!("delayed {name} of row {i} ({}) in {window}", row.uuid);
             prop_assert_eq!(column[i].as_ref(), row.delayed.get(name), "{}", context);

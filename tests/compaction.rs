@@ -406,11 +406,12 @@ mod rollups {
     /// Labels for each rolled-up prediction and for as many UUIDs the store never saw: the
     /// first are all marked, the second only at the filters' false-positive rate.
     #[test]
-    fn late_labels_for_rolled_up_predictions_are_told_apart() {
+    fn late_labels_are_marked_rolled_up() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         fill_days(&store);
         store.compact().unwrap();
+
         let rolled = 3 * 480;
         for n in 0..rolled {
             let label = Metrics::new().with("label", true);
@@ -421,6 +422,7 @@ mod rollups {
                 .track_delayed_metrics(uuid(50_000 + n), 7 * DAY, &label)
                 .unwrap();
         }
+
         let marked = |store: &Store| {
             let orphans = store.orphaned_delayed_metrics().unwrap();
             assert_eq!(orphans.len(), 2 * rolled as usize);
@@ -429,6 +431,7 @@ mod rollups {
             assert!(of_rolled.iter().all(|o| o.prediction_rolled_up));
             of_unknown.iter().filter(|o| o.prediction_rolled_up).count()
         };
+
         // Marked while in the head, after the flush, and after a reopen.
         let false_positives = marked(&store);
         store.flush().unwrap();
@@ -443,19 +446,21 @@ mod rollups {
     }
 
     #[test]
-    fn expiry_drops_the_filters_of_expired_predictions() {
+    fn expiry_drops_expired_filters() {
         let dir = tempfile::tempdir().unwrap();
         let policy = Retention::keep_raw_for(Duration::from_secs(86_400))
             .then(RollupTier::every(MINUTES_5))
             .delete_after(Duration::from_secs(3 * 86_400));
         let options = options(Duration::from_secs(86_400)).retention(policy);
         let store = Store::open_with(dir.path(), options).unwrap();
+
         let filters = |dir: &Path| -> Vec<(usize, u64)> {
             let manifest = manifest(dir);
             let files = manifest.rollups.iter();
             let files = files.map(|&id| modelmetrics::rollup::RollupFile::open(dir, id).unwrap());
             files.map(|f| f.filter_counts()).collect()
         };
+
         for day in 0..5i64 {
             for i in 0..48u64 {
                 let n = day as u64 * 48 + i;
@@ -465,12 +470,13 @@ mod rollups {
             }
             store.flush().unwrap();
             store.compact().unwrap();
-            let held: u64 = filters(dir.path()).iter().map(|f| f.1).sum();
+            let stored: u64 = filters(dir.path()).iter().map(|f| f.1).sum();
             // Once day d is filled, days before d - 1 are rolled up, and days before d - 3
             // are deleted, with the filter of each one's roll-up.
             let expected = ((day - 1) - (day - 3).max(0)).max(0) as u64 * 48;
-            assert_eq!(held, expected, "after day {day}");
+            assert_eq!(stored, expected, "after day {day}");
         }
+
         let label = Metrics::new().with("label", true);
         store
             .track_delayed_metrics(uuid(0), 9 * DAY, &label)

@@ -29,7 +29,7 @@ pub struct Totals {
     pub rollup_files_checked: u64,
     pub log_files_checked: u64,
     /// UUIDs of the orphaned delayed rows of the segments, and whether a rolled-up filter of a
-    /// rollup file holds each.
+    /// rollup file contains each.
     pub orphans: Vec<(modelmetrics::Uuid, bool)>,
 }
 

@@ -1,6 +1,6 @@
 //! Rollup files: rollups of any models and intervals, written once, with a directory so that
 //! a read decodes only the rollups that overlap its window. `docs/format/rollup.md`
-//! describes the layout, format version 2, and the rolled-up filters it holds since version 2.
+//! describes the layout, format version 2, and the rolled-up filters it contains since version 2.
 //!
 //! A file is opened with plain reads, not a memory map: open reads the header, directory and
 //! trailer, and each `read` reads the bodies it decodes with positioned reads. The bodies are
@@ -209,7 +209,7 @@ impl RollupFile {
         Ok(filters)
     }
 
-    /// Returns whether a filter of this file probably holds `uuid`: a prediction of that UUID
+    /// Returns whether a filter of this file probably contains `uuid`: a prediction of that UUID
     /// was rolled up, or, for about 1 % of other UUIDs, a false positive.
     pub fn may_have_rolled_up(&self, uuid: &Uuid) -> Result<bool> {
         if self.directory.filters.is_empty() {

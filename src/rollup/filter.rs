@@ -3,7 +3,7 @@
 //! A rollup keeps no UUID, so without a record of them a delayed metric that arrives for a
 //! rolled-up prediction looks like one for a prediction the store never saw. Each roll-up step
 //! stores a bloom filter of the UUIDs it rolled up in the rollup file it writes, and rewrites of
-//! rollup files carry the filters over. A query answers "not rolled up" for sure, and "rolled
+//! rollup files carry the filters over. A query returns "not rolled up" for sure, and "rolled
 //! up" with a false-positive rate of about 1 % for a UUID that was never inserted.
 //!
 //! `docs/format/rollup.md` describes how a filter is stored (format version 2).

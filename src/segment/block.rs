@@ -23,7 +23,7 @@ enum ColumnValues {
 
 impl ColumnValues {
     /// Moves the values of the rows in `rows` into `slots`, one slot per row of `rows`.
-    /// `presence` says which rows of the block have a value, `None` when all do.
+    /// `presence` marks the rows of the block that have a value, `None` when all do.
     fn place(self, presence: Option<&[bool]>, rows: Range<usize>, slots: &mut [Option<Value>]) {
         match self {
             ColumnValues::F64(v) => place(v, Value::F64, presence, rows, slots),

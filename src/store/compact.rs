@@ -333,7 +333,7 @@ fn with_adopted_orphans(
 }
 
 /// Moves each resolved delayed row of a prediction that a roll-up before `before_ms` takes into
-/// the group that holds the prediction, so that the roll-up joins them.
+/// the group that contains the prediction, so that the roll-up joins them.
 ///
 /// A roll-up rewrites each group of adjacent segments on its own. A label can be flushed after
 /// segments of newer predictions, which the roll-up leaves alone, so it can lie in another

@@ -33,8 +33,8 @@ pub(crate) fn flush(inner: &Inner) -> Result<()> {
     flush_locked(inner)
 }
 
-/// Flushes as `flush` does if `needed` still holds once no other flush runs. The background
-/// thread flushes this way: a flush in progress holds a frozen head, which must not make the
+/// Flushes as `flush` does if `needed` is still true once no other flush runs. The background
+/// thread flushes this way: a flush in progress keeps a frozen head, which must not make the
 /// thread run a second flush, with its index merge, right after it.
 pub(crate) fn flush_if(inner: &Inner, needed: impl Fn(&Inner) -> bool) -> Result<()> {
     let _flushing = inner.flush_lock.lock();

@@ -251,8 +251,8 @@ pub(super) struct Stored<'a> {
 }
 
 impl Stored<'_> {
-    /// Whether a segment holds a prediction of `uuid` that no deletion hides.
-    fn holds_prediction(&self, uuid: &Uuid) -> Result<bool> {
+    /// Returns whether a segment contains a prediction of `uuid` that no deletion hides.
+    fn has_visible_prediction(&self, uuid: &Uuid) -> Result<bool> {
         if self.deletions.is_empty() {
             return self.index.contains_prediction(uuid, self.segments);
         }
@@ -293,7 +293,7 @@ pub(super) fn find_orphans<'a>(
     }
     let mut unresolved = HashSet::with_capacity(orphans.len());
     for uuid in orphans {
-        if !stored.holds_prediction(&uuid)? {
+        if !stored.has_visible_prediction(&uuid)? {
             unresolved.insert(uuid);
         }
     }
