@@ -4,14 +4,11 @@
 //! same row order, but decodes only those metrics and allocates per column rather than per row
 //! and metric. A monitoring job that needs a score and a label reads them this way.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use uuid::Uuid;
 
 use crate::error::Result;
 use crate::query::Snapshot;
-use crate::record::{DelayedRecord, PredictionRecord, Seq};
+use crate::record::{PredictionRecord, Seq};
 use crate::segment::{DelayedColumns, PredictionColumns};
 use crate::value::Value;
 
@@ -60,45 +57,19 @@ pub(crate) fn read_columns(
             .predictions_in(model, start_ms, end_ms, snapshot.seq_limit);
         push_head_rows(&mut rows, found, metrics);
     }
-    let order = row_order(&rows);
-    let mut latest = stored_delayed(snapshot, model, (start_ms, end_ms), delayed)?;
-    let mut out = Columns {
-        uuids: Vec::with_capacity(order.len()),
-        timestamps: Vec::with_capacity(order.len()),
-        metrics: vec![Vec::with_capacity(order.len()); metrics.len()],
-        delayed: vec![Vec::with_capacity(order.len()); delayed.len()],
-    };
-    let mut late = Vec::new();
-    let hides = !snapshot.deletions.is_empty();
+    let (mut out, seqs) = visible_rows(snapshot, model, rows);
+    out.delayed = vec![vec![None; out.len()]; delayed.len()];
+    if delayed.is_empty() || out.is_empty() {
+        return Ok(out);
+    }
+    let mut stored = stored_delayed(snapshot, model, (start_ms, end_ms), delayed)?;
+    join_stored(&mut stored, (&out.timestamps, &seqs), &mut out.delayed);
     // Records tracked after the snapshot are invisible to it, so heads without delayed records
     // now need no lookup per row.
     let unstored =
         !snapshot.orphans.is_empty() || snapshot.heads().any(|h| !h.read().delayed.is_empty());
-    for &row in &order {
-        let (Some(&uuid), Some(&timestamp), Some(&seq)) = (
-            rows.uuids.get(row),
-            rows.timestamps.get(row),
-            rows.seqs.get(row),
-        ) else {
-            continue;
-        };
-        if hides && snapshot.deletions.hides_prediction(model, &uuid, seq) {
-            continue;
-        }
-        out.uuids.push(uuid);
-        out.timestamps.push(timestamp);
-        for (column, values) in out.metrics.iter_mut().zip(rows.values.iter_mut()) {
-            column.push(values.get_mut(row).and_then(Option::take));
-        }
-        latest.push_into(seq, &mut out.delayed);
-        if unstored {
-            late.clear();
-            unstored_delayed(snapshot, &uuid, &mut late)?;
-            late.sort_by_key(|d| d.seq);
-            for record in late.drain(..) {
-                apply_last(&mut out.delayed, delayed, &record.metrics.0);
-            }
-        }
+    if unstored {
+        join_unstored(snapshot, &out.uuids, delayed, &mut out.delayed)?;
     }
     Ok(out)
 }
@@ -114,123 +85,203 @@ fn push_head_rows(rows: &mut PredictionColumns, found: Vec<PredictionRecord>, na
     }
 }
 
-/// Returns the row positions in (timestamp, seq) order. Segments and heads each return sorted
-/// rows, so the sort is skipped when they do not overlap.
-fn row_order(rows: &PredictionColumns) -> Vec<usize> {
-    let key = |row: usize| (rows.timestamps.get(row), rows.seqs.get(row));
+/// Returns the rows that no deletion hides, in (timestamp, seq) order, with each row's seq.
+/// The delayed columns are left empty.
+///
+/// Segments and heads each return sorted rows, so when they do not overlap and nothing is
+/// deleted, the vectors move to the output whole.
+fn visible_rows(
+    snapshot: &Snapshot,
+    model: &str,
+    mut rows: PredictionColumns,
+) -> (Columns, Vec<Seq>) {
+    let sorted = rows.timestamps.iter().zip(&rows.seqs).is_sorted();
+    if sorted && snapshot.deletions.is_empty() {
+        let out = Columns {
+            uuids: rows.uuids,
+            timestamps: rows.timestamps,
+            metrics: rows.values,
+            delayed: Vec::new(),
+        };
+        return (out, rows.seqs);
+    }
     let mut order: Vec<usize> = (0..rows.timestamps.len()).collect();
-    if !order.is_sorted_by_key(|&row| key(row)) {
-        order.sort_by_key(|&row| key(row));
+    if !sorted {
+        order.sort_by_key(|&row| (rows.timestamps.get(row), rows.seqs.get(row)));
     }
+    let hidden = |row: usize| match (rows.uuids.get(row), rows.seqs.get(row)) {
+        (Some(uuid), Some(&seq)) => snapshot.deletions.hides_prediction(model, uuid, seq),
+        _ => true,
+    };
+    order.retain(|&row| !hidden(row));
+    let mut out = Columns {
+        uuids: gather_copies(&rows.uuids, &order),
+        timestamps: gather_copies(&rows.timestamps, &order),
+        metrics: Vec::with_capacity(rows.values.len()),
+        delayed: Vec::new(),
+    };
+    for column in &mut rows.values {
+        let moved = order
+            .iter()
+            .map(|&row| column.get_mut(row).and_then(Option::take));
+        out.metrics.push(moved.collect());
+    }
+    (out, gather_copies(&rows.seqs, &order))
+}
+
+fn gather_copies<T: Copy>(values: &[T], order: &[usize]) -> Vec<T> {
     order
+        .iter()
+        .filter_map(|&row| values.get(row).copied())
+        .collect()
 }
 
-/// Hashes a sequence number with one multiplication: seqs are distinct integers chosen by the
-/// store, not by a caller, so they need no protection against crafted collisions.
-#[derive(Default)]
-struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.write_u64(u64::from(*byte));
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
-/// The latest delayed values of the predictions of a window, `names.len()` values per
-/// prediction, found by prediction seq.
-struct Latest {
-    width: usize,
-    rows: HashMap<Seq, usize, BuildHasherDefault<SeqHasher>>,
-    values: Vec<Option<Value>>,
-}
-
-impl Latest {
-    /// Moves the values of the prediction `seq` to the end of `columns`, one per column, or
-    /// pushes `None`s when it has none.
-    fn push_into(&mut self, seq: Seq, columns: &mut [Vec<Option<Value>>]) {
-        let start = self.rows.get(&seq).map(|&row| row * self.width);
-        let values = start.and_then(|start| self.values.get_mut(start..start + self.width));
-        match values {
-            Some(values) => {
-                for (column, value) in columns.iter_mut().zip(values) {
-                    column.push(value.take());
-                }
-            }
-            None => columns.iter_mut().for_each(|column| column.push(None)),
-        }
-    }
-}
-
-/// Collects the latest value of each delayed metric of `names` from the resolved rows of the
-/// segments, by prediction seq. Segments ascend by id and rows come in order, so a later row
-/// overwrites an earlier one, as the records' seqs would order them.
+/// Collects the resolved delayed rows of the segments whose prediction lies in the window, in
+/// (prediction timestamp, prediction seq) order. Rows of one prediction keep their order:
+/// segments ascend by id and each lists a prediction's rows in seq order, so a later row is a
+/// later record.
 fn stored_delayed(
     snapshot: &Snapshot,
     model: &str,
     window: (i64, i64),
     names: &[&str],
-) -> Result<Latest> {
-    let mut latest = Latest {
-        width: names.len(),
-        rows: HashMap::default(),
-        values: Vec::new(),
-    };
-    if names.is_empty() {
-        return Ok(latest);
-    }
+) -> Result<StoredDelayed> {
+    let mut rows = DelayedColumns::default();
+    rows.values.resize_with(names.len(), Vec::new);
     for segment in snapshot.segments.values() {
-        let mut rows = DelayedColumns::default();
         segment.delayed_columns(model, window, names, &mut rows)?;
-        for (row, seq) in rows.prediction_seqs.iter().enumerate() {
-            let next = latest.rows.len();
-            let at = *latest.rows.entry(*seq).or_insert(next);
-            if at == next {
-                latest
-                    .values
-                    .resize(latest.values.len() + names.len(), None);
-            }
-            let slots = latest.values.iter_mut().skip(at * names.len());
-            for (slot, column) in slots.zip(rows.values.iter_mut()) {
-                if let Some(value) = column.get_mut(row).and_then(Option::take) {
-                    *slot = Some(value);
-                }
+    }
+    let keys = rows.prediction_timestamps.iter().zip(&rows.prediction_seqs);
+    let order = match keys.is_sorted() {
+        true => None,
+        false => {
+            let mut order: Vec<usize> = (0..rows.prediction_seqs.len()).collect();
+            // A stable sort, so that the rows of one prediction stay in segment order.
+            order.sort_by_key(|&row| {
+                (
+                    rows.prediction_timestamps.get(row),
+                    rows.prediction_seqs.get(row),
+                )
+            });
+            Some(order)
+        }
+    };
+    Ok(StoredDelayed { rows, order })
+}
+
+/// The resolved delayed rows of a window, and the order that sorts them by prediction when the
+/// segments' rows, appended one segment after another, are not sorted already.
+struct StoredDelayed {
+    rows: DelayedColumns,
+    order: Option<Vec<usize>>,
+}
+
+/// Moves the values of the stored delayed rows into `columns`, in a merge join with the output
+/// rows whose (timestamp, seq) keys are `keys`, in ascending order. A later row of a
+/// prediction replaces the values of an earlier one, metric by metric.
+fn join_stored(
+    stored: &mut StoredDelayed,
+    keys: (&[i64], &[Seq]),
+    columns: &mut [Vec<Option<Value>>],
+) {
+    let rows = &mut stored.rows;
+    match &stored.order {
+        Some(order) => merge_join(rows, order.iter().copied(), keys, columns),
+        None => merge_join(rows, 0..rows.prediction_seqs.len(), keys, columns),
+    }
+}
+
+fn merge_join(
+    rows: &mut DelayedColumns,
+    order: impl Iterator<Item = usize>,
+    keys: (&[i64], &[Seq]),
+    columns: &mut [Vec<Option<Value>>],
+) {
+    let mut cursor = KeyCursor { keys, row: 0 };
+    for entry in order {
+        let (Some(&timestamp), Some(&seq)) = (
+            rows.prediction_timestamps.get(entry),
+            rows.prediction_seqs.get(entry),
+        ) else {
+            continue;
+        };
+        let Some(row) = cursor.seek((timestamp, seq)) else {
+            break;
+        };
+        if !cursor.matches(row, (timestamp, seq)) {
+            continue;
+        }
+        for (column, values) in columns.iter_mut().zip(rows.values.iter_mut()) {
+            let value = values.get_mut(entry).and_then(Option::take);
+            if let (Some(value), Some(slot)) = (value, column.get_mut(row)) {
+                *slot = Some(value);
             }
         }
     }
-    Ok(latest)
 }
 
-/// Appends the delayed records of `uuid` that no resolved segment row holds: those in the
-/// heads, and stored orphans whose prediction is not flushed yet.
-fn unstored_delayed(snapshot: &Snapshot, uuid: &Uuid, out: &mut Vec<DelayedRecord>) -> Result<()> {
-    if snapshot.orphans.contains(uuid) {
-        snapshot.stored_orphans(uuid, out)?;
+/// A position in ascending (timestamp, seq) keys that only moves forward.
+struct KeyCursor<'a> {
+    keys: (&'a [i64], &'a [Seq]),
+    row: usize,
+}
+
+impl KeyCursor<'_> {
+    /// Moves to the first row whose key is at least `key` and returns it, or `None` when every
+    /// row's key is less.
+    fn seek(&mut self, key: (i64, Seq)) -> Option<usize> {
+        let (timestamps, seqs) = self.keys;
+        while let (Some(&timestamp), Some(&seq)) = (timestamps.get(self.row), seqs.get(self.row)) {
+            if (timestamp, seq) >= key {
+                return Some(self.row);
+            }
+            self.row += 1;
+        }
+        None
     }
-    snapshot.head_delayed(uuid, out);
+
+    fn matches(&self, row: usize, key: (i64, Seq)) -> bool {
+        let (timestamps, seqs) = self.keys;
+        (timestamps.get(row).copied(), seqs.get(row).copied()) == (Some(key.0), Some(key.1))
+    }
+}
+
+/// Applies the delayed records that no resolved segment row contains to the rows of `uuids`:
+/// those in the heads, and stored orphans whose prediction is not flushed yet. They are newer
+/// than any segment row, so they replace the stored values.
+fn join_unstored(
+    snapshot: &Snapshot,
+    uuids: &[Uuid],
+    names: &[&str],
+    columns: &mut [Vec<Option<Value>>],
+) -> Result<()> {
+    let mut late = Vec::new();
+    for (row, uuid) in uuids.iter().enumerate() {
+        late.clear();
+        if snapshot.orphans.contains(uuid) {
+            snapshot.stored_orphans(uuid, &mut late)?;
+        }
+        snapshot.head_delayed(uuid, &mut late);
+        late.sort_by_key(|d| d.seq);
+        for record in late.drain(..) {
+            apply_metrics(columns, row, names, &record.metrics.0);
+        }
+    }
     Ok(())
 }
 
-/// Sets the last value of each column of `names` whose metric `metrics` holds. A name asked
-/// for twice has two columns, and both get the value.
-fn apply_last(
+/// Sets row `row` of each column of `names` whose metric `metrics` contains. A name requested
+/// twice has two columns, and both get the value.
+fn apply_metrics(
     columns: &mut [Vec<Option<Value>>],
+    row: usize,
     names: &[&str],
     metrics: &[crate::value::Metric],
 ) {
     for metric in metrics {
         for (name, column) in names.iter().zip(columns.iter_mut()) {
             if *name == metric.name
-                && let Some(slot) = column.last_mut()
+                && let Some(slot) = column.get_mut(row)
             {
                 *slot = Some(metric.value.clone());
             }

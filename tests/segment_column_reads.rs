@@ -377,6 +377,16 @@ fn check_delayed_columns(
         "prediction seqs {}",
         context
     );
+    let timestamps: Vec<i64> = expected
+        .iter()
+        .map(|d| d.prediction.as_ref().unwrap().timestamp_ms)
+        .collect();
+    prop_assert_eq!(
+        &columns.prediction_timestamps,
+        &timestamps,
+        "prediction timestamps {}",
+        context
+    );
     prop_assert_eq!(columns.values.len(), names.len(), "columns {}", context);
     let metrics: Vec<&Metrics> = expected.iter().map(|d| &d.record.metrics).collect();
     for (column, name) in columns.values.iter().zip(names) {

@@ -133,6 +133,11 @@ impl<'a> BitReader<'a> {
                 needed - self.remaining_bits()
             )));
         }
+        if width == 0 {
+            // Values of no bits are all zero, as a block of equal frame-packed residuals has.
+            out.fill_with(|| map(0));
+            return Ok(());
+        }
         let mask = low_bits(width);
         let step = width as usize;
         let mut position = self.bit_position;
@@ -228,6 +233,16 @@ mod tests {
         writer.write(0b11, 2);
         writer.finish();
         assert_eq!(out, vec![0b1101]);
+    }
+
+    #[test]
+    fn zero_width_values_read_no_bits() {
+        let bytes = [0b101];
+        let mut reader = BitReader::new(&bytes, 0);
+        let mut out = [7u64; 5];
+        reader.read_many(0, &mut out, |value| value + 1).unwrap();
+        assert_eq!(out, [1; 5]);
+        assert_eq!(reader.read(3).unwrap(), 0b101);
     }
 
     #[test]

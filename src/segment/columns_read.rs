@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::segment::Segment;
+use crate::segment::block::BlockReader;
 use crate::segment::layout::{FixedColumn, Table};
 use crate::segment::query::window_rows;
 use crate::value::Value;
@@ -21,10 +22,11 @@ pub struct PredictionColumns {
     pub values: Vec<Vec<Option<Value>>>,
 }
 
-/// Resolved delayed rows read as columns, in segment row order: each row's prediction seq and
-/// the values of the delayed metrics asked for.
+/// Resolved delayed rows read as columns, in segment row order: each row's prediction
+/// timestamp and prediction seq, and the values of the delayed metrics asked for.
 #[derive(Debug, Default)]
 pub struct DelayedColumns {
+    pub prediction_timestamps: Vec<i64>,
     pub prediction_seqs: Vec<u64>,
     pub values: Vec<Vec<Option<Value>>>,
 }
@@ -35,29 +37,27 @@ impl Segment {
     pub fn prediction_columns(
         &self,
         model: &str,
-        (start_ms, end_ms): (i64, i64),
+        window: (i64, i64),
         names: &[&str],
         out: &mut PredictionColumns,
     ) -> Result<()> {
         out.values.resize_with(names.len(), Vec::new);
-        for index in self.model_blocks(Table::Predictions, model) {
-            let Some(block) = self.blocks(Table::Predictions).get(index) else {
-                break;
-            };
-            if block.min_ts >= end_ms {
-                break;
-            }
-            if block.max_ts < start_ms {
-                continue;
-            }
-            let reader = self.block_reader(Table::Predictions, index)?;
-            let timestamps = reader.i64_column(FixedColumn::Timestamp)?;
-            let rows = window_rows(&timestamps, start_ms, end_ms);
-            if rows.is_empty() {
-                continue;
-            }
+        let column = FixedColumn::Timestamp;
+        let found = self.window_blocks(
+            Table::Predictions,
+            column,
+            model,
+            window,
+            &mut out.timestamps,
+        )?;
+        let rows = found.iter().map(|block| block.rows.len()).sum();
+        out.seqs.reserve(rows);
+        out.uuids.reserve(rows);
+        out.values
+            .iter_mut()
+            .for_each(|column| column.reserve(rows));
+        for WindowBlock { reader, rows } in found {
             let seqs = reader.seq_column()?;
-            out.timestamps.extend(slice(&timestamps, &rows));
             out.seqs.extend(slice(&seqs, &rows));
             reader.uuids_into(rows.clone(), &mut out.uuids)?;
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
@@ -72,27 +72,20 @@ impl Segment {
     pub fn delayed_columns(
         &self,
         model: &str,
-        (start_ms, end_ms): (i64, i64),
+        window: (i64, i64),
         names: &[&str],
         out: &mut DelayedColumns,
     ) -> Result<()> {
         out.values.resize_with(names.len(), Vec::new);
-        for index in self.model_blocks(Table::Delayed, model) {
-            let Some(block) = self.blocks(Table::Delayed).get(index) else {
-                break;
-            };
-            if block.min_ts >= end_ms {
-                break;
-            }
-            if block.max_ts < start_ms {
-                continue;
-            }
-            let reader = self.block_reader(Table::Delayed, index)?;
-            let timestamps = reader.i64_column(FixedColumn::PredictionTimestamp)?;
-            let rows = window_rows(&timestamps, start_ms, end_ms);
-            if rows.is_empty() {
-                continue;
-            }
+        let column = FixedColumn::PredictionTimestamp;
+        let timestamps = &mut out.prediction_timestamps;
+        let found = self.window_blocks(Table::Delayed, column, model, window, timestamps)?;
+        let rows = found.iter().map(|block| block.rows.len()).sum();
+        out.prediction_seqs.reserve(rows);
+        out.values
+            .iter_mut()
+            .for_each(|column| column.reserve(rows));
+        for WindowBlock { reader, rows } in found {
             let seqs = reader.u64_column(FixedColumn::PredictionSeq)?;
             out.prediction_seqs.extend(slice(&seqs, &rows));
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
@@ -101,6 +94,45 @@ impl Segment {
         }
         Ok(())
     }
+
+    /// Returns the blocks of `model` in `table` that hold rows with `start_ms <= t < end_ms`,
+    /// where `t` is the sorted timestamp column `column`, and appends those rows' timestamps to
+    /// `timestamps`. Knowing every block's rows first lets the callers size their columns once.
+    fn window_blocks(
+        &self,
+        table: Table,
+        column: FixedColumn,
+        model: &str,
+        (start_ms, end_ms): (i64, i64),
+        timestamps: &mut Vec<i64>,
+    ) -> Result<Vec<WindowBlock<'_>>> {
+        let mut found = Vec::new();
+        for index in self.model_blocks(table, model) {
+            let Some(block) = self.blocks(table).get(index) else {
+                break;
+            };
+            if block.min_ts >= end_ms {
+                break;
+            }
+            if block.max_ts < start_ms {
+                continue;
+            }
+            let reader = self.block_reader(table, index)?;
+            let decoded = reader.i64_column(column)?;
+            let rows = window_rows(&decoded, start_ms, end_ms);
+            if !rows.is_empty() {
+                timestamps.extend(slice(&decoded, &rows));
+                found.push(WindowBlock { reader, rows });
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The rows of one block that fall in a window.
+struct WindowBlock<'s> {
+    reader: BlockReader<'s>,
+    rows: Range<usize>,
 }
 
 fn slice<'a, T: Copy>(values: &'a [T], rows: &Range<usize>) -> impl Iterator<Item = T> + 'a {
