@@ -251,8 +251,9 @@ impl PackedSizes {
     /// Gathers the sizes of the residuals after the seeds of every order, in one pass.
     fn by_order(values: &[i64]) -> [PackedSizes; 3] {
         let mut sizes = [PackedSizes::EMPTY; 3];
-        for (seeds, sizes) in sizes.iter_mut().enumerate() {
-            sizes.count = values.len().saturating_sub(seeds);
+        // Order `k` has `k` seeds, so `n - k` packed residuals.
+        for (order, order_sizes) in sizes.iter_mut().enumerate() {
+            order_sizes.count = values.len().saturating_sub(order);
         }
         let [order_0, order_1, order_2] = &mut sizes;
         let [first, second, rest @ ..] = values else {
