@@ -265,25 +265,6 @@ mod tests {
     }
 
     #[test]
-    fn fixed_width_writer_every_width_and_count() {
-        let pattern = |i: usize| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1 << 63;
-        for width in 0..=64 {
-            for count in 0..=70 {
-                let values: Vec<u64> = (0..count).map(pattern).collect();
-                let mut expected = Vec::new();
-                let mut writer = BitWriter::new(&mut expected);
-                for &value in &values {
-                    writer.write(value, width);
-                }
-                writer.finish();
-                let mut written = Vec::new();
-                write_fixed_width(&mut written, width, values.into_iter());
-                assert_eq!(written, expected, "{count} values of {width} bits");
-            }
-        }
-    }
-
-    #[test]
     fn reader_rejects_read_past_end() {
         let bytes = [0xff];
         let mut reader = BitReader::new(&bytes, 10);
@@ -422,6 +403,25 @@ mod tests {
         let error = reader.read_many(7, &mut [0u64; 10], |v| v).unwrap_err();
         assert_eq!(error.offset, 100);
         assert!(error.reason.contains("3 bits before"), "{}", error.reason);
+    }
+
+    #[test]
+    fn fixed_width_writer_every_width_and_count() {
+        let pattern = |i: usize| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1 << 63;
+        for width in 0..=64 {
+            for count in 0..=70 {
+                let values: Vec<u64> = (0..count).map(pattern).collect();
+                let mut expected = Vec::new();
+                let mut writer = BitWriter::new(&mut expected);
+                for &value in &values {
+                    writer.write(value, width);
+                }
+                writer.finish();
+                let mut written = Vec::new();
+                write_fixed_width(&mut written, width, values.into_iter());
+                assert_eq!(written, expected, "{count} values of {width} bits");
+            }
+        }
     }
 
     proptest! {
