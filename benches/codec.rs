@@ -1,5 +1,8 @@
 //! Encode and decode throughput of the timestamp and float codecs on 4096-value blocks.
 //!
+//! Four of the float blocks are shaped like the metric columns of W1 in the vs_sqlite bench:
+//! a score with 3 decimals, an amount in cents, a full-precision ratio and whole days.
+//!
 //! Run with `cargo bench --bench codec`. Inputs are seeded, so runs compare like with like.
 
 use std::hint::black_box;
@@ -26,6 +29,27 @@ fn jittered_timestamps(rng: &mut ChaCha8Rng) -> Vec<i64> {
 fn scores(rng: &mut ChaCha8Rng) -> Vec<f64> {
     (0..BLOCK_LEN)
         .map(|_| (rng.random::<f64>() * 100.0).round() / 100.0)
+        .collect()
+}
+
+/// Model scores in [0, 1] rounded to three decimals.
+fn fine_scores(rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..BLOCK_LEN)
+        .map(|_| (rng.random::<f64>() * 1000.0).round() / 1000.0)
+        .collect()
+}
+
+/// Amounts in cents, from 0.01 to 999.99.
+fn amounts(rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..BLOCK_LEN)
+        .map(|_| f64::from(rng.random_range(1..100_000u32)) / 100.0)
+        .collect()
+}
+
+/// Whole days in 0..=365.
+fn whole_days(rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..BLOCK_LEN)
+        .map(|_| f64::from(rng.random_range(0..=365u32)))
         .collect()
 }
 
@@ -86,6 +110,9 @@ fn bench_float_blocks(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     bench_floats(c, "floats_scores_2_decimals", &scores(&mut rng));
     bench_floats(c, "floats_uniform_features", &features(&mut rng));
+    bench_floats(c, "floats_scores_3_decimals", &fine_scores(&mut rng));
+    bench_floats(c, "floats_amounts_cents", &amounts(&mut rng));
+    bench_floats(c, "floats_whole_days", &whole_days(&mut rng));
 }
 
 criterion_group!(benches, bench_timestamps, bench_float_blocks);

@@ -27,6 +27,40 @@ pub fn packed_len(count: usize, width: u32) -> Option<usize> {
         .map(|bits| bits.div_ceil(8))
 }
 
+/// Appends `values` as a bit stream of `width`-bit fields, `width` in 0..=64, padded with zero
+/// bits to a whole byte. Bits of a value above `width` are dropped.
+///
+/// Writes the same bytes as a [`BitWriter`] given each value with `write(value, width)`, but
+/// keeps its pending bits in one `u64`, which suits a loop over many values of one width.
+pub fn write_fixed_width(out: &mut Vec<u8>, width: u32, values: impl Iterator<Item = u64>) {
+    let width = width.min(64);
+    if width == 0 {
+        return;
+    }
+    let mask = low_bits(width);
+    let mut pending = 0u64;
+    // Always below 64, so the shifts below stay in range.
+    let mut pending_bits = 0u32;
+    for value in values {
+        let value = value & mask;
+        pending |= value << pending_bits;
+        let total = pending_bits + width;
+        if total < 64 {
+            pending_bits = total;
+            continue;
+        }
+        out.extend_from_slice(&pending.to_le_bytes());
+        // The bits of `value` that did not fit; none when it filled the word exactly.
+        pending = value.checked_shr(64 - pending_bits).unwrap_or(0);
+        pending_bits = total - 64;
+    }
+    let tail = pending.to_le_bytes();
+    out.extend_from_slice(
+        tail.get(..pending_bits.div_ceil(8) as usize)
+            .unwrap_or_default(),
+    );
+}
+
 /// Appends values bit by bit to a byte vector.
 pub struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
@@ -386,7 +420,42 @@ mod tests {
         assert!(error.reason.contains("3 bits before"), "{}", error.reason);
     }
 
+    #[test]
+    fn fixed_width_writer_every_width_and_count() {
+        let pattern = |i: usize| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1 << 63;
+        for width in 0..=64 {
+            for count in 0..=70 {
+                let values: Vec<u64> = (0..count).map(pattern).collect();
+                let mut expected = Vec::new();
+                let mut writer = BitWriter::new(&mut expected);
+                for &value in &values {
+                    writer.write(value, width);
+                }
+                writer.finish();
+                let mut written = Vec::new();
+                write_fixed_width(&mut written, width, values.into_iter());
+                assert_eq!(written, expected, "{count} values of {width} bits");
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fixed_width_writer_matches_bit_writer(
+            values in proptest::collection::vec(any::<u64>(), 0..100),
+            width in 0u32..=64,
+        ) {
+            let mut expected = vec![0xa5];
+            let mut writer = BitWriter::new(&mut expected);
+            for &value in &values {
+                writer.write(value, width);
+            }
+            writer.finish();
+            let mut written = vec![0xa5];
+            write_fixed_width(&mut written, width, values.iter().copied());
+            prop_assert_eq!(written, expected);
+        }
+
         #[test]
         fn read_many_matches_read_from_any_position(
             bytes in proptest::collection::vec(any::<u8>(), 0..40),

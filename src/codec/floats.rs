@@ -1,7 +1,7 @@
 //! Float column codec: the smallest of four modes per block, exact to the bit.
 //!
 //! Every mode round-trips the bits of each value, so NaN payloads, `-0.0`, subnormals and
-//! infinities come back as written. The encoder writes each eligible mode and keeps the
+//! infinities come back as written. The encoder sizes each eligible mode and writes only the
 //! shortest. Ties go to the lowest tag.
 //!
 //! # Layout
@@ -53,35 +53,107 @@ const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
 const POWERS_OF_TEN: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
 /// Maximum exponent of the binary mode: `2^-1074` is the smallest positive `f64`.
 pub const MAX_BINARY_EXPONENT: u16 = 1074;
-/// Bits of the integers of the binary mode, without the sign.
-const BINARY_INTEGER_BITS: i32 = 63;
+/// Magnitude from which an `f64` no longer converts to an `i64` (2^63).
+const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+/// The fraction field of an `f64`.
+const FRACTION_MASK: u64 = 0x000f_ffff_ffff_ffff;
+/// The implicit leading bit of the significand of a normal `f64`.
+const IMPLICIT_BIT: u64 = 1 << 52;
 
 /// Appends the encoding of `values`.
+///
+/// Sizes every eligible mode without writing it, then writes only the smallest.
 pub fn encode(values: &[f64], out: &mut Vec<u8>) {
-    let mut xor = Vec::new();
-    write_xor(values, &mut xor);
-    let candidates = [
-        (TAG_XOR, Some(xor)),
-        (TAG_DECIMAL, encode_decimal(values)),
-        (TAG_BINARY, encode_binary(values)),
-    ];
-    let mut best: Option<(u8, Vec<u8>)> = None;
+    let mut best = Choice::Raw;
     let mut best_len = RAW_VALUE_LEN * values.len();
-    for (tag, body) in candidates {
+    let mut counter = BitCounter::default();
+    xor_stream(values, &mut counter);
+    let xor_len = counter.bits.div_ceil(8);
+    if xor_len < best_len {
+        best = Choice::Xor;
+        best_len = xor_len;
+    }
+    let decimal = ScaledBody::decimal(values);
+    // With 0 places, the binary mode has exponent 0 and the same integers, so its body is one
+    // byte longer and never wins.
+    let binary = match &decimal {
+        Some(body) if body.prefix == [0] => None,
+        _ => ScaledBody::binary(values),
+    };
+    for (tag, body) in [(TAG_DECIMAL, decimal), (TAG_BINARY, binary)] {
         if let Some(body) = body.filter(|body| body.len() < best_len) {
             best_len = body.len();
-            best = Some((tag, body));
+            best = Choice::Scaled(tag, body);
         }
     }
+    out.reserve(1 + best_len);
     match best {
-        Some((tag, body)) => {
-            out.push(tag);
-            out.extend_from_slice(&body);
-        }
-        None => {
+        Choice::Raw => {
             out.push(TAG_RAW);
             write_raw(values, out);
         }
+        Choice::Xor => {
+            out.push(TAG_XOR);
+            let mut writer = BitWriter::new(out);
+            xor_stream(values, &mut writer);
+            writer.finish();
+        }
+        Choice::Scaled(tag, body) => {
+            out.push(tag);
+            body.write(out);
+        }
+    }
+}
+
+/// The mode that [`encode`] writes.
+enum Choice {
+    Raw,
+    Xor,
+    /// The decimal or the binary mode, with its tag.
+    Scaled(u8, ScaledBody),
+}
+
+/// The body of the decimal or the binary mode: a short prefix (the places or the exponent),
+/// then the integers in the [`super::ints`] encoding that [`ints::Plan`] picked.
+struct ScaledBody {
+    prefix: Vec<u8>,
+    integers: Vec<i64>,
+    plan: ints::Plan,
+}
+
+impl ScaledBody {
+    fn new(prefix: Vec<u8>, integers: Vec<i64>) -> ScaledBody {
+        let plan = ints::Plan::of(&integers);
+        ScaledBody {
+            prefix,
+            integers,
+            plan,
+        }
+    }
+
+    /// Returns the decimal-mode body, or `None` when the values are not all decimals.
+    fn decimal(values: &[f64]) -> Option<ScaledBody> {
+        let (places, integers) = decimal_integers(values)?;
+        Some(ScaledBody::new(vec![places], integers))
+    }
+
+    /// Returns the binary-mode body, or `None` when no exponent suits every value.
+    fn binary(values: &[f64]) -> Option<ScaledBody> {
+        let exponent = binary_exponent(values)?;
+        let integers = values
+            .iter()
+            .map(|value| binary_integer(value.to_bits(), exponent))
+            .collect();
+        Some(ScaledBody::new(exponent.to_le_bytes().to_vec(), integers))
+    }
+
+    fn len(&self) -> usize {
+        self.prefix.len().saturating_add(self.plan.len())
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.prefix);
+        self.plan.write(&self.integers, out);
     }
 }
 
@@ -144,42 +216,64 @@ impl Window {
     }
 }
 
-fn write_xor(values: &[f64], out: &mut Vec<u8>) {
+/// A destination for the bits of the XOR mode: a writer, or a counter that sizes the mode.
+trait BitSink {
+    fn write(&mut self, value: u64, width: u32);
+}
+
+impl BitSink for BitWriter<'_> {
+    fn write(&mut self, value: u64, width: u32) {
+        BitWriter::write(self, value, width);
+    }
+}
+
+/// Counts bits instead of writing them.
+#[derive(Default)]
+struct BitCounter {
+    bits: usize,
+}
+
+impl BitSink for BitCounter {
+    fn write(&mut self, _value: u64, width: u32) {
+        self.bits += width as usize;
+    }
+}
+
+/// Sends the XOR-mode bit stream of `values` to `sink`.
+fn xor_stream(values: &[f64], sink: &mut impl BitSink) {
     let Some((first, rest)) = values.split_first() else {
         return;
     };
-    let mut writer = BitWriter::new(out);
     let mut previous = first.to_bits();
-    writer.write(previous, 64);
+    sink.write(previous, 64);
     let mut window: Option<Window> = None;
     for value in rest {
-        let bits = value.to_bits();
-        let xor = bits ^ previous;
-        previous = bits;
+        let current = value.to_bits();
+        let xor = current ^ previous;
+        previous = current;
         if xor == 0 {
-            writer.write_bit(false);
+            sink.write(0, 1);
             continue;
         }
-        writer.write_bit(true);
         let fitted = Window {
             leading: xor.leading_zeros(),
             trailing: xor.trailing_zeros(),
         };
         match window {
             Some(current) if fits(current, fitted) => {
-                writer.write_bit(false);
-                writer.write(xor >> current.trailing, current.len());
+                // A one bit for a change, then a zero bit for the current window.
+                sink.write(0b01, 2);
+                sink.write(xor >> current.trailing, current.len());
             }
             _ => {
-                writer.write_bit(true);
-                writer.write(u64::from(fitted.leading), WINDOW_FIELD_BITS);
-                writer.write(u64::from(fitted.len() - 1), WINDOW_FIELD_BITS);
-                writer.write(xor >> fitted.trailing, fitted.len());
+                sink.write(0b11, 2);
+                sink.write(u64::from(fitted.leading), WINDOW_FIELD_BITS);
+                sink.write(u64::from(fitted.len() - 1), WINDOW_FIELD_BITS);
+                sink.write(xor >> fitted.trailing, fitted.len());
                 window = Some(fitted);
             }
         }
     }
-    writer.finish();
 }
 
 /// Returns whether reusing `current` for an XOR with window `fitted` is both possible and no
@@ -240,32 +334,71 @@ fn read_new_window(bits: &mut BitReader, window: &mut Option<Window>) -> DecodeR
     Ok(bits.read(len)? << new.trailing)
 }
 
-/// Returns the decimal-mode body (places, then integers), or `None` when a value is not
-/// exactly `k / 10^d` for some `d` in 0..=6 and `|k| < 2^53`.
-fn encode_decimal(values: &[f64]) -> Option<Vec<u8>> {
+/// Returns the places and the integers of the decimal mode, or `None` when a value is not
+/// exactly `k / 10^d` with `|k| < 2^53` for the block's `d`.
+///
+/// The block's `d` is found value by value: each value raises it to the fewest places, from
+/// the current `d` up to 6, that represent the value. Every value must then be exact at the
+/// final `d`, so the values read before the last raise are scaled again.
+fn decimal_integers(values: &[f64]) -> Option<(u8, Vec<i64>)> {
     let mut places = 0u8;
+    let mut integers = Vec::with_capacity(values.len());
+    // The integers before this index were scaled with fewer places than `places`.
+    let mut rescale_end = 0;
     for &value in values {
-        places = (places..=MAX_DECIMAL_PLACES).find(|&d| scale_exactly(value, d).is_some())?;
+        let integer = match scale_exactly(value, places) {
+            Some(integer) => integer,
+            None => {
+                let mut more_places = places.saturating_add(1)..=MAX_DECIMAL_PLACES;
+                let (more, integer) = more_places
+                    .find_map(|d| scale_exactly(value, d).map(|integer| (d, integer)))?;
+                places = more;
+                rescale_end = integers.len();
+                integer
+            }
+        };
+        integers.push(integer);
     }
-    let integers: Option<Vec<i64>> = values.iter().map(|&v| scale_exactly(v, places)).collect();
-    let mut body = vec![places];
-    ints::encode(&integers?, &mut body);
-    Some(body)
+    let rescaled = integers.iter_mut().zip(values).take(rescale_end);
+    for (integer, &value) in rescaled {
+        *integer = scale_exactly(value, places)?;
+    }
+    Some((places, integers))
 }
 
 /// Returns `k` such that `k as f64 / 10^places` has the bits of `value`, if there is one
 /// with `|k| < 2^53`.
 fn scale_exactly(value: f64, places: u8) -> Option<i64> {
     let power = POWERS_OF_TEN.get(usize::from(places)).copied()?;
-    let scaled = (value * power).round();
-    // The comparison is false for NaN, so NaN and infinities leave here.
-    let exact_integer = scaled.abs() < EXACT_INTEGER_LIMIT;
-    if !exact_integer {
+    let integer = round_to_integer(value * power)?;
+    if integer.unsigned_abs() >= EXACT_INTEGER_LIMIT as u64 {
         return None;
     }
-    let integer = scaled as i64;
     let restored = integer as f64 / power;
     (restored.to_bits() == value.to_bits()).then_some(integer)
+}
+
+/// Rounds half away from zero, as `f64::round` does, or returns `None` for NaN, infinities
+/// and magnitudes of `2^63` and above.
+///
+/// On x86-64 without SSE4.1, `f64::round` compiles to a call into compiler-builtins. Truncating
+/// and comparing the fraction gives the same integer: `x - trunc(x)` is exact for every `f64`.
+fn round_to_integer(x: f64) -> Option<i64> {
+    // The comparison is false for NaN.
+    let fits_i64 = x.abs() < I64_LIMIT;
+    if !fits_i64 {
+        return None;
+    }
+    let truncated = x as i64;
+    let fraction = x - truncated as f64;
+    let rounded = if fraction >= 0.5 {
+        truncated + 1
+    } else if fraction <= -0.5 {
+        truncated - 1
+    } else {
+        truncated
+    };
+    Some(rounded)
 }
 
 fn read_decimal(reader: &mut Reader, n: usize, out: &mut Vec<f64>) -> DecodeResult<()> {
@@ -293,37 +426,59 @@ fn read_decimal(reader: &mut Reader, n: usize, out: &mut Vec<f64>) -> DecodeResu
     Ok(())
 }
 
-/// A finite value as `sign * mantissa * 2^power` with an odd mantissa, or zero.
-#[derive(Clone, Copy)]
-struct BinaryParts {
-    negative: bool,
-    mantissa: u64,
-    power: i32,
-}
-
-/// Splits `+0.0` or a normal number into parts. Returns `None` for `-0.0`, subnormals,
-/// infinities and NaN, which the binary mode does not take.
-fn binary_parts(value: f64) -> Option<BinaryParts> {
-    let bits = value.to_bits();
-    let negative = bits >> 63 == 1;
-    let exponent = ((bits >> 52) & 0x7ff) as i32;
-    if bits == 0 {
-        return Some(BinaryParts {
-            negative,
-            mantissa: 0,
-            power: 0,
-        });
+/// Returns the smallest exponent `e` that makes every value an integer below `2^63` in
+/// magnitude when multiplied by `2^e`, or `None` when there is none or a value is not `+0.0`
+/// or a normal number.
+fn binary_exponent(values: &[f64]) -> Option<u16> {
+    // A normal value is `s * 2^(b - 1075)`, with `b` its biased exponent and `s` its 53-bit
+    // significand. It is an integer when `e >= 1075 - b - trailing_zeros(s)`, and stays below
+    // `2^63` when `e <= 1085 - b`, because the odd part of `s` has `53 - trailing_zeros(s)` bits.
+    let mut lowest = 0i32;
+    let mut highest_biased = 0i32;
+    for value in values {
+        let bits = value.to_bits();
+        if bits == 0 {
+            continue;
+        }
+        let biased = biased_exponent(bits);
+        if biased == 0 || biased == 0x7ff {
+            return None;
+        }
+        let zeros = (bits | IMPLICIT_BIT).trailing_zeros() as i32;
+        lowest = lowest.max(1075 - biased - zeros);
+        highest_biased = highest_biased.max(biased);
     }
-    if exponent == 0 || exponent == 0x7ff {
+    if lowest > 1085 - highest_biased {
         return None;
     }
-    let significand = (bits & 0x000f_ffff_ffff_ffff) | (1 << 52);
-    let zeros = significand.trailing_zeros();
-    Some(BinaryParts {
-        negative,
-        mantissa: significand >> zeros,
-        power: exponent - 1075 + zeros as i32,
-    })
+    u16::try_from(lowest).ok()
+}
+
+/// Returns the integer `k` with `k * 2^-exponent` equal to the value of `bits`, for `+0.0` and
+/// the normal numbers that [`binary_exponent`] accepted with this exponent.
+///
+/// The product `k as f64 * 2^-exponent` is exact, so decoding restores the bits: `k` has at
+/// most 53 significant bits and the result is the normal value itself.
+fn binary_integer(bits: u64, exponent: u16) -> i64 {
+    if bits == 0 {
+        return 0;
+    }
+    let significand = (bits & FRACTION_MASK) | IMPLICIT_BIT;
+    // From -52 to 10 for an accepted value: the bounds of `binary_exponent`.
+    let shift = biased_exponent(bits) - 1075 + i32::from(exponent);
+    let magnitude = match u32::try_from(shift) {
+        Ok(left) => significand << left,
+        Err(_) => significand >> shift.unsigned_abs(),
+    } as i64;
+    if bits >> 63 == 1 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+fn biased_exponent(bits: u64) -> i32 {
+    ((bits >> 52) & 0x7ff) as i32
 }
 
 /// Returns `2^-exponent` for `exponent` in 0..=1074, exact, as a normal or subnormal `f64`.
@@ -333,54 +488,6 @@ fn negative_power_of_two(exponent: u16) -> f64 {
         0..=1022 => f64::from_bits((1023 - exponent) << 52),
         _ => f64::from_bits(1 << (1074 - exponent)),
     }
-}
-
-/// Returns the binary-mode body (exponent, then integers), or `None` when no exponent makes
-/// every value an integer multiple of `2^-e` below `2^63`.
-fn encode_binary(values: &[f64]) -> Option<Vec<u8>> {
-    let parts: Vec<BinaryParts> = values
-        .iter()
-        .map(|&v| binary_parts(v))
-        .collect::<Option<_>>()?;
-    let exponent = binary_exponent(&parts)?;
-    let scale = negative_power_of_two(exponent);
-
-    let mut integers = Vec::with_capacity(values.len());
-    for (part, value) in parts.iter().zip(values) {
-        let magnitude = match part.mantissa {
-            0 => 0,
-            mantissa => {
-                let shift = u32::try_from(part.power + i32::from(exponent)).ok()?;
-                (mantissa << shift) as i64
-            }
-        };
-        let integer = if part.negative { -magnitude } else { magnitude };
-        if (integer as f64 * scale).to_bits() != value.to_bits() {
-            return None;
-        }
-        integers.push(integer);
-    }
-
-    let mut body = exponent.to_le_bytes().to_vec();
-    ints::encode(&integers, &mut body);
-    Some(body)
-}
-
-/// Returns the smallest exponent `e` that makes every value an integer below `2^63` when
-/// multiplied by `2^e`, or `None` when there is none.
-fn binary_exponent(parts: &[BinaryParts]) -> Option<u16> {
-    // Each nonzero value needs `e >= -power`, and `bits(mantissa) + power + e <= 63`.
-    let mut lowest = 0i32;
-    let mut highest = i32::MAX;
-    for part in parts.iter().filter(|part| part.mantissa != 0) {
-        lowest = lowest.max(-part.power);
-        let mantissa_bits = 64 - part.mantissa.leading_zeros() as i32;
-        highest = highest.min(BINARY_INTEGER_BITS - mantissa_bits - part.power);
-    }
-    if lowest > highest {
-        return None;
-    }
-    u16::try_from(lowest).ok()
 }
 
 fn read_binary(reader: &mut Reader, n: usize, out: &mut Vec<f64>) -> DecodeResult<()> {
@@ -437,6 +544,25 @@ mod tests {
         assert_eq!(bits_of(&decoded), bits_of(values), "tag {tag}");
     }
 
+    fn xor_body(values: &[f64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut writer = BitWriter::new(&mut out);
+        xor_stream(values, &mut writer);
+        writer.finish();
+        let mut counter = BitCounter::default();
+        xor_stream(values, &mut counter);
+        assert_eq!(out.len(), counter.bits.div_ceil(8));
+        out
+    }
+
+    fn binary_body(values: &[f64]) -> Option<Vec<u8>> {
+        let body = ScaledBody::binary(values)?;
+        let mut out = Vec::new();
+        body.write(&mut out);
+        assert_eq!(out.len(), body.len());
+        Some(out)
+    }
+
     fn special_values() -> Vec<f64> {
         vec![
             0.0,
@@ -481,9 +607,7 @@ mod tests {
         let mut raw = Vec::new();
         write_raw(&values, &mut raw);
         round_trip_mode(TAG_RAW, raw, &values);
-        let mut xor = Vec::new();
-        write_xor(&values, &mut xor);
-        round_trip_mode(TAG_XOR, xor, &values);
+        round_trip_mode(TAG_XOR, xor_body(&values), &values);
     }
 
     #[test]
@@ -582,20 +706,20 @@ mod tests {
     fn binary_mode_boundaries() {
         let below_limit = [(1u64 << 60) as f64, 0.5, -1.25, 0.0];
         assert_eq!(round_trip(&below_limit)[0], TAG_BINARY);
-        assert!(encode_binary(&[(1u64 << 62) as f64, -1.0]).is_some());
-        assert!(encode_binary(&[(1u64 << 63) as f64]).is_none());
-        assert!(encode_binary(&[(1u64 << 62) as f64, 0.5]).is_none());
-        assert!(encode_binary(&[-0.0, 0.5]).is_none());
-        assert!(encode_binary(&[f64::from_bits(1), 0.5]).is_none());
-        assert!(encode_binary(&[f64::INFINITY]).is_none());
-        assert!(encode_binary(&[f64::NAN]).is_none());
+        assert!(binary_body(&[(1u64 << 62) as f64, -1.0]).is_some());
+        assert!(binary_body(&[(1u64 << 63) as f64]).is_none());
+        assert!(binary_body(&[(1u64 << 62) as f64, 0.5]).is_none());
+        assert!(binary_body(&[-0.0, 0.5]).is_none());
+        assert!(binary_body(&[f64::from_bits(1), 0.5]).is_none());
+        assert!(binary_body(&[f64::INFINITY]).is_none());
+        assert!(binary_body(&[f64::NAN]).is_none());
     }
 
     #[test]
     fn binary_mode_smallest_exponent_round_trips() {
         let tiny = f64::from_bits((1 << 52) | 1);
         let values = [tiny, f64::MIN_POSITIVE, 0.0, -tiny];
-        let body = encode_binary(&values).unwrap();
+        let body = binary_body(&values).unwrap();
         assert_eq!(u16::from_le_bytes([body[0], body[1]]), MAX_BINARY_EXPONENT);
         round_trip_mode(TAG_BINARY, body, &values);
     }

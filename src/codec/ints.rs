@@ -31,7 +31,7 @@
 //! Bit streams are packed LSB first and padded with zero bits (see the module `codec`).
 //! Tags in use: `0x00 0x01 0x02 0x10 0x11 0x12 0x20 0x21 0x22`.
 
-use super::bits::{BitReader, BitWriter, bit_width, packed_len};
+use super::bits::{BitReader, BitWriter, bit_width, packed_len, write_fixed_width};
 use super::{
     DecodeResult, Reader, check_count, decode_atomically, put_varint_i64, try_reserve, unzigzag,
     varint_len, zigzag,
@@ -56,32 +56,120 @@ const PACKINGS: [Packing; 3] = [Packing::Varint, Packing::Frame, Packing::Bucket
 
 /// Appends the encoding of `values`.
 pub fn encode(values: &[i64], out: &mut Vec<u8>) {
-    let mut best = (usize::MAX, 0, Packing::Varint);
-    let mut best_residuals = Vec::new();
-    for order in 0..=MAX_ORDER {
-        let residuals = to_residuals(values, order);
-        let (seeds, body) = split_seeds(&residuals, order);
-        let seeds_len: usize = seeds.iter().map(|&seed| varint_len(zigzag(seed))).sum();
-        let sizes = PackedSizes::of(body);
-        let mut improved = false;
-        for packing in PACKINGS {
-            let size = seeds_len.saturating_add(sizes.of_packing(packing));
-            if size < best.0 {
-                best = (size, order, packing);
-                improved = true;
+    Plan::of(values).write(values, out);
+}
+
+/// The smallest encoding of one list of integers, chosen from the sizes of every mode before
+/// any byte is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    order: u8,
+    packing: Packing,
+    /// Size of the encoding in bytes, the tag included.
+    len: usize,
+    /// Minimum of the packed residuals, used by the frame packing.
+    min: i64,
+    /// Bit width of the frame packing.
+    width: u32,
+}
+
+impl Plan {
+    /// Sizes every combination of order and packing and keeps the smallest, ties going to the
+    /// lowest tag.
+    pub(crate) fn of(values: &[i64]) -> Plan {
+        let mut best = Plan {
+            order: 0,
+            packing: Packing::Varint,
+            len: usize::MAX,
+            min: 0,
+            width: 0,
+        };
+        let by_order = PackedSizes::by_order(values);
+        for (order, sizes) in (0..=MAX_ORDER).zip(&by_order) {
+            let seeds_len: usize = seeds(values, order)
+                .map(|seed| varint_len(zigzag(seed)))
+                .sum();
+            for packing in PACKINGS {
+                let size = seeds_len.saturating_add(sizes.of_packing(packing));
+                if size < best.len {
+                    best = Plan {
+                        order,
+                        packing,
+                        len: size,
+                        min: sizes.min,
+                        width: sizes.frame_width(),
+                    };
+                }
             }
         }
-        if improved {
-            best_residuals = residuals;
+        best.len = best.len.saturating_add(1);
+        best
+    }
+
+    /// Returns the size of the encoding in bytes, the tag included.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends the encoding of `values`, which must be the values this plan was made for.
+    pub(crate) fn write(&self, values: &[i64], out: &mut Vec<u8>) {
+        out.reserve(self.len);
+        out.push(tag(self.order, self.packing));
+        for seed in seeds(values, self.order) {
+            put_varint_i64(out, seed);
+        }
+        match self.order {
+            0 => self.write_packed(values.iter().copied(), out),
+            1 => self.write_packed(deltas(values), out),
+            _ => self.write_packed(deltas_of_deltas(values), out),
         }
     }
-    let (_, order, packing) = best;
-    out.push(tag(order, packing));
-    let (seeds, body) = split_seeds(&best_residuals, order);
-    for &seed in seeds {
-        put_varint_i64(out, seed);
+
+    fn write_packed(&self, residuals: impl ExactSizeIterator<Item = i64>, out: &mut Vec<u8>) {
+        if residuals.len() == 0 {
+            return;
+        }
+        match self.packing {
+            Packing::Varint => residuals.for_each(|residual| put_varint_i64(out, residual)),
+            Packing::Frame => {
+                put_varint_i64(out, self.min);
+                out.push(self.width as u8);
+                let offsets = residuals.map(|residual| residual.wrapping_sub(self.min) as u64);
+                write_fixed_width(out, self.width, offsets);
+            }
+            Packing::Buckets => write_buckets(residuals, out),
+        }
     }
-    write_packed(packing, body, out);
+}
+
+/// Returns the seeds of an order: the first `min(order, n)` residuals, written as varints.
+fn seeds(values: &[i64], order: u8) -> impl Iterator<Item = i64> {
+    let first = values.first().copied();
+    let first_delta = deltas(values).next();
+    let seeds = match order {
+        0 => [None, None],
+        1 => [first, None],
+        _ => [first, first_delta],
+    };
+    seeds.into_iter().flatten()
+}
+
+/// Returns the residuals of order 1 after the seed: `v[i] - v[i-1]` for `i >= 1`.
+fn deltas(values: &[i64]) -> impl ExactSizeIterator<Item = i64> + '_ {
+    let next = values.get(1..).unwrap_or_default();
+    values
+        .iter()
+        .zip(next)
+        .map(|(previous, current)| current.wrapping_sub(*previous))
+}
+
+/// Returns the residuals of order 2 after the seeds: `(v[i] - v[i-1]) - (v[i-1] - v[i-2])`
+/// for `i >= 2`.
+fn deltas_of_deltas(values: &[i64]) -> impl ExactSizeIterator<Item = i64> + '_ {
+    let next = deltas(values.get(1..).unwrap_or_default());
+    deltas(values)
+        .zip(next)
+        .map(|(previous, current)| current.wrapping_sub(previous))
 }
 
 /// Appends exactly `n` values decoded from `bytes`, which must be one whole encoding.
@@ -118,11 +206,6 @@ pub(crate) fn decode_from(reader: &mut Reader, n: usize, out: &mut Vec<i64>) -> 
     Ok(())
 }
 
-/// Splits residuals into the seeds, written as varints, and the packed rest.
-fn split_seeds(residuals: &[i64], order: u8) -> (&[i64], &[i64]) {
-    residuals.split_at(usize::from(order).min(residuals.len()))
-}
-
 fn tag(order: u8, packing: Packing) -> u8 {
     (order << 4) | packing as u8
 }
@@ -133,24 +216,7 @@ fn parse_tag(tag: u8) -> Option<(u8, Packing)> {
     (order <= MAX_ORDER).then_some((order, packing))
 }
 
-/// Returns the residuals of `values` for a difference order, as described in the layout.
-fn to_residuals(values: &[i64], order: u8) -> Vec<i64> {
-    let mut residuals = values.to_vec();
-    for start in 0..usize::from(order) {
-        let Some(tail) = residuals.get_mut(start..) else {
-            break;
-        };
-        let mut previous = tail.first().copied().unwrap_or(0);
-        for value in tail.iter_mut().skip(1) {
-            let current = *value;
-            *value = current.wrapping_sub(previous);
-            previous = current;
-        }
-    }
-    residuals
-}
-
-/// Inverts [`to_residuals`] in place.
+/// Inverts the difference transform of `order` in place, by taking prefix sums `order` times.
 fn from_residuals(values: &mut [i64], order: u8) {
     for start in (0..usize::from(order)).rev() {
         let Some(tail) = values.get_mut(start..) else {
@@ -167,29 +233,77 @@ fn from_residuals(values: &mut [i64], order: u8) {
 /// Encoded sizes of one list of residuals under each packing, gathered in one pass.
 struct PackedSizes {
     count: usize,
-    varint_bytes: usize,
-    bucket_bits: usize,
+    /// How many residuals have each bit width 0..=64 once zigzag mapped. The varint and bucket
+    /// sizes follow from these counts, which keeps the pass over the residuals short.
+    widths: [usize; 65],
     min: i64,
     max: i64,
 }
 
 impl PackedSizes {
-    fn of(residuals: &[i64]) -> Self {
-        let mut sizes = PackedSizes {
-            count: residuals.len(),
-            varint_bytes: 0,
-            bucket_bits: 0,
-            min: i64::MAX,
-            max: i64::MIN,
+    const EMPTY: PackedSizes = PackedSizes {
+        count: 0,
+        widths: [0; 65],
+        min: i64::MAX,
+        max: i64::MIN,
+    };
+
+    /// Gathers the sizes of the residuals after the seeds of every order, in one pass.
+    fn by_order(values: &[i64]) -> [PackedSizes; 3] {
+        let mut sizes = [PackedSizes::EMPTY; 3];
+        // Order `k` has `k` seeds, so `n - k` packed residuals.
+        for (order, order_sizes) in sizes.iter_mut().enumerate() {
+            order_sizes.count = values.len().saturating_sub(order);
+        }
+        let [order_0, order_1, order_2] = &mut sizes;
+        let [first, second, rest @ ..] = values else {
+            values.iter().for_each(|&value| order_0.add(value));
+            return sizes;
         };
-        for &residual in residuals {
-            let z = zigzag(residual);
-            sizes.varint_bytes += varint_len(z);
-            sizes.bucket_bits += bucket_bits(z);
-            sizes.min = sizes.min.min(residual);
-            sizes.max = sizes.max.max(residual);
+        let mut previous = *second;
+        let mut previous_delta = second.wrapping_sub(*first);
+        order_0.add(*first);
+        order_0.add(*second);
+        order_1.add(previous_delta);
+        for &value in rest {
+            let delta = value.wrapping_sub(previous);
+            order_0.add(value);
+            order_1.add(delta);
+            order_2.add(delta.wrapping_sub(previous_delta));
+            previous = value;
+            previous_delta = delta;
         }
         sizes
+    }
+
+    #[inline(always)]
+    fn add(&mut self, residual: i64) {
+        let width = bit_width(zigzag(residual)) as usize;
+        if let Some(count) = self.widths.get_mut(width) {
+            *count += 1;
+        }
+        self.min = self.min.min(residual);
+        self.max = self.max.max(residual);
+    }
+
+    /// Returns the bytes of the residuals as zigzag varints.
+    fn varint_bytes(&self) -> usize {
+        let bytes = self.widths.iter().zip(SIZES_OF_WIDTH);
+        bytes
+            .map(|(&count, (bytes, _))| count * usize::from(bytes))
+            .sum()
+    }
+
+    /// Returns the bits of the residuals in the bucket packing.
+    fn bucket_bits(&self) -> usize {
+        let bits = self.widths.iter().zip(SIZES_OF_WIDTH);
+        bits.map(|(&count, (_, bits))| count * usize::from(bits))
+            .sum()
+    }
+
+    /// Returns the bit width of the frame packing: that of `max - min`.
+    fn frame_width(&self) -> u32 {
+        bit_width(self.max.wrapping_sub(self.min) as u64)
     }
 
     fn of_packing(&self, packing: Packing) -> usize {
@@ -197,26 +311,13 @@ impl PackedSizes {
             return 0;
         }
         match packing {
-            Packing::Varint => self.varint_bytes,
+            Packing::Varint => self.varint_bytes(),
             Packing::Frame => {
-                let width = bit_width(self.max.wrapping_sub(self.min) as u64);
-                let bits = packed_len(self.count, width).unwrap_or(usize::MAX);
+                let bits = packed_len(self.count, self.frame_width()).unwrap_or(usize::MAX);
                 (varint_len(zigzag(self.min)) + 1).saturating_add(bits)
             }
-            Packing::Buckets => self.bucket_bits.div_ceil(8),
+            Packing::Buckets => self.bucket_bits().div_ceil(8),
         }
-    }
-}
-
-fn write_packed(packing: Packing, residuals: &[i64], out: &mut Vec<u8>) {
-    match packing {
-        Packing::Varint => {
-            for &residual in residuals {
-                put_varint_i64(out, residual);
-            }
-        }
-        Packing::Frame => write_frame(residuals, out),
-        Packing::Buckets => write_buckets(residuals, out),
     }
 }
 
@@ -231,26 +332,6 @@ fn read_packed(
         Packing::Frame => read_frame(reader, count, out),
         Packing::Buckets => read_buckets(reader, count, out),
     }
-}
-
-/// Returns the minimum and the bit width of `max - min`, or `None` for an empty list.
-fn frame_of_reference(residuals: &[i64]) -> Option<(i64, u32)> {
-    let min = residuals.iter().copied().min()?;
-    let max = residuals.iter().copied().max()?;
-    Some((min, bit_width(max.wrapping_sub(min) as u64)))
-}
-
-fn write_frame(residuals: &[i64], out: &mut Vec<u8>) {
-    let Some((min, width)) = frame_of_reference(residuals) else {
-        return;
-    };
-    put_varint_i64(out, min);
-    out.push(width as u8);
-    let mut writer = BitWriter::new(out);
-    for &residual in residuals {
-        writer.write(residual.wrapping_sub(min) as u64, width);
-    }
-    writer.finish();
 }
 
 /// Bucket index for each bit width 0..=64: the first bucket whose width is at least as wide.
@@ -274,38 +355,53 @@ const fn bucket_table() -> [u8; 65] {
     table
 }
 
+/// For each bit width 0..=64 of a zigzag-mapped residual: its varint bytes, and its bits in the
+/// bucket packing, prefix plus payload.
+const SIZES_OF_WIDTH: [(u8, u8); 65] = sizes_table();
+
+#[allow(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where an index out of bounds fails the build"
+)]
+const fn sizes_table() -> [(u8, u8); 65] {
+    let mut table = [(0u8, 0u8); 65];
+    let mut width = 0usize;
+    while width <= 64 {
+        // A varint of 0 still takes a byte.
+        let varint_bytes = if width == 0 { 1 } else { width.div_ceil(7) };
+        let bucket = BUCKET_OF_WIDTH[width] as usize;
+        let code = BUCKET_CODES[bucket];
+        table[width] = (varint_bytes as u8, (code.1 + BUCKET_WIDTHS[bucket]) as u8);
+        width += 1;
+    }
+    table
+}
+
+/// The prefix of each bucket as (bits, length): `b` one bits, then a zero bit unless `b` is
+/// the last bucket.
+const BUCKET_CODES: [(u64, u32); 5] = [(0b0, 1), (0b01, 2), (0b011, 3), (0b0111, 4), (0b1111, 4)];
+
 /// Returns the bucket index for a zigzag-mapped residual.
 fn bucket_of(z: u64) -> usize {
     let bucket = BUCKET_OF_WIDTH.get(bit_width(z) as usize).copied();
     usize::from(bucket.unwrap_or(LAST_BUCKET as u8))
 }
 
-/// Returns the bits of one residual in the bucket packing: prefix plus payload.
-fn bucket_bits(z: u64) -> usize {
-    let bucket = bucket_of(z);
-    let prefix = if bucket == LAST_BUCKET {
-        bucket
-    } else {
-        bucket + 1
-    };
-    prefix + BUCKET_WIDTHS.get(bucket).copied().unwrap_or(64) as usize
-}
-
-fn write_buckets(residuals: &[i64], out: &mut Vec<u8>) {
-    if residuals.is_empty() {
-        return;
-    }
+fn write_buckets(residuals: impl Iterator<Item = i64>, out: &mut Vec<u8>) {
     let mut writer = BitWriter::new(out);
-    for &residual in residuals {
+    for residual in residuals {
         let z = zigzag(residual);
         let bucket = bucket_of(z);
-        for _ in 0..bucket {
-            writer.write_bit(true);
-        }
+        let (prefix, prefix_len) = BUCKET_CODES.get(bucket).copied().unwrap_or((0b1111, 4));
         if bucket < LAST_BUCKET {
-            writer.write_bit(false);
+            // The payload of buckets 0 to 3 is at most 32 bits, so prefix and payload fit in
+            // one write, and `z` fits its bucket's width.
+            let width = BUCKET_WIDTHS.get(bucket).copied().unwrap_or(64);
+            writer.write((z << prefix_len) | prefix, prefix_len + width);
+        } else {
+            writer.write(prefix, prefix_len);
+            writer.write(z, 64);
         }
-        writer.write(z, BUCKET_WIDTHS.get(bucket).copied().unwrap_or(64));
     }
     writer.finish();
 }
@@ -450,14 +546,29 @@ mod tests {
         assert!(bytes.len() <= 4096 * 7 / 8 + 4, "{} bytes", bytes.len());
     }
 
+    /// Encodes `values` in one given order and packing, whether or not it is the smallest.
+    fn encoded_with(values: &[i64], order: u8, packing: Packing) -> Vec<u8> {
+        let sizes = &PackedSizes::by_order(values)[usize::from(order)];
+        let plan = Plan {
+            order,
+            packing,
+            len: 0,
+            min: sizes.min,
+            width: sizes.frame_width(),
+        };
+        let mut out = Vec::new();
+        plan.write(values, &mut out);
+        out
+    }
+
     #[test]
     fn full_range_frame_round_trips() {
-        let mut out = Vec::new();
-        write_frame(&[i64::MIN, i64::MAX, 0], &mut out);
-        let mut reader = Reader::new(&out);
+        let values = [i64::MIN, i64::MAX, 0];
+        let bytes = encoded_with(&values, 0, Packing::Frame);
+        assert_eq!(bytes[0], tag(0, Packing::Frame));
         let mut decoded = Vec::new();
-        read_frame(&mut reader, 3, &mut decoded).unwrap();
-        assert_eq!(decoded, vec![i64::MIN, i64::MAX, 0]);
+        decode(&bytes, 3, &mut decoded).unwrap();
+        assert_eq!(decoded, values);
     }
 
     #[test]
@@ -465,17 +576,32 @@ mod tests {
         let values = [5, -3, i64::MAX, i64::MIN, 0, 0, 1 << 40, -(1 << 33), 7];
         for order in 0..=MAX_ORDER {
             for packing in PACKINGS {
-                let residuals = to_residuals(&values, order);
-                let (seeds, body) = residuals.split_at(usize::from(order));
-                let mut bytes = vec![tag(order, packing)];
-                for &seed in seeds {
-                    put_varint_i64(&mut bytes, seed);
+                for len in [0, 1, 2, 3, values.len()] {
+                    let values = &values[..len];
+                    let bytes = encoded_with(values, order, packing);
+                    assert_eq!(bytes[0], tag(order, packing));
+                    let mut decoded = Vec::new();
+                    decode(&bytes, values.len(), &mut decoded).unwrap();
+                    assert_eq!(decoded, values, "order {order} packing {packing:?}");
                 }
-                write_packed(packing, body, &mut bytes);
-                let mut decoded = Vec::new();
-                decode(&bytes, values.len(), &mut decoded).unwrap();
-                assert_eq!(decoded, values, "order {order} packing {packing:?}");
             }
+        }
+    }
+
+    #[test]
+    fn planned_len_is_written_len() {
+        let blocks: [&[i64]; 5] = [
+            &[],
+            &[7],
+            &[i64::MIN, i64::MAX, 0],
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            &[0, 10, 20, 30, 90, 150, 210, 1 << 50],
+        ];
+        for values in blocks {
+            let plan = Plan::of(values);
+            let mut out = Vec::new();
+            plan.write(values, &mut out);
+            assert_eq!(out.len(), plan.len(), "values {values:?}");
         }
     }
 

@@ -31,6 +31,8 @@
 )]
 
 mod bits;
+#[cfg(test)]
+mod oracle;
 
 pub mod bitmap;
 pub mod blobs;

@@ -92,13 +92,13 @@ enum Values<'a> {
 }
 
 impl<'a> Values<'a> {
-    fn new(value_type: ValueType) -> Values<'a> {
+    fn with_capacity(value_type: ValueType, capacity: usize) -> Values<'a> {
         match value_type {
-            ValueType::F64 => Values::F64(Vec::new()),
-            ValueType::I64 => Values::I64(Vec::new()),
-            ValueType::Bool => Values::Bool(Vec::new()),
-            ValueType::Str => Values::Str(Vec::new()),
-            ValueType::Bytes => Values::Bytes(Vec::new()),
+            ValueType::F64 => Values::F64(Vec::with_capacity(capacity)),
+            ValueType::I64 => Values::I64(Vec::with_capacity(capacity)),
+            ValueType::Bool => Values::Bool(Vec::with_capacity(capacity)),
+            ValueType::Str => Values::Str(Vec::with_capacity(capacity)),
+            ValueType::Bytes => Values::Bytes(Vec::with_capacity(capacity)),
         }
     }
 
@@ -129,9 +129,62 @@ impl<'a> Values<'a> {
 struct ColumnBuilder<'a> {
     id: u32,
     value_type: ValueType,
-    presence: Vec<bool>,
+    /// Presence flag of each row so far, or `None` while rows `0..next_row` all have a value.
+    /// So the usual block, where every row has every metric, needs no flag per value.
+    presence: Option<Vec<bool>>,
+    /// The row after the last row with a value.
+    next_row: usize,
     present: u32,
     values: Values<'a>,
+}
+
+impl<'a> ColumnBuilder<'a> {
+    /// Starts a column of a block of `rows` rows.
+    fn new(id: u32, value_type: ValueType, rows: usize) -> ColumnBuilder<'a> {
+        ColumnBuilder {
+            id,
+            value_type,
+            presence: None,
+            next_row: 0,
+            present: 0,
+            values: Values::with_capacity(value_type, rows),
+        }
+    }
+
+    /// Appends the value of row `row`, or returns false when this row has a value already.
+    ///
+    /// Rows come in increasing order, and `rows` is the block's row count.
+    fn push(&mut self, row: usize, value: &'a Value, rows: usize) -> bool {
+        if row < self.next_row {
+            return false;
+        }
+        match &mut self.presence {
+            None if row == self.next_row => {}
+            None => {
+                let mut presence = Vec::with_capacity(rows);
+                presence.resize(self.next_row, true);
+                presence.resize(row, false);
+                presence.push(true);
+                self.presence = Some(presence);
+            }
+            Some(presence) => {
+                presence.resize(row, false);
+                presence.push(true);
+            }
+        }
+        self.next_row = row + 1;
+        self.present += 1;
+        self.values.push(value);
+        true
+    }
+
+    /// Takes the presence flags of the block's `rows` rows: true where the row has a value.
+    fn take_presence(&mut self, rows: usize) -> Vec<bool> {
+        let presence = self.presence.take();
+        let mut presence = presence.unwrap_or_else(|| vec![true; self.next_row]);
+        presence.resize(rows, false);
+        presence
+    }
 }
 
 /// One encoded metric column of one block.
@@ -161,35 +214,28 @@ pub(crate) fn encode_metric_columns<'a>(
         for (position, metric) in metrics.iter().enumerate() {
             let value_type = ValueType::of(&metric.value);
             let id = match previous.get(position, &metric.name, value_type) {
-                Some(id) => Some(id),
-                None => index.id(&metric.name, value_type),
+                Some(id) => id,
+                // The index was built from these records, so every metric has a column.
+                None => match index.id(&metric.name, value_type) {
+                    Some(id) => {
+                        previous.set(position, &metric.name, value_type, id);
+                        id
+                    }
+                    None => continue,
+                },
             };
-            // The index was built from these records, so every metric has a column.
-            let Some(id) = id else {
-                continue;
-            };
-            previous.set(position, &metric.name, value_type, id);
             let Some(slot) = builders.get_mut(id as usize) else {
                 continue;
             };
-            let builder = slot.get_or_insert_with(|| ColumnBuilder {
-                id,
-                value_type,
-                presence: Vec::with_capacity(rows.len()),
-                present: 0,
-                values: Values::new(value_type),
-            });
-            if builder.presence.len() > row {
+            let builder =
+                slot.get_or_insert_with(|| ColumnBuilder::new(id, value_type, rows.len()));
+            if !builder.push(row, &metric.value, rows.len()) {
                 return Err(Error::invalid(
                     "metrics",
                     crate::value::preview(&metric.name),
                     "a record holds this metric twice: pass each metric once",
                 ));
             }
-            builder.presence.resize(row, false);
-            builder.presence.push(true);
-            builder.present += 1;
-            builder.values.push(&metric.value);
         }
     }
 
@@ -202,9 +248,9 @@ pub(crate) fn encode_metric_columns<'a>(
 fn encode_column(mut builder: ColumnBuilder<'_>, rows: usize, zstd_level: i32) -> EncodedColumn {
     let mut bytes = Vec::new();
     if (builder.present as usize) < rows {
-        builder.presence.resize(rows, false);
+        let presence = builder.take_presence(rows);
         let mut bitmap = Vec::new();
-        codec::bitmap::encode(&builder.presence, &mut bitmap);
+        codec::bitmap::encode(&presence, &mut bitmap);
         put_len_prefixed(&mut bytes, &bitmap);
     }
     let values_start = bytes.len();
@@ -218,5 +264,38 @@ fn encode_column(mut builder: ColumnBuilder<'_>, rows: usize, zstd_level: i32) -
         present: builder.present,
         value_type: builder.value_type,
         bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn presence_matches_rows_with_values(flags in proptest::collection::vec(any::<bool>(), 0..200)) {
+            let value = Value::F64(0.5);
+            let mut builder = ColumnBuilder::new(0, ValueType::F64, flags.len());
+            for (row, _) in flags.iter().enumerate().filter(|(_, flag)| **flag) {
+                prop_assert!(builder.push(row, &value, flags.len()));
+            }
+            let present = flags.iter().filter(|flag| **flag).count();
+            prop_assert_eq!(builder.present as usize, present);
+            prop_assert_eq!(builder.take_presence(flags.len()), flags);
+        }
+    }
+
+    #[test]
+    fn push_rejects_duplicate_row() {
+        let value = Value::F64(0.5);
+        let mut builder = ColumnBuilder::new(0, ValueType::F64, 4);
+        assert!(builder.push(0, &value, 4));
+        assert!(!builder.push(0, &value, 4));
+        assert!(builder.push(2, &value, 4));
+        assert!(!builder.push(2, &value, 4));
+        assert!(!builder.push(1, &value, 4));
+        assert_eq!(builder.present, 2);
+        assert_eq!(builder.take_presence(4), vec![true, false, true, false]);
     }
 }
