@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::measure::{BenchResult, Latency};
 
 pub const INGEST: &str = "w1_ingest_per_s";
+pub const INGEST_CLOSED: &str = "w1_ingest_closed_per_s";
 pub const SINGLE_DEFAULT: &str = "w1b_default";
 pub const SINGLE_DURABLE: &str = "w1b_durable";
 pub const WRITE_FDATASYNC: &str = "write_fdatasync";
@@ -185,6 +186,12 @@ const LINES: &[Line] = &[
         INGEST,
         Unit::PerSecond,
         Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W1 ingest and close, predictions/s",
+        INGEST_CLOSED,
+        Unit::PerSecond,
+        Target::None,
     ),
     line(
         "W1b default, p50 µs",
