@@ -317,15 +317,21 @@ fn into_recovered(
     let last = files.into_iter().take(replayed_len).last();
     let active = last.and_then(|file| file.log);
     match active {
-        Some(log) => Recovered {
-            next_number: log.number + 1,
-            end: LogPosition {
+        Some(log) => {
+            let end = LogPosition {
                 file: log.number,
                 offset: log.write_offset as u64,
-            },
-            active: Some(log),
-            stats,
-        },
+            };
+            // A file of an older version takes no more appends, because a build that reads only
+            // that version would take a columnar batch in it for damage.
+            let current = parse_header(log.bytes()).is_ok_and(|h| h.version == FORMAT_VERSION);
+            Recovered {
+                next_number: log.number + 1,
+                end,
+                active: current.then_some(log),
+                stats,
+            }
+        }
         None => {
             let next_number = first_live_file.max(1);
             Recovered {
