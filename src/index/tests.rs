@@ -12,6 +12,8 @@ use super::writer::{RunShape, RunWriter};
 use super::*;
 use crate::error::Error;
 
+mod bloom_sizes;
+
 /// SplitMix64 step, for reproducible pseudo-random UUIDs without a generator crate.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -251,4 +251,15 @@ mod tests {
             );
         }
     }
+
+    /// docs/format/rollup.md states that a rolled-up filter is written with 10 bits per
+    /// prediction.
+    #[test]
+    fn filter_has_documented_bits_per_prediction() {
+        const DOCUMENTED_BITS: u64 = 10;
+        let predictions = 51_200;
+        let filter = RolledUpFilter::build((0..predictions).map(|i| (uuid(i), 0))).unwrap();
+        let bits = filter.stored_bytes() * 8;
+        assert_eq!(bits, predictions * DOCUMENTED_BITS, "{bits} bits");
+    }
 }

@@ -9,6 +9,8 @@ mod fault_tests;
 #[cfg(test)]
 mod fault_tests_compaction;
 #[cfg(test)]
+mod fault_tests_group_commit;
+#[cfg(test)]
 mod fault_tests_wal;
 mod flush;
 mod lock;
