@@ -63,9 +63,16 @@ pub(crate) struct Bloom {
 }
 
 impl Bloom {
-    /// Creates an empty filter sized for `entries` entries, at least one block.
+    /// Creates an empty filter sized for `entries` entries at `BITS_PER_ENTRY`, at least one
+    /// block.
     pub(crate) fn with_capacity(entries: u64) -> Bloom {
-        let bits = entries.saturating_mul(BITS_PER_ENTRY).max(BLOCK_BITS);
+        Bloom::with_bits_per_entry(entries, BITS_PER_ENTRY)
+    }
+
+    /// Creates an empty filter of `bits_per_entry` bits for each of `entries` entries, at least
+    /// one block.
+    pub(crate) fn with_bits_per_entry(entries: u64, bits_per_entry: u64) -> Bloom {
+        let bits = entries.saturating_mul(bits_per_entry).max(BLOCK_BITS);
         let words = (bits.div_ceil(BLOCK_BITS) * BLOCK_WORDS) as usize;
         Bloom {
             words: vec![0; words],

@@ -408,7 +408,7 @@ fn write_file(
                 format!(
                     "a filter holds at most {MAX_FILTER_WORDS} words of 64 bits, about {} \
                      predictions: roll up smaller time partitions",
-                    MAX_FILTER_WORDS * 64 / crate::index::bloom::BITS_PER_ENTRY
+                    MAX_FILTER_WORDS * 64 / super::filter::BITS_PER_ENTRY
                 ),
             ));
         }

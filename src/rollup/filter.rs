@@ -18,6 +18,10 @@ pub const FILTER_ENTRY_LEN: usize = 48;
 /// Largest filter a reader accepts, 1 GiB of bits, a bound on allocation when loading. The
 /// writer rejects larger ones.
 pub(crate) const MAX_FILTER_WORDS: u64 = 1 << 27;
+/// Bits per rolled-up prediction of a new filter, about 1 % false positives. Fewer than the
+/// index runs' 16: a filter is read only to count late delayed metrics, never on the path of a
+/// `track_metrics` call, so its false positives cost no latency.
+pub(crate) const BITS_PER_ENTRY: u64 = 10;
 const BLOCK_WORDS: u64 = BLOCK_BITS / 64;
 
 /// The UUIDs of the predictions one roll-up step replaced, with their time range.
@@ -35,7 +39,7 @@ impl RolledUpFilter {
     pub fn build(predictions: impl IntoIterator<Item = (Uuid, i64)>) -> Option<Self> {
         let predictions = predictions.into_iter();
         let (lower, upper) = predictions.size_hint();
-        let mut bloom = Bloom::with_capacity(upper.unwrap_or(lower) as u64);
+        let mut bloom = Bloom::with_bits_per_entry(upper.unwrap_or(lower) as u64, BITS_PER_ENTRY);
         let (mut count, mut oldest_ms, mut newest_ms) = (0, i64::MAX, i64::MIN);
         for (uuid, timestamp_ms) in predictions {
             bloom.insert(&uuid);

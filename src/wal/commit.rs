@@ -9,7 +9,10 @@
 //! caller then waits for two syncs, which caps N threads at about N / 2 times the rate of one.
 //! So before it syncs, a leader waits until as many callers wait as the previous sync covered,
 //! or for at most the previous sync's duration (and `MAX_GATHER`), whichever comes first. A lone
-//! caller's group is 1, so it never waits.
+//! caller waits only for the first sync after a larger group, because its own sync sets the
+//! group to 1. The group is counted when the sync starts, and callers that the previous sync
+//! covered but that have not returned yet count too, so it can be set too large; that costs
+//! one wait, not a lost record.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -68,7 +71,6 @@ impl GroupCommit {
         }
     }
 
-    /// Returns `Error::Poisoned` once a sync has failed.
     /// Poisons the log with `reason` unless it is poisoned already; returns the error to give.
     pub fn poison(&self, reason: String) -> Error {
         Error::Poisoned {
@@ -76,6 +78,7 @@ impl GroupCommit {
         }
     }
 
+    /// Returns `Error::Poisoned` once a sync has failed.
     pub fn check_poison(&self) -> Result<()> {
         match self.poison.get() {
             Some(reason) => Err(Error::Poisoned {
