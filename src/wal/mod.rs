@@ -310,6 +310,7 @@ impl Wal {
                 .sync_dir(dir)
                 .map_err(|e| format!("fsync of directory {} failed: {e}", dir.display()))?;
         }
+        self.writer.lock().forget_synced(&plan);
         Ok(plan.end)
     }
 }

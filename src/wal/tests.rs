@@ -943,3 +943,33 @@ fn failed_large_write_is_zeroed_and_retried() {
     assert_eq!(seqs(&reopened.batches), vec![1, 3]);
     assert_eq!(reopened.stats.torn_tail, None);
 }
+
+#[test]
+fn new_file_syncs_retired_file_of_pending_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let ops = Arc::new(FaultyOps::default());
+    let io: Arc<dyn StoreIo> = ops.clone();
+    let mut writer = super::writer::Writer::new(
+        dir.path().to_path_buf(),
+        4096,
+        io,
+        None,
+        1,
+        LogPosition::default(),
+    );
+    writer.append_frame(&[1; 100]).unwrap();
+    writer.retire_active();
+    // A sync leader made its plan, which covers file 1, but has not synced yet.
+    let plan = writer.plan_sync();
+    let syncs_before = ops.syncs.load(Ordering::SeqCst);
+
+    // The next frame creates file 2. File 1 must be synced first, or file 2 could reach the
+    // disk while file 1 is torn.
+    writer.append_frame(&[2; 100]).unwrap();
+    assert_eq!(writer.current_file(), 2);
+    assert_eq!(ops.syncs.load(Ordering::SeqCst), syncs_before + 1);
+
+    writer.forget_synced(&plan);
+    let next = writer.plan_sync();
+    assert_eq!(next.retired, 0, "file 1 is still planned after its sync");
+}

@@ -16,6 +16,7 @@ use crate::record::LogRecord;
 pub(crate) const MAX_KEPT_FRAME_CAPACITY: usize = 16 << 20;
 
 /// A file with bytes that a sync has not covered yet.
+#[derive(Clone)]
 pub(crate) struct SyncTarget {
     pub number: u64,
     pub path: PathBuf,
@@ -27,6 +28,9 @@ pub(crate) struct SyncPlan {
     /// Position after the last frame appended before the plan was made.
     pub end: LogPosition,
     pub files: Vec<SyncTarget>,
+    /// How many of `files`, from the first, were retired when the plan was made. They take no
+    /// more frames, so once synced they leave the writer's list of retired files.
+    pub retired: usize,
     /// The directory, when a file was created in it since the last sync.
     pub dir: Option<PathBuf>,
 }
@@ -159,10 +163,14 @@ impl Writer {
         self.sync_failure.take()
     }
 
-    /// Returns the files and position that a sync must cover now. The plan takes the retired
-    /// files out of the writer.
+    /// Returns the files and position that a sync must cover now.
+    ///
+    /// The retired files stay in the writer until `forget_synced` drops them after the sync.
+    /// A new file created meanwhile then syncs them again before its first frame, so a frame
+    /// never reaches the disk in a file whose predecessor may still be torn.
     pub fn plan_sync(&mut self) -> SyncPlan {
-        let mut files = std::mem::take(&mut self.retired);
+        let mut files = self.retired.clone();
+        let retired = files.len();
         if let Some(active) = &self.active {
             files.push(SyncTarget {
                 number: active.number,
@@ -174,8 +182,16 @@ impl Writer {
         SyncPlan {
             end: self.end,
             files,
+            retired,
             dir,
         }
+    }
+
+    /// Drops the files that `plan` found retired from the next sync, after a sync of them.
+    pub fn forget_synced(&mut self, plan: &SyncPlan) {
+        let synced = plan.files.get(..plan.retired).unwrap_or_default();
+        self.retired
+            .retain(|target| !synced.iter().any(|s| s.number == target.number));
     }
 
     /// Returns the number of the file that the next frame goes to if it fits.
