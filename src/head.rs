@@ -1,5 +1,6 @@
 //! The in-memory head: records tracked since the last flush, replayed from the log on open.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Instant;
@@ -8,7 +9,10 @@ use foldhash::fast::RandomState;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::record::{AggregateRecord, DelayedRecord, LogRecord, PredictionRecord, Seq};
+use crate::batch::ColumnBatch;
+use crate::record::{
+    AggregateRecord, DelayedRecord, LogRecord, PredictionKey, PredictionRecord, Seq,
+};
 
 /// Estimated heap bytes of a record beyond its names and payloads.
 const RECORD_OVERHEAD: usize = 96;
@@ -29,17 +33,39 @@ pub(crate) struct Head {
 /// seed, so no fixed list of UUIDs collides in every head. The foldhash 0.2 README states that
 /// this does not hold against an attacker who can observe the hashes, through timing for
 /// example.
+///
+/// Predictions tracked one by one are kept as records, and those tracked as columns stay in
+/// their `ColumnBatch`, whose rows are built on demand by the rare reads of the head.
 #[derive(Debug, Default)]
 pub(crate) struct HeadData {
-    pub predictions: Vec<PredictionRecord>,
-    by_uuid: HashMap<Uuid, usize, RandomState>,
-    by_model: HashMap<String, Vec<usize>, RandomState>,
+    predictions: Vec<PredictionRecord>,
+    batches: Vec<ColumnBatch>,
+    by_uuid: HashMap<Uuid, HeadRow, RandomState>,
+    by_model: HashMap<String, ModelRows, RandomState>,
     pub delayed: HashMap<Uuid, DelayedRecords, RandomState>,
     pub aggregates: Vec<AggregateRecord>,
     bytes: usize,
     records: usize,
     oldest: Option<Instant>,
     max_seq: Seq,
+}
+
+/// Location of one prediction in the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeadRow {
+    /// Index in `HeadData::predictions`.
+    Record(u32),
+    /// Index in `HeadData::batches`, then row in that batch.
+    Column(u32, u32),
+}
+
+/// The predictions of one model in a head.
+#[derive(Debug, Default)]
+struct ModelRows {
+    /// Indexes in `HeadData::predictions`.
+    records: Vec<usize>,
+    /// Indexes in `HeadData::batches`.
+    batches: Vec<usize>,
 }
 
 impl Head {
@@ -61,6 +87,7 @@ impl HeadData {
                 LogRecord::Prediction(_) => predictions += 1,
                 LogRecord::Delayed(_) => delayed += 1,
                 LogRecord::Aggregate(_) => {}
+                LogRecord::PredictionColumns(b) => predictions += b.len(),
             }
         }
         self.predictions.reserve(predictions);
@@ -79,15 +106,11 @@ impl HeadData {
         match record {
             LogRecord::Prediction(p) => {
                 let row = self.predictions.len();
-                self.by_uuid.insert(p.uuid, row);
-                match self.by_model.get_mut(p.model.as_str()) {
-                    Some(rows) => rows.push(row),
-                    None => {
-                        self.by_model.insert(p.model.clone(), vec![row]);
-                    }
-                }
+                self.by_uuid.insert(p.uuid, HeadRow::Record(row as u32));
+                self.add_model_rows(&p.model, |rows| rows.records.push(row));
                 self.predictions.push(p);
             }
+            LogRecord::PredictionColumns(batch) => self.insert_columns(batch),
             LogRecord::Delayed(d) => match self.delayed.entry(d.uuid) {
                 Entry::Occupied(mut records) => records.get_mut().push(d),
                 Entry::Vacant(slot) => {
@@ -95,6 +118,31 @@ impl HeadData {
                 }
             },
             LogRecord::Aggregate(a) => self.aggregates.push(a),
+        }
+    }
+
+    /// Inserts a columnar batch as it is, with one UUID map entry per row.
+    fn insert_columns(&mut self, batch: ColumnBatch) {
+        let index = self.batches.len();
+        self.by_uuid.reserve(batch.len());
+        for (row, uuid) in batch.uuids.iter().enumerate() {
+            self.by_uuid
+                .insert(*uuid, HeadRow::Column(index as u32, row as u32));
+        }
+        self.add_model_rows(&batch.model, |rows| rows.batches.push(index));
+        self.batches.push(batch);
+    }
+
+    /// Applies `add` to the rows of `model`. Looking up by `&str` first saves a copy of the
+    /// model id on every insert but the model's first.
+    fn add_model_rows(&mut self, model: &str, add: impl FnOnce(&mut ModelRows)) {
+        match self.by_model.get_mut(model) {
+            Some(rows) => add(rows),
+            None => {
+                let mut rows = ModelRows::default();
+                add(&mut rows);
+                self.by_model.insert(model.to_owned(), rows);
+            }
         }
     }
 
@@ -116,14 +164,50 @@ impl HeadData {
         self.max_seq
     }
 
-    pub fn prediction(&self, uuid: &Uuid) -> Option<&PredictionRecord> {
-        self.by_uuid
-            .get(uuid)
-            .and_then(|&row| self.predictions.get(row))
+    /// Returns the prediction of `uuid`, borrowed when it was tracked as a record and built
+    /// from its columns otherwise.
+    pub fn prediction(&self, uuid: &Uuid) -> Option<Cow<'_, PredictionRecord>> {
+        match *self.by_uuid.get(uuid)? {
+            HeadRow::Record(row) => self.predictions.get(row as usize).map(Cow::Borrowed),
+            HeadRow::Column(batch, row) => {
+                let batch = self.batches.get(batch as usize)?;
+                batch.row(row as usize).map(Cow::Owned)
+            }
+        }
+    }
+
+    /// Returns the model, timestamp and seq of the prediction of `uuid`.
+    pub fn prediction_key(&self, uuid: &Uuid) -> Option<PredictionKey> {
+        match *self.by_uuid.get(uuid)? {
+            HeadRow::Record(row) => {
+                let p = self.predictions.get(row as usize)?;
+                Some(PredictionKey {
+                    model: p.model.clone(),
+                    timestamp_ms: p.timestamp_ms,
+                    seq: p.seq,
+                })
+            }
+            HeadRow::Column(batch, row) => self.batches.get(batch as usize)?.key(row as usize),
+        }
     }
 
     pub fn contains_prediction(&self, uuid: &Uuid) -> bool {
         self.by_uuid.contains_key(uuid)
+    }
+
+    /// Returns every prediction of the head as records: borrowed when all were tracked as
+    /// records, and otherwise a copy that includes the rows of columnar batches.
+    pub fn prediction_records(&self) -> Cow<'_, [PredictionRecord]> {
+        if self.batches.is_empty() {
+            return Cow::Borrowed(&self.predictions);
+        }
+        let column_rows: usize = self.batches.iter().map(ColumnBatch::len).sum();
+        let mut all = Vec::with_capacity(self.predictions.len() + column_rows);
+        all.extend(self.predictions.iter().cloned());
+        for batch in &self.batches {
+            all.extend((0..batch.len()).filter_map(|row| batch.row(row)));
+        }
+        Cow::Owned(all)
     }
 
     /// Returns copies of the model's predictions with `start <= ts < end` and `seq <= limit`,
@@ -138,12 +222,26 @@ impl HeadData {
         let Some(rows) = self.by_model.get(model) else {
             return Vec::new();
         };
+        let wanted = |timestamp_ms: i64, seq: Seq| {
+            timestamp_ms >= start_ms && timestamp_ms < end_ms && seq <= limit
+        };
         let mut found: Vec<PredictionRecord> = rows
+            .records
             .iter()
             .filter_map(|&row| self.predictions.get(row))
-            .filter(|p| p.timestamp_ms >= start_ms && p.timestamp_ms < end_ms && p.seq <= limit)
+            .filter(|p| wanted(p.timestamp_ms, p.seq))
             .cloned()
             .collect();
+        for batch in rows.batches.iter().filter_map(|&i| self.batches.get(i)) {
+            for row in 0..batch.len() {
+                let in_range = batch
+                    .time_and_seq(row)
+                    .is_some_and(|(timestamp_ms, seq)| wanted(timestamp_ms, seq));
+                if in_range {
+                    found.extend(batch.row(row));
+                }
+            }
+        }
         found.sort_by_key(|p| (p.timestamp_ms, p.seq));
         found
     }
@@ -221,6 +319,7 @@ fn record_bytes(record: &LogRecord) -> usize {
         LogRecord::Prediction(p) => (p.model.len() + RECORD_OVERHEAD, &p.metrics),
         LogRecord::Delayed(d) => (RECORD_OVERHEAD, &d.metrics),
         LogRecord::Aggregate(a) => (a.model.len() + RECORD_OVERHEAD, &a.metrics),
+        LogRecord::PredictionColumns(b) => return RECORD_OVERHEAD + b.heap_bytes(),
     };
     let metric_bytes: usize = metrics
         .iter()
@@ -232,6 +331,7 @@ fn record_bytes(record: &LogRecord) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::MetricColumn;
     use crate::value::Metrics;
 
     fn delayed(uuid: u128, seq: Seq) -> LogRecord {
@@ -308,5 +408,59 @@ mod tests {
         assert!(!batched.contains_prediction(&Uuid::from_u128(3)));
         assert_eq!(batched.predictions_in("m", 0, 10, Seq::MAX).len(), 2);
         assert_eq!(seqs_of(&batched, 3, Seq::MAX), vec![4]);
+    }
+
+    fn column_batch(first_seq: Seq, first_uuid: u128, timestamps_ms: Vec<i64>) -> LogRecord {
+        let rows = timestamps_ms.len();
+        let uuids = (first_uuid..first_uuid + rows as u128).map(Uuid::from_u128);
+        LogRecord::PredictionColumns(ColumnBatch {
+            first_seq,
+            model: "m".into(),
+            uuids: uuids.collect(),
+            timestamps_ms,
+            metrics: vec![("score".into(), MetricColumn::F64(vec![0.5; rows]))],
+        })
+    }
+
+    #[test]
+    fn column_rows_read_like_records() {
+        let mut data = HeadData::default();
+        data.insert_batch(vec![prediction(1, 1), prediction(2, 2)]);
+        data.insert_batch(vec![column_batch(3, 10, vec![2, 0, 7])]);
+        data.insert_batch(vec![prediction(3, 6)]);
+
+        let found = data.predictions_in("m", 0, 10, Seq::MAX);
+        let keys: Vec<(i64, Seq)> = found.iter().map(|p| (p.timestamp_ms, p.seq)).collect();
+        assert_eq!(keys, vec![(0, 4), (1, 1), (2, 2), (2, 3), (6, 6), (7, 5)]);
+        let limited = data.predictions_in("m", 0, 10, 4);
+        assert_eq!(limited.len(), 4);
+        assert!(data.predictions_in("other", 0, 10, Seq::MAX).is_empty());
+
+        let row = data.prediction(&Uuid::from_u128(11)).unwrap();
+        assert_eq!((row.seq, row.timestamp_ms), (4, 0));
+        assert_eq!(row.metrics, Metrics::new().with("score", 0.5));
+        let key = data.prediction_key(&Uuid::from_u128(12)).unwrap();
+        assert_eq!((key.timestamp_ms, key.seq), (7, 5));
+        assert!(data.contains_prediction(&Uuid::from_u128(10)));
+        assert!(!data.contains_prediction(&Uuid::from_u128(13)));
+        assert_eq!(data.max_seq(), 6);
+        assert_eq!(data.prediction_records().len(), 6);
+    }
+
+    #[test]
+    fn column_batch_bytes_grow_with_rows() {
+        let mut small = HeadData::default();
+        small.insert_batch(vec![column_batch(1, 0, vec![0; 100])]);
+        let mut large = HeadData::default();
+        large.insert_batch(vec![column_batch(1, 0, vec![0; 10_000])]);
+        // Each row stores a UUID, a timestamp, a score and a UUID map entry.
+        let per_row = (large.bytes() - small.bytes()) / 9_900;
+        assert!(
+            (16 + 8 + 8..=128).contains(&per_row),
+            "{per_row} bytes per row"
+        );
+        let mut records = HeadData::default();
+        records.insert_batch((1..=100).map(|i| prediction(i, i as Seq)).collect());
+        assert!(small.bytes() < records.bytes());
     }
 }

@@ -9,6 +9,7 @@
     )
 )]
 
+pub mod batch;
 pub mod error;
 /// Evaluators over slices: classification and regression metrics, and drift tests.
 pub mod eval;
@@ -39,6 +40,7 @@ mod segment_set;
 mod store;
 mod tiers;
 
+pub use batch::{MetricColumn, NewPredictionColumns};
 pub use columns::Columns;
 pub use error::{Error, Result};
 pub use options::{Compaction, Durability, Options, Retention, RollupTier};

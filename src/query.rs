@@ -275,7 +275,7 @@ pub(crate) fn lookup(snapshot: &Snapshot, uuid: &Uuid) -> Result<Option<Predicti
             .prediction(uuid)
             .filter(|p| p.seq <= snapshot.seq_limit)
         {
-            prediction = Some(p.clone());
+            prediction = Some(p.into_owned());
         }
     }
     let orphaned = snapshot.orphans.contains(uuid);

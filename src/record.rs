@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use crate::batch::ColumnBatch;
 use crate::value::Metrics;
 
 /// Position of a record in the store's write order. Later records have larger numbers, so
@@ -74,14 +75,28 @@ pub enum LogRecord {
     Prediction(PredictionRecord),
     Delayed(DelayedRecord),
     Aggregate(AggregateRecord),
+    /// Predictions of one model tracked as columns, with consecutive sequence numbers.
+    PredictionColumns(ColumnBatch),
 }
 
 impl LogRecord {
+    /// Returns the record's sequence number, or for a columnar batch that of its last row,
+    /// the largest.
     pub fn seq(&self) -> Seq {
         match self {
             LogRecord::Prediction(r) => r.seq,
             LogRecord::Delayed(r) => r.seq,
             LogRecord::Aggregate(r) => r.seq,
+            LogRecord::PredictionColumns(b) => b.last_seq(),
+        }
+    }
+
+    /// Returns how many sequence numbers the record takes: its number of rows for a columnar
+    /// batch, 1 for any other record.
+    pub fn seq_count(&self) -> u64 {
+        match self {
+            LogRecord::PredictionColumns(b) => b.len() as u64,
+            _ => 1,
         }
     }
 }

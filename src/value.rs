@@ -386,7 +386,7 @@ pub(crate) fn validate_metrics(metrics: &Metrics) -> Result<()> {
 /// Length up to which `validate_metrics` finds duplicate names by scanning.
 const SMALL_METRIC_LIST: usize = 32;
 
-fn duplicate_name(name: &str) -> Error {
+pub(crate) fn duplicate_name(name: &str) -> Error {
     Error::invalid(
         "metric name",
         preview(name),
@@ -394,7 +394,7 @@ fn duplicate_name(name: &str) -> Error {
     )
 }
 
-fn validate_metric_name(name: &str) -> Result<()> {
+pub(crate) fn validate_metric_name(name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::invalid(
             "metric name",
@@ -433,18 +433,34 @@ fn has_control_char(text: &str) -> bool {
 
 fn validate_value(name: &str, value: &Value) -> Result<()> {
     match value {
-        Value::Str(s) if s.len() > MAX_STRING_LEN => Err(Error::invalid(
-            "string value",
-            format!("{} bytes in metric {}", s.len(), preview(name)),
-            format!("a string value is at most {MAX_STRING_LEN} bytes: store longer text as bytes"),
-        )),
-        Value::Bytes(b) if b.len() > MAX_BYTES_LEN => Err(Error::invalid(
-            "bytes value",
-            format!("{} bytes in metric {}", b.len(), preview(name)),
-            format!("a bytes value is at most {MAX_BYTES_LEN} bytes"),
-        )),
+        Value::Str(s) => validate_string_len(name, s.len()),
+        Value::Bytes(b) => validate_bytes_len(name, b.len()),
         _ => Ok(()),
     }
+}
+
+/// Checks the length of a string value of the metric `name`.
+pub(crate) fn validate_string_len(name: &str, len: usize) -> Result<()> {
+    if len > MAX_STRING_LEN {
+        return Err(Error::invalid(
+            "string value",
+            format!("{len} bytes in metric {}", preview(name)),
+            format!("a string value is at most {MAX_STRING_LEN} bytes: store longer text as bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the length of a bytes value of the metric `name`.
+pub(crate) fn validate_bytes_len(name: &str, len: usize) -> Result<()> {
+    if len > MAX_BYTES_LEN {
+        return Err(Error::invalid(
+            "bytes value",
+            format!("{len} bytes in metric {}", preview(name)),
+            format!("a bytes value is at most {MAX_BYTES_LEN} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Quotes a user string for an error message, cut to 80 characters.

@@ -17,7 +17,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use modelmetrics::{Error, Metrics, NewAggregate, NewDelayed, NewPrediction, Options, Store, Uuid};
+use modelmetrics::{
+    Error, MetricColumn, Metrics, NewAggregate, NewDelayed, NewPrediction, NewPredictionColumns,
+    Options, Store, Uuid,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use support::{ALL_END, ALL_START, by_name, copy_store};
@@ -141,6 +144,32 @@ impl Key {
     }
 }
 
+/// Returns the predictions of `keys`, all of one step and so of one model, as columns with the
+/// metrics of `Key::metrics`.
+fn columns_of(keys: &[Key]) -> NewPredictionColumns {
+    let ints =
+        |value: fn(&Key) -> u64| MetricColumn::I64(keys.iter().map(|k| value(k) as i64).collect());
+    let tags = keys
+        .iter()
+        .map(|k| format!("r{}s{}i{}", k.round, k.step, k.item))
+        .collect();
+    NewPredictionColumns {
+        model: keys[0].model().to_owned(),
+        uuids: keys.iter().map(|k| k.uuid()).collect(),
+        timestamps_ms: keys.iter().map(|k| k.timestamp()).collect(),
+        metrics: vec![
+            ("round".to_owned(), ints(|k| k.round)),
+            ("step".to_owned(), ints(|k| k.step)),
+            ("item".to_owned(), ints(|k| k.item)),
+            (
+                "score".to_owned(),
+                MetricColumn::F64(keys.iter().map(|k| k.step as f64 / 3.0).collect()),
+            ),
+            ("tag".to_owned(), MetricColumn::Str(tags)),
+        ],
+    }
+}
+
 /// Delayed metrics written at `step` (a delayed step) for the prediction of `step - 2`.
 fn delayed_metrics(step: u64) -> Metrics {
     Metrics::new().with("label", step as i64)
@@ -167,9 +196,14 @@ fn write_step(store: &Store, round: u64, step: u64) {
                 .track_metrics(&p.model, p.uuid, p.timestamp_ms, &p.metrics)
                 .unwrap();
         }
-        Step::PredictionBatch => {
+        // Every other prediction batch is tracked as columns.
+        Step::PredictionBatch if (step / CYCLE).is_multiple_of(2) => {
             let batch: Vec<_> = items.map(|i| key(step, i).new_prediction()).collect();
             store.track_metrics_batch(&batch).unwrap();
+        }
+        Step::PredictionBatch => {
+            let keys: Vec<Key> = items.map(|i| key(step, i)).collect();
+            store.track_metrics_columns(columns_of(&keys)).unwrap();
         }
         Step::Delayed => {
             let target = key(step - 2, 0).uuid();

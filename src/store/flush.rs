@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::head::{Head, HeadData};
 use crate::index::{self, EntryKind, IndexEntry, IndexRun, IndexSet};
 use crate::manifest::{Manifest, ManifestError};
-use crate::record::{PredictionKey, ResolvedDelayed};
+use crate::record::{PredictionKey, PredictionRecord, ResolvedDelayed};
 use crate::segment::{self, Segment, SegmentData};
 
 /// Flushes the head. A head left frozen by a failed flush is written first, then the active
@@ -84,12 +84,15 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     };
     let deletions = Arc::clone(&inner.state.read().deletions);
     let data = head.read();
+    // NOTE: the rows of columnar batches are copied into records here, one allocation per
+    // metric and row, which the segment writer then encodes.
+    let predictions = data.prediction_records();
     let lookup = Resolver {
         segments: &segments,
         index: &index,
     };
     let mut delayed = resolve_delayed(&data, &lookup)?;
-    let adopted = adopt_orphans(&data, &orphans, &lookup, &mut delayed)?;
+    let adopted = adopt_orphans(&predictions, &orphans, &lookup, &mut delayed)?;
     // A deleted prediction's delayed records, orphans adopted by a new prediction of the same
     // UUID included, are not written: once resolved, a record keeps neither UUID nor seq.
     if !deletions.is_empty() {
@@ -114,7 +117,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
         &inner.dir,
         segment_id,
         &SegmentData {
-            predictions: &data.predictions,
+            predictions: &predictions,
             delayed: &delayed,
             aggregates: &data.aggregates,
         },
@@ -160,7 +163,7 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     inner.wal.remove_files_before(wal_start)?;
     log::info!(
         "flushed {} predictions, {} delayed and {} aggregate records into segment {} in {:?}",
-        data.predictions.len(),
+        predictions.len(),
         delayed.len(),
         data.aggregates.len(),
         segment_id,
@@ -235,12 +238,8 @@ fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<Resol
     let stored_keys = resolver.prediction_keys(&in_segments)?;
     let mut resolved = Vec::with_capacity(data.delayed.len());
     for (uuid, records) in &data.delayed {
-        let key = match data.prediction(uuid) {
-            Some(p) => Some(PredictionKey {
-                model: p.model.clone(),
-                timestamp_ms: p.timestamp_ms,
-                seq: p.seq,
-            }),
+        let key = match data.prediction_key(uuid) {
+            Some(key) => Some(key),
             None => stored_keys.get(uuid).cloned(),
         };
         for record in records {
@@ -256,7 +255,7 @@ fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<Resol
 /// Copies the orphaned delayed records of predictions in this head, now resolved, into the
 /// new segment; returns the UUIDs that are no longer orphans.
 fn adopt_orphans(
-    data: &HeadData,
+    predictions: &[PredictionRecord],
     orphans: &HashSet<Uuid>,
     resolver: &Resolver<'_>,
     delayed: &mut Vec<ResolvedDelayed>,
@@ -265,7 +264,7 @@ fn adopt_orphans(
     if orphans.is_empty() {
         return Ok(adopted);
     }
-    for prediction in &data.predictions {
+    for prediction in predictions {
         if !orphans.contains(&prediction.uuid) {
             continue;
         }

@@ -7,6 +7,7 @@ use foldhash::fast::RandomState;
 use uuid::Uuid;
 
 use super::{Inner, Store, flush};
+use crate::batch::{ColumnBatch, NewPredictionColumns};
 use crate::error::{Error, Result};
 use crate::options::Durability;
 use crate::record::{
@@ -69,6 +70,26 @@ impl Store {
             })
         });
         self.append(records.collect())
+    }
+
+    /// Tracks many predictions of one model given as columns: one array of UUIDs, one of
+    /// timestamps and one per metric, all of the same length. The store keeps the arrays as
+    /// they are, with no allocation per row or per metric, so this is the fastest way to track
+    /// a scored batch.
+    ///
+    /// The call behaves as `track_metrics_batch_owned` with one `NewPrediction` per row: the
+    /// same limits, all rows or none, and `Error::DuplicatePrediction` for a UUID the store
+    /// already holds. Columns of different lengths and a metric name given twice fail with
+    /// `Error::InvalidInput`. Fixed-size columns (f64, i64, bool) are checked once, string and
+    /// bytes columns value by value.
+    pub fn track_metrics_columns(&self, batch: NewPredictionColumns) -> Result<()> {
+        check_batch_len(batch.len())?;
+        batch.validate()?;
+        if batch.is_empty() {
+            return self.append(Vec::new());
+        }
+        let records = vec![LogRecord::PredictionColumns(ColumnBatch::new(batch))];
+        self.append(records)
     }
 
     /// Tracks metrics that became known later for the prediction `prediction_uuid`, such as
@@ -180,13 +201,15 @@ impl Store {
             let state = inner.state.read();
             check_existence(inner, &state, &records)?;
             let first = inner.last_seq.load(Ordering::Relaxed) + 1;
-            for (record, seq) in records.iter_mut().zip(first..) {
-                prepare(record, seq);
+            let mut next = first;
+            for record in &mut records {
+                prepare(record, next);
+                next += record.seq_count();
             }
             // A failed append kept nothing (a log file could not be created, or a write failed
             // and was zeroed), so the store stays usable: the next call tries again.
             let position = inner.wal.append(&records)?;
-            let last = first + records.len() as u64 - 1;
+            let last = next - 1;
             let mut head = state.active.write();
             head.insert_batch(records);
             let head_bytes = head.bytes();
@@ -239,9 +262,15 @@ fn check_batch_len(len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Numbers a record and puts its metrics in name order, the order reads return them in.
+/// Numbers a record and puts its metrics in name order, the order reads return them in. A
+/// columnar batch gets `seq` for its first row.
 fn prepare(record: &mut LogRecord, seq: u64) {
     let metrics = match record {
+        LogRecord::PredictionColumns(b) => {
+            b.first_seq = seq;
+            b.sort_by_name();
+            return;
+        }
         LogRecord::Prediction(r) => {
             r.seq = seq;
             &mut r.metrics
@@ -298,10 +327,19 @@ fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -
             LogRecord::Prediction(p) if holds(&p.uuid)? => {
                 return Err(Error::DuplicatePrediction { uuid: p.uuid });
             }
+            LogRecord::PredictionColumns(b) => {
+                for uuid in &b.uuids {
+                    if holds(uuid)? {
+                        return Err(Error::DuplicatePrediction { uuid: *uuid });
+                    }
+                }
+            }
             LogRecord::Delayed(d) if inner.options.reject_unknown_predictions => {
-                let in_batch = records
-                    .iter()
-                    .any(|r| matches!(r, LogRecord::Prediction(p) if p.uuid == d.uuid));
+                let in_batch = records.iter().any(|r| match r {
+                    LogRecord::Prediction(p) => p.uuid == d.uuid,
+                    LogRecord::PredictionColumns(b) => b.uuids.contains(&d.uuid),
+                    _ => false,
+                });
                 if !in_batch && !holds(&d.uuid)? {
                     return Err(Error::UnknownPrediction { uuid: d.uuid });
                 }

@@ -2,8 +2,16 @@
 //!
 //! docs/format/wal.md documents the layout. The constants below name its offsets and sizes.
 
-/// Format version written into every file header.
-pub const FORMAT_VERSION: u32 = 1;
+/// Format version written into every file header. Version 2 added the columnar batch record;
+/// a version 1 file is the same format without that record, so both are read.
+pub const FORMAT_VERSION: u32 = 2;
+/// Oldest format version this build reads.
+pub const MIN_READ_VERSION: u32 = 1;
+
+/// Returns true when this build reads files of format `version`.
+pub fn is_readable_version(version: u32) -> bool {
+    (MIN_READ_VERSION..=FORMAT_VERSION).contains(&version)
+}
 
 /// First bytes of every write-ahead log file. The CR LF and 0x1A bytes make a copy that
 /// translated line endings fail the magic check.
@@ -75,7 +83,7 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<FileHeader, HeaderError> {
         )));
     }
     let version = le_u32(header, VERSION_OFFSET).unwrap_or_default();
-    if version != FORMAT_VERSION {
+    if !is_readable_version(version) {
         return Err(HeaderError::Unsupported(version));
     }
     let number = le_u64(header, NUMBER_OFFSET).unwrap_or_default();
@@ -225,13 +233,32 @@ mod tests {
         assert!(matches!(result, Err(HeaderError::Damaged(_))));
     }
 
-    #[test]
-    fn header_of_other_version_is_unsupported() {
+    fn header_of_version(version: u32) -> [u8; HEADER_LEN] {
         let mut header = encode_header(3);
-        header[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&2u32.to_le_bytes());
+        header[VERSION_OFFSET..VERSION_OFFSET + 4].copy_from_slice(&version.to_le_bytes());
         let crc = crc32fast::hash(&header[..HEADER_CRC_OFFSET]);
         header[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(parse_header(&header), Err(HeaderError::Unsupported(2)));
+        header
+    }
+
+    #[test]
+    fn header_of_newer_version_is_unsupported() {
+        let next = FORMAT_VERSION + 1;
+        assert_eq!(
+            parse_header(&header_of_version(next)),
+            Err(HeaderError::Unsupported(next))
+        );
+        assert_eq!(
+            parse_header(&header_of_version(0)),
+            Err(HeaderError::Unsupported(0))
+        );
+    }
+
+    #[test]
+    fn header_of_version_one_is_read() {
+        let header = parse_header(&header_of_version(1)).unwrap();
+        assert_eq!(header.version, 1);
+        assert_eq!(header.number, 3);
     }
 
     #[test]

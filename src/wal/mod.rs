@@ -54,7 +54,7 @@ use crate::record::{LogRecord, Seq};
 use commit::GroupCommit;
 use writer::Writer;
 
-pub use format::{FORMAT_VERSION, FileHeader};
+pub use format::{FORMAT_VERSION, FileHeader, MIN_READ_VERSION, is_readable_version};
 pub use payload::{decode_records, encode_records};
 pub use replay::{FileContents, FileEnd, FrameInfo, read_file};
 

@@ -4,6 +4,8 @@
 //! integers and floats are 8 bytes little-endian, and a float is stored as its raw bits so that
 //! NaN payloads and -0.0 round-trip.
 
+mod columns;
+
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -16,6 +18,8 @@ use crate::value::{
 const TAG_PREDICTION: u8 = 1;
 const TAG_DELAYED: u8 = 2;
 const TAG_AGGREGATE: u8 = 3;
+/// A columnar batch of predictions, written by format version 2 and later.
+const TAG_PREDICTION_COLUMNS: u8 = 4;
 
 const VALUE_F64: u8 = 1;
 const VALUE_I64: u8 = 2;
@@ -135,6 +139,7 @@ fn encode_record<const CHECK: bool>(record: &LogRecord, out: &mut Vec<u8>) -> Re
             out.extend_from_slice(&r.end_ms.to_le_bytes());
             put_metrics::<CHECK>(out, &r.metrics)
         }
+        LogRecord::PredictionColumns(b) => columns::put_columns::<CHECK>(out, b),
     }
 }
 
@@ -224,6 +229,7 @@ impl<'a> PayloadReader<'a> {
                 end_ms: self.fixed_i64("window end")?,
                 metrics: self.metrics()?,
             })),
+            TAG_PREDICTION_COLUMNS => Ok(LogRecord::PredictionColumns(self.columns()?)),
             tag => Err(format!("unknown record tag {tag} at payload byte {at}")),
         }
     }

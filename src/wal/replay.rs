@@ -236,7 +236,7 @@ fn replay_files(
                 Err(reason) => return Ok(Err(format!("frame payload is invalid: {reason}"))),
             };
             stats.frames += 1;
-            stats.records += records.len() as u64;
+            stats.records += records.iter().map(LogRecord::seq_count).sum::<u64>();
             let max_seq = records.iter().map(LogRecord::seq).max();
             stats.last_seq = stats.last_seq.max(max_seq);
             on_batch(records).map(Ok)
@@ -348,9 +348,11 @@ pub struct FrameInfo {
     pub offset: u64,
     /// Payload length in bytes, without the 8-byte frame header.
     pub payload_len: usize,
+    /// Records in the payload: a columnar batch counts as one.
     pub records: usize,
     pub min_seq: Option<Seq>,
     pub max_seq: Option<Seq>,
+    /// Predictions, those of columnar batches included.
     pub predictions: usize,
     pub delayed: usize,
     pub aggregates: usize,
@@ -359,13 +361,24 @@ pub struct FrameInfo {
 impl FrameInfo {
     fn new(offset: usize, payload_len: usize, records: &[LogRecord]) -> Self {
         let count = |kind: fn(&LogRecord) -> bool| records.iter().filter(|r| kind(r)).count();
+        let first_seq = |r: &LogRecord| match r {
+            LogRecord::PredictionColumns(b) => b.first_seq,
+            _ => r.seq(),
+        };
+        let column_rows: usize = records
+            .iter()
+            .map(|r| match r {
+                LogRecord::PredictionColumns(b) => b.len(),
+                _ => 0,
+            })
+            .sum();
         FrameInfo {
             offset: offset as u64,
             payload_len,
             records: records.len(),
-            min_seq: records.iter().map(LogRecord::seq).min(),
+            min_seq: records.iter().map(first_seq).min(),
             max_seq: records.iter().map(LogRecord::seq).max(),
-            predictions: count(|r| matches!(r, LogRecord::Prediction(_))),
+            predictions: count(|r| matches!(r, LogRecord::Prediction(_))) + column_rows,
             delayed: count(|r| matches!(r, LogRecord::Delayed(_))),
             aggregates: count(|r| matches!(r, LogRecord::Aggregate(_))),
         }

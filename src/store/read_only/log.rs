@@ -278,7 +278,7 @@ fn check_header(
         return Ok(Some("the header checksum does not match".to_owned()));
     }
     let version = le_u32(&header, VERSION_OFFSET).unwrap_or_default();
-    if version != wal::FORMAT_VERSION {
+    if !wal::is_readable_version(version) {
         return Err(HeaderError::Unsupported(version));
     }
     let found = le_u64(&header, NUMBER_OFFSET).unwrap_or_default();
