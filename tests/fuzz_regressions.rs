@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use modelmetrics::batch::{ColumnBatch, MetricColumn};
 use modelmetrics::codec::{bitmap, blobs, bools, floats, ints, strings, timestamps};
 use modelmetrics::index::{EntryKind, IndexEntry, IndexRun, index_file_name};
 use modelmetrics::manifest::Manifest;
@@ -109,8 +110,41 @@ fn aggregate(model: &str, n: i64) -> AggregateRecord {
 
 // Seeds of each target.
 
+/// Returns predictions `0..rows` of `model` as one columnar batch, with a column of each type.
+fn column_batch(model: &str, rows: i64) -> LogRecord {
+    let numbers = 0..rows;
+    LogRecord::PredictionColumns(ColumnBatch {
+        first_seq: 300,
+        model: model.to_owned(),
+        uuids: numbers.clone().map(|n| uuid(1_000 + n as u128)).collect(),
+        timestamps_ms: numbers.clone().map(|n| T0 + n * 1000).collect(),
+        metrics: vec![
+            (
+                "approved".into(),
+                MetricColumn::Bool(numbers.clone().map(|n| n % 2 == 0).collect()),
+            ),
+            (
+                "latency_ms".into(),
+                MetricColumn::I64(numbers.clone().map(|n| 40 + n % 7).collect()),
+            ),
+            (
+                "request".into(),
+                MetricColumn::Bytes(numbers.clone().map(|n| vec![n as u8; 3]).collect()),
+            ),
+            (
+                "score".into(),
+                MetricColumn::F64(numbers.clone().map(|n| n as f64 / 8.0).collect()),
+            ),
+            (
+                "segment".into(),
+                MetricColumn::Str(numbers.map(|n| format!("s{n}")).collect()),
+            ),
+        ],
+    })
+}
+
 fn wal_payload_seeds() -> Vec<Seed> {
-    let batches: [(&str, Vec<LogRecord>); 4] = [
+    let batches: [(&str, Vec<LogRecord>); 5] = [
         ("empty_batch", Vec::new()),
         (
             "prediction",
@@ -129,6 +163,10 @@ fn wal_payload_seeds() -> Vec<Seed> {
                 .map(|n| LogRecord::Prediction(prediction("fraud", n)))
                 .chain([LogRecord::Delayed(delayed(2))])
                 .collect(),
+        ),
+        (
+            "columnar_batch",
+            vec![column_batch("fraud", 4), LogRecord::Delayed(delayed(1))],
         ),
     ];
     batches
@@ -174,6 +212,11 @@ fn wal_file_seeds() -> Vec<Seed> {
     let frames_end = three_frames.iter().rposition(|&b| b != 0).unwrap() + 1;
     let mut torn = three_frames.clone();
     torn[frames_end - 10..frames_end].fill(0);
+    let columnar_batches = vec![
+        vec![column_batch("credit", 5)],
+        vec![LogRecord::Prediction(prediction("credit", 3))],
+    ];
+    let columnar_frames = write_log(2048, &columnar_batches);
     vec![
         Seed {
             target: "wal_file",
@@ -189,6 +232,11 @@ fn wal_file_seeds() -> Vec<Seed> {
             target: "wal_file",
             name: "torn_last_frame",
             bytes: torn,
+        },
+        Seed {
+            target: "wal_file",
+            name: "columnar_frames",
+            bytes: columnar_frames,
         },
     ]
 }
