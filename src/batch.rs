@@ -220,7 +220,8 @@ impl NewPredictionColumns {
             .map(|(_, column)| column)
             .filter(|column| column.fixed_payload_len().is_none())
             .collect();
-        let largest = (0..self.len())
+        let rows = if variable.is_empty() { 0 } else { self.len() };
+        let largest = (0..rows)
             .map(|row| variable.iter().map(|c| c.payload_len(row)).sum::<usize>())
             .max()
             .unwrap_or_default();

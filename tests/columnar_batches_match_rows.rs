@@ -392,3 +392,53 @@ fn batch_with_every_value_type_round_trips() {
     let names: Vec<&str> = read[0].metrics.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["age", "blob", "score", "segment"]);
 }
+
+/// Batches far larger than the head keep the head at its limit through flushes in the
+/// background and in the calling thread, under `Durability::Sync`, and read back as rows do.
+#[test]
+fn large_batches_over_small_head_match_rows() {
+    let options = options()
+        .head_size_bytes(Options::MIN_HEAD_SIZE_BYTES)
+        .durability(modelmetrics::Durability::Sync);
+    let (row_dir, column_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rows = Store::open_with(row_dir.path(), options.clone()).unwrap();
+    let columns = Store::open_with(column_dir.path(), options.clone()).unwrap();
+    let batch = |i: u64| Batch {
+        model: (i % 2) as usize,
+        rows: 3_000,
+        first_ms: i as i64 * 10,
+        step_ms: 1,
+        columns: vec![(0, Kind::F64), (2, Kind::Str)],
+        seed: i,
+        as_columns: true,
+    };
+    let case = Case {
+        batches: (0..8).map(batch).collect(),
+        label_every: 5,
+        delete_every: 1_000,
+    };
+    write(&case, &rows, &columns, false);
+    // Lookups decode a block each, so a sample of the UUIDs keeps the test short.
+    let uuids: Vec<Uuid> = all_uuids(&columnar(&case))
+        .into_iter()
+        .step_by(97)
+        .collect();
+    let segments = std::fs::read_dir(column_dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".seg")
+        })
+        .count();
+    assert!(
+        segments >= 2,
+        "{segments} segments: the head was flushed once at most"
+    );
+    assert_eq!(contents(&columns, &uuids), contents(&rows, &uuids));
+    columns.close().unwrap();
+    let reopened = Store::open_with(column_dir.path(), options).unwrap();
+    assert_eq!(contents(&reopened, &uuids), contents(&rows, &uuids));
+}

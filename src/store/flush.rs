@@ -84,8 +84,9 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     };
     let deletions = Arc::clone(&inner.state.read().deletions);
     let data = head.read();
-    // NOTE: the rows of columnar batches are copied into records here, one allocation per
-    // metric and row, which the segment writer then encodes.
+    // NOTE: the segment writer takes records, so the rows of columnar batches are built here:
+    // allocations per row and metric, and about 5 times the head's estimate of those batches
+    // in memory until the segment is written (an estimate from the sizes of the types).
     let predictions = data.prediction_records();
     let lookup = Resolver {
         segments: &segments,

@@ -73,9 +73,8 @@ impl Store {
     }
 
     /// Tracks many predictions of one model given as columns: one array of UUIDs, one of
-    /// timestamps and one per metric, all of the same length. The store keeps the arrays as
-    /// they are, with no allocation per row or per metric, so this is the fastest way to track
-    /// a scored batch.
+    /// timestamps and one per metric, all of the same length. The store logs and keeps the
+    /// arrays as they are, so the call allocates nothing per row or per metric.
     ///
     /// The call behaves as `track_metrics_batch_owned` with one `NewPrediction` per row: the
     /// same limits, all rows or none, and `Error::DuplicatePrediction` for a UUID the store

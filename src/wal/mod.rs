@@ -93,6 +93,7 @@ pub struct ReplayStats {
     /// Files replayed, up to the last that contains a valid frame.
     pub files: usize,
     pub frames: u64,
+    /// Records replayed, with each row of a columnar batch counted as one.
     pub records: u64,
     /// Largest sequence number replayed.
     pub last_seq: Option<Seq>,
