@@ -81,17 +81,18 @@ impl Head {
 impl HeadData {
     /// Inserts a batch of records, reserving room for all of them first.
     pub fn insert_batch(&mut self, records: Vec<LogRecord>) {
-        let (mut predictions, mut delayed) = (0, 0);
+        // A columnar batch's rows take UUID map entries but no `PredictionRecord`s.
+        let (mut rows, mut columnar_rows, mut delayed) = (0, 0, 0);
         for record in &records {
             match record {
-                LogRecord::Prediction(_) => predictions += 1,
+                LogRecord::Prediction(_) => rows += 1,
                 LogRecord::Delayed(_) => delayed += 1,
                 LogRecord::Aggregate(_) => {}
-                LogRecord::PredictionColumns(b) => predictions += b.len(),
+                LogRecord::PredictionColumns(b) => columnar_rows += b.len(),
             }
         }
-        self.predictions.reserve(predictions);
-        self.by_uuid.reserve(predictions);
+        self.predictions.reserve(rows);
+        self.by_uuid.reserve(rows + columnar_rows);
         self.delayed.reserve(delayed);
         for record in records {
             self.insert(record);
