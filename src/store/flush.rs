@@ -84,9 +84,9 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     };
     let deletions = Arc::clone(&inner.state.read().deletions);
     let data = head.read();
-    // NOTE: the segment writer takes records, so the rows of columnar batches are built here:
-    // allocations per row and metric, and about 5 times the head's estimate of those batches
-    // in memory until the segment is written (an estimate from the sizes of the types).
+    // The segment writer takes records, so the rows of columnar batches are built here, with
+    // allocations per row and metric. The head's size counts these records in advance (see
+    // `head::columnar_bytes`), so `head_size_bytes` still bounds the memory they take.
     let predictions = data.prediction_records();
     let lookup = Resolver {
         segments: &segments,
