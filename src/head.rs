@@ -332,7 +332,7 @@ fn record_bytes(record: &LogRecord) -> usize {
 /// Estimates the heap bytes of a columnar batch: its arrays, plus the records that the flush
 /// builds of its rows, counted as `record_bytes` counts the same rows tracked as records.
 ///
-/// NOTE: the segment writer takes records, so a flush holds a record per row of each columnar
+/// NOTE: the segment writer takes records, so a flush keeps a record per row of each columnar
 /// batch until its segment is written, about 5 times the arrays for 4 f64 metrics. Counting
 /// them keeps `head_size_bytes` a bound on that peak; an input path of the segment writer that
 /// encodes the arrays would let the head count the arrays alone.
