@@ -125,7 +125,8 @@ impl ReadOnlyStore {
             let Some(manifest) = Manifest::load(&dir)? else {
                 return Ok(Found::Missing(dir.join(MANIFEST_FILE)));
             };
-            build_view(&dir, manifest, None)
+            let built = build_view(&dir, manifest.clone(), None)?;
+            still_current(&dir, &manifest, built)
         })?;
         ::log::info!(
             "opened store {} read-only in {:?}: {} segments, {} index runs, {records} records \
@@ -293,17 +294,33 @@ fn next_view(dir: &Path, current: &View) -> Result<Found<Update>> {
     let Some(manifest) = Manifest::load(dir)? else {
         return Ok(Found::Missing(dir.join(MANIFEST_FILE)));
     };
-    if current.manifest != manifest {
-        let built = build_view(dir, manifest, Some(current))?;
-        return Ok(match built {
+    let update = if current.manifest != manifest {
+        match build_view(dir, manifest.clone(), Some(current))? {
             Found::Done((view, records)) => Found::Done(Update::Replace(Box::new(view), records)),
             Found::Missing(path) => Found::Missing(path),
-        });
+        }
+    } else {
+        match log::read_log(dir, current.cursor)? {
+            LogRead::Tail(tail) => Found::Done(Update::Append(tail)),
+            LogRead::Missing(path) => Found::Missing(path),
+        }
+    };
+    still_current(dir, &manifest, update)
+}
+
+/// Returns `found` if `manifest` is still the store's manifest, else `Found::Missing` so that
+/// the caller reads the new one.
+///
+/// The writer deletes log files only after it installs the manifest that no longer needs them,
+/// and it creates the next log file only at the next append. A log read while a flush
+/// installs a manifest can therefore find no file at all at the manifest's `wal_start`, which
+/// looks like a log with no frames yet, although the frames were flushed into a segment that
+/// only the new manifest lists. A manifest that is unchanged after the log read rules this out.
+fn still_current<T>(dir: &Path, manifest: &Manifest, found: Found<T>) -> Result<Found<T>> {
+    if Manifest::load(dir)?.as_ref() == Some(manifest) {
+        return Ok(found);
     }
-    Ok(match log::read_log(dir, current.cursor)? {
-        LogRead::Tail(tail) => Found::Done(Update::Append(tail)),
-        LogRead::Missing(path) => Found::Missing(path),
-    })
+    Ok(Found::Missing(dir.join(MANIFEST_FILE)))
 }
 
 /// Opens the files that `manifest` names, taking those already open from `current`, and reads
