@@ -313,9 +313,9 @@ fn next_view(dir: &Path, current: &View) -> Result<Found<Update>> {
 ///
 /// The writer deletes log files only after it installs the manifest that no longer needs them,
 /// and it creates the next log file only at the next append. A log read while a flush
-/// installs a manifest can therefore find no file at all at the manifest's `wal_start`, which
-/// looks like a log with no frames yet, although the frames were flushed into a segment that
-/// only the new manifest lists. A manifest that is unchanged after the log read rules this out.
+/// installs a manifest can therefore find no file at all at the manifest's `wal_start`. That
+/// looks like a log with no frames yet, but the frames went into a segment that only the new
+/// manifest lists. A manifest that is unchanged after the log read rules this out.
 fn still_current<T>(dir: &Path, manifest: &Manifest, found: Found<T>) -> Result<Found<T>> {
     if Manifest::load(dir)?.as_ref() == Some(manifest) {
         return Ok(found);
