@@ -324,7 +324,8 @@ fn still_current<T>(dir: &Path, manifest: &Manifest, found: Found<T>) -> Result<
 }
 
 /// Opens the files that `manifest` names, taking those already open from `current`, and reads
-/// the live log into a new head. Returns the view and the number of log records in it.
+/// the live log into a new head. Returns the view and the number of log records in it, with a
+/// columnar batch counted once per row.
 fn build_view(
     dir: &Path,
     manifest: Manifest,
@@ -369,7 +370,7 @@ fn build_view(
         let mut data = head.write();
         for record in tail.batches.into_iter().flatten() {
             seq_limit = seq_limit.max(record.seq());
-            records += 1;
+            records += record.seq_count() as usize;
             data.insert(record);
         }
     }
