@@ -334,7 +334,7 @@ fn record_bytes(record: &LogRecord) -> usize {
 ///
 /// NOTE: the segment writer takes records, so a flush keeps a record per row of each columnar
 /// batch until its segment is written, about 5 times the arrays for 4 f64 metrics. Counting
-/// them keeps `head_size_bytes` a bound on that peak; an input path of the segment writer that
+/// them keeps `head_size_bytes` a bound on that peak. An input path of the segment writer that
 /// encodes the arrays would let the head count the arrays alone.
 fn columnar_bytes(batch: &crate::batch::ColumnBatch) -> usize {
     let rows = batch.len();

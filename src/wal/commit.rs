@@ -11,7 +11,7 @@
 //! or for at most the previous sync's duration (and `MAX_GATHER`), whichever comes first. A lone
 //! caller waits only for the first sync after a larger group, because its own sync sets the
 //! group to 1. The group is counted when the sync starts, and callers that the previous sync
-//! covered but that have not returned yet count too, so it can be set too large; that costs
+//! covered but that have not returned yet count too, so it can be set too large. That costs
 //! one wait, not a lost record.
 
 use std::sync::OnceLock;
