@@ -223,21 +223,21 @@ impl HeadData {
         let Some(rows) = self.by_model.get(model) else {
             return Vec::new();
         };
-        let wanted = |timestamp_ms: i64, seq: Seq| {
+        let is_visible = |timestamp_ms: i64, seq: Seq| {
             timestamp_ms >= start_ms && timestamp_ms < end_ms && seq <= limit
         };
         let mut found: Vec<PredictionRecord> = rows
             .records
             .iter()
             .filter_map(|&row| self.predictions.get(row))
-            .filter(|p| wanted(p.timestamp_ms, p.seq))
+            .filter(|p| is_visible(p.timestamp_ms, p.seq))
             .cloned()
             .collect();
         for batch in rows.batches.iter().filter_map(|&i| self.batches.get(i)) {
             for row in 0..batch.len() {
                 let in_range = batch
                     .time_and_seq(row)
-                    .is_some_and(|(timestamp_ms, seq)| wanted(timestamp_ms, seq));
+                    .is_some_and(|(timestamp_ms, seq)| is_visible(timestamp_ms, seq));
                 if in_range {
                     found.extend(batch.row(row));
                 }

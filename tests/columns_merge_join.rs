@@ -1,7 +1,8 @@
 //! `read_columns` joins delayed metrics to predictions by merging two lists sorted by
-//! (timestamp, seq). These cases build stores where that order is hard to keep: windows that
-//! start and end inside blocks or on their edges, labels tracked twice in different segments,
-//! segments whose time ranges overlap, orphans adopted later, and labels still in the head.
+//! (timestamp, seq). These cases build stores where that order is hard to keep. Their windows
+//! start and end inside blocks or on block edges, and their labels are tracked twice in
+//! different segments, sit in segments whose time ranges overlap, belong to orphans adopted
+//! later, or are still in the head.
 //! Each read is checked against `read_metrics`, row by row.
 
 mod support;
