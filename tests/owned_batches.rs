@@ -77,3 +77,50 @@ fn owned_delayed_batch_with_bad_metric_writes_nothing() {
     assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
     assert!(store.orphaned_delayed_metrics().unwrap().is_empty());
 }
+
+#[test]
+fn owned_single_call_stores_like_borrowed() {
+    let owned_dir = tempfile::tempdir().unwrap();
+    let borrowed_dir = tempfile::tempdir().unwrap();
+    let owned = Store::open(owned_dir.path()).unwrap();
+    let borrowed = Store::open(borrowed_dir.path()).unwrap();
+    for p in predictions("m", 0..20) {
+        borrowed
+            .track_metrics(&p.model, p.uuid, p.timestamp_ms, &p.metrics)
+            .unwrap();
+        owned
+            .track_metrics_owned(&p.model, p.uuid, p.timestamp_ms, p.metrics)
+            .unwrap();
+    }
+    let rows = read_all(&owned, "m");
+    assert_eq!(rows.len(), 20);
+    assert_eq!(rows, read_all(&borrowed, "m"));
+    owned.flush().unwrap();
+    assert_eq!(read_all(&owned, "m"), rows);
+}
+
+#[test]
+fn owned_single_call_rejects_like_borrowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bad_name = Metrics::new().with("", 1.0);
+    let error = store
+        .track_metrics_owned("m", uuid(1), 0, bad_name)
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
+    let error = store
+        .track_metrics_owned("", uuid(1), 0, Metrics::new())
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
+    store
+        .track_metrics_owned("m", uuid(2), 0, Metrics::new())
+        .unwrap();
+    let error = store
+        .track_metrics_owned("m", uuid(2), 5, Metrics::new())
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::DuplicatePrediction { .. }),
+        "{error}"
+    );
+    assert_eq!(read_all(&store, "m").len(), 1);
+}
