@@ -97,7 +97,7 @@ fn columnar_writers_keep_memory_bounded() {
     // The head stops at about twice its size, and a flush keeps the frozen head beside the
     // active one, with its permutation, index entries and encoded chunks. Each thread builds
     // one batch of about 60 KB, and the index runs' bloom filters grow with the predictions
-    // stored. The growth was 5.2 to 5.5 MB in 4 runs on a loaded 2-core machine. 32 head
+    // stored. The growth was 4.2 to 4.3 MB in 4 runs on a loaded 2-core machine. 32 head
     // sizes (8 MiB) leaves room for a slower machine and is still a fifth of the arrays
     // tracked.
     let bound = 32 * HEAD_BYTES as isize;
