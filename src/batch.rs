@@ -74,14 +74,6 @@ impl MetricColumn {
         }
     }
 
-    /// Returns the payload bytes of all values, as `Value::payload_len` counts them.
-    pub(crate) fn payload_bytes(&self) -> usize {
-        match self.fixed_payload_len() {
-            Some(len) => self.len() * len,
-            None => (0..self.len()).map(|row| self.payload_len(row)).sum(),
-        }
-    }
-
     /// Returns the estimated heap bytes of the column, used to size the head.
     fn heap_bytes(&self) -> usize {
         /// Heap bytes of a `String` or `Vec<u8>` beyond its contents: the pointer, length and

@@ -10,9 +10,11 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::batch::ColumnBatch;
+use crate::index::IndexEntry;
 use crate::record::{
     AggregateRecord, DelayedRecord, LogRecord, PredictionKey, PredictionRecord, Seq,
 };
+use crate::segment::{HEAD_ROW_BYTES, HeadPredictions};
 
 /// Estimated heap bytes of a record beyond its names and payloads.
 const RECORD_OVERHEAD: usize = 96;
@@ -196,8 +198,18 @@ impl HeadData {
         self.by_uuid.contains_key(uuid)
     }
 
+    /// Returns the predictions of the head as the segment writer takes them: the records and
+    /// the columnar batches.
+    pub fn predictions(&self) -> HeadPredictions<'_> {
+        HeadPredictions {
+            records: &self.predictions,
+            batches: &self.batches,
+        }
+    }
+
     /// Returns every prediction of the head as records: borrowed when all were tracked as
     /// records, and otherwise a copy that includes the rows of columnar batches.
+    #[cfg(test)]
     pub fn prediction_records(&self) -> Cow<'_, [PredictionRecord]> {
         if self.batches.is_empty() {
             return Cow::Borrowed(&self.predictions);
@@ -329,22 +341,12 @@ fn record_bytes(record: &LogRecord) -> usize {
     fixed + metric_bytes
 }
 
-/// Estimates the heap bytes of a columnar batch: its arrays, plus the records that the flush
-/// builds of its rows, counted as `record_bytes` counts the same rows tracked as records.
-///
-/// NOTE: the segment writer takes records, so a flush keeps a record per row of each columnar
-/// batch until its segment is written, about 5 times the arrays for 4 f64 metrics. Counting
-/// them keeps `head_size_bytes` a bound on that peak. An input path of the segment writer that
-/// encodes the arrays would let the head count the arrays alone.
+/// Estimates the heap bytes of a columnar batch: its arrays, plus what the flush allocates per
+/// row. The flush encodes the segment from the arrays through a permutation of row
+/// references, and then builds the index entries of the new segment.
 fn columnar_bytes(batch: &crate::batch::ColumnBatch) -> usize {
-    let rows = batch.len();
-    let per_row = batch.model.len() + RECORD_OVERHEAD;
-    let metrics: usize = batch
-        .metrics
-        .iter()
-        .map(|(name, column)| rows * (name.len() + METRIC_OVERHEAD) + column.payload_bytes())
-        .sum();
-    batch.heap_bytes() + rows * per_row + metrics
+    let flush_per_row = HEAD_ROW_BYTES + size_of::<IndexEntry>();
+    batch.heap_bytes() + batch.len() * flush_per_row
 }
 
 #[cfg(test)]
@@ -467,21 +469,33 @@ mod tests {
     }
 
     #[test]
-    fn column_batch_counts_records_of_flush() {
+    fn column_batch_counts_arrays_and_flush_rows() {
         let mut columns = HeadData::default();
         columns.insert_batch(vec![column_batch(1, 0, vec![0; 100])]);
         let mut records = HeadData::default();
         records.insert_batch((1..=100).map(|i| prediction(i, i as Seq)).collect());
-        // The flush builds one record per row, so the batch counts at least the same rows
+        // Each row stores a UUID, a timestamp and a score, and takes a UUID map entry of at
+        // least its key and row reference. The flush adds a permutation entry, a row of
+        // `Written::predictions` and an index entry.
+        let arrays = 100 * (16 + 8 + 8 + 28);
+        let flush = 100 * (HEAD_ROW_BYTES + size_of::<IndexEntry>());
+        assert!(
+            columns.bytes() >= arrays + flush,
+            "{} < {arrays} + {flush}",
+            columns.bytes()
+        );
+        assert!(
+            columns.bytes() <= 2 * (arrays + flush),
+            "{} bytes for {arrays} of arrays",
+            columns.bytes()
+        );
+        // The flush builds no record per row, so a batch counts less than the same rows
         // tracked as records.
         assert!(
-            columns.bytes() >= records.bytes(),
-            "{} < {}",
+            columns.bytes() < records.bytes(),
+            "{} >= {}",
             columns.bytes(),
             records.bytes()
         );
-        // On top of them, each row stores a UUID, a timestamp, a score and a UUID map entry.
-        let arrays = columns.bytes() - records.bytes();
-        assert!(arrays <= 100 * 128 + 512, "{arrays} bytes of arrays");
     }
 }

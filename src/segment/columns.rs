@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::ops::Range;
 
+use crate::batch::MetricColumn;
 use crate::codec::{self, put_len_prefixed};
 use crate::error::{Error, Result};
 use crate::segment::footer::ColumnDef;
@@ -15,46 +17,58 @@ pub(crate) struct ColumnIndex<'a> {
     ids: HashMap<(&'a str, ValueType), u32>,
 }
 
-impl<'a> ColumnIndex<'a> {
-    /// Builds the directory of every metric in `rows`, in order of first appearance.
-    ///
-    /// Reads return each row's metrics in directory order, so a model whose records list their
-    /// metrics in one order gets them back in that order.
-    pub fn build(rows: impl Iterator<Item = &'a Metrics>) -> (ColumnIndex<'a>, Vec<ColumnDef>) {
-        let mut ids = HashMap::new();
-        let mut defs = Vec::new();
-        let mut previous = RowPattern::default();
-        for metrics in rows {
-            for (position, metric) in metrics.iter().enumerate() {
-                let value_type = ValueType::of(&metric.value);
-                if previous.get(position, &metric.name, value_type).is_some() {
-                    continue;
-                }
-                let key = (metric.name.as_str(), value_type);
-                let id = match ids.entry(key) {
-                    Entry::Occupied(entry) => *entry.get(),
-                    Entry::Vacant(entry) => {
-                        let id = defs.len() as u32;
-                        entry.insert(id);
-                        defs.push(ColumnDef {
-                            name: metric.name.clone(),
-                            value_type,
-                        });
-                        id
-                    }
-                };
-                previous.set(position, &metric.name, value_type, id);
-            }
-        }
-        (ColumnIndex { ids }, defs)
-    }
-
+impl ColumnIndex<'_> {
     pub fn len(&self) -> usize {
         self.ids.len()
     }
 
-    fn id(&self, name: &str, value_type: ValueType) -> Option<u32> {
+    pub fn id(&self, name: &str, value_type: ValueType) -> Option<u32> {
         self.ids.get(&(name, value_type)).copied()
+    }
+}
+
+/// A column directory being built from the rows of a segment in row order: each (metric name,
+/// value type) gets the next id at its first appearance.
+///
+/// Reads return each row's metrics in directory order, so a model whose records list their
+/// metrics in one order gets them back in that order.
+#[derive(Default)]
+pub(crate) struct ColumnIndexBuilder<'a> {
+    ids: HashMap<(&'a str, ValueType), u32>,
+    defs: Vec<ColumnDef>,
+    previous: RowPattern<'a>,
+}
+
+impl<'a> ColumnIndexBuilder<'a> {
+    /// Adds the metrics of one row.
+    pub fn add_metrics(&mut self, metrics: &'a Metrics) {
+        for (position, metric) in metrics.iter().enumerate() {
+            self.add(position, &metric.name, ValueType::of(&metric.value));
+        }
+    }
+
+    /// Adds the metric at `position` in its row.
+    pub fn add(&mut self, position: usize, name: &'a str, value_type: ValueType) {
+        if self.previous.get(position, name, value_type).is_some() {
+            return;
+        }
+        let id = match self.ids.entry((name, value_type)) {
+            Entry::Occupied(entry) => *entry.get(),
+            Entry::Vacant(entry) => {
+                let id = self.defs.len() as u32;
+                entry.insert(id);
+                self.defs.push(ColumnDef {
+                    name: name.to_owned(),
+                    value_type,
+                });
+                id
+            }
+        };
+        self.previous.set(position, name, value_type, id);
+    }
+
+    pub fn finish(self) -> (ColumnIndex<'a>, Vec<ColumnDef>) {
+        (ColumnIndex { ids: self.ids }, self.defs)
     }
 }
 
@@ -82,7 +96,7 @@ impl<'a> RowPattern<'a> {
     }
 }
 
-/// The values of one metric column within one block, borrowed from the records.
+/// The values of one metric column within one block, borrowed from records or batch arrays.
 enum Values<'a> {
     F64(Vec<f64>),
     I64(Vec<i64>),
@@ -110,6 +124,29 @@ impl<'a> Values<'a> {
             (Values::Bool(values), Value::Bool(v)) => values.push(*v),
             (Values::Str(values), Value::Str(v)) => values.push(v),
             (Values::Bytes(values), Value::Bytes(v)) => values.push(v),
+            _ => {}
+        }
+    }
+
+    /// Appends the values at `rows` of `column`, which has the column's type because the
+    /// column is keyed by it.
+    fn extend_from(&mut self, column: &'a MetricColumn, rows: impl Iterator<Item = usize>) {
+        match (self, column) {
+            (Values::F64(values), MetricColumn::F64(c)) => {
+                values.extend(rows.filter_map(|row| c.get(row).copied()))
+            }
+            (Values::I64(values), MetricColumn::I64(c)) => {
+                values.extend(rows.filter_map(|row| c.get(row).copied()))
+            }
+            (Values::Bool(values), MetricColumn::Bool(c)) => {
+                values.extend(rows.filter_map(|row| c.get(row).copied()))
+            }
+            (Values::Str(values), MetricColumn::Str(c)) => {
+                values.extend(rows.filter_map(|row| c.get(row).map(String::as_str)))
+            }
+            (Values::Bytes(values), MetricColumn::Bytes(c)) => {
+                values.extend(rows.filter_map(|row| c.get(row).map(Vec::as_slice)))
+            }
             _ => {}
         }
     }
@@ -155,26 +192,35 @@ impl<'a> ColumnBuilder<'a> {
     ///
     /// Rows come in increasing order, and `rows` is the block's row count.
     fn push(&mut self, row: usize, value: &'a Value, rows: usize) -> bool {
-        if row < self.next_row {
+        if !self.mark(row..row + 1, rows) {
+            return false;
+        }
+        self.values.push(value);
+        true
+    }
+
+    /// Marks the rows in `present` as having a value, or returns false when one of them has a
+    /// value already. The caller appends their values.
+    fn mark(&mut self, present: Range<usize>, rows: usize) -> bool {
+        if present.start < self.next_row {
             return false;
         }
         match &mut self.presence {
-            None if row == self.next_row => {}
+            None if present.start == self.next_row => {}
             None => {
                 let mut presence = Vec::with_capacity(rows);
                 presence.resize(self.next_row, true);
-                presence.resize(row, false);
-                presence.push(true);
+                presence.resize(present.start, false);
+                presence.resize(present.end, true);
                 self.presence = Some(presence);
             }
             Some(presence) => {
-                presence.resize(row, false);
-                presence.push(true);
+                presence.resize(present.start, false);
+                presence.resize(present.end, true);
             }
         }
-        self.next_row = row + 1;
-        self.present += 1;
-        self.values.push(value);
+        self.present += present.len() as u32;
+        self.next_row = present.end;
         true
     }
 
@@ -202,34 +248,65 @@ pub(crate) struct EncodedColumn {
 ///
 /// Fails when a record contains two metrics with the same name and type, which the store's input
 /// checks reject.
-pub(crate) fn encode_metric_columns<'a>(
+pub(crate) fn encode_metric_columns(
     index: &ColumnIndex<'_>,
-    rows: &[&'a Metrics],
+    rows: &[&Metrics],
     zstd_level: i32,
 ) -> Result<Vec<EncodedColumn>> {
-    let mut builders: Vec<Option<ColumnBuilder<'a>>> = Vec::new();
-    builders.resize_with(index.len(), || None);
-    let mut previous = RowPattern::default();
-    for (row, metrics) in rows.iter().enumerate() {
+    let mut block = BlockColumns::new(index, rows.len());
+    for metrics in rows {
+        block.push_metrics(metrics)?;
+    }
+    Ok(block.encode(zstd_level))
+}
+
+/// The metric columns of one block while its rows are added in row order, from records or
+/// from the arrays of columnar batches.
+pub(crate) struct BlockColumns<'a, 'i> {
+    index: &'i ColumnIndex<'i>,
+    builders: Vec<Option<ColumnBuilder<'a>>>,
+    /// The block's row count.
+    rows: usize,
+    /// The row that the next push fills.
+    next_row: usize,
+    previous: RowPattern<'a>,
+}
+
+impl<'a, 'i> BlockColumns<'a, 'i> {
+    /// Starts the columns of a block of `rows` rows.
+    pub fn new(index: &'i ColumnIndex<'i>, rows: usize) -> Self {
+        let mut builders = Vec::new();
+        builders.resize_with(index.len(), || None);
+        BlockColumns {
+            index,
+            builders,
+            rows,
+            next_row: 0,
+            previous: RowPattern::default(),
+        }
+    }
+
+    /// Adds the next row from the metrics of a record.
+    pub fn push_metrics(&mut self, metrics: &'a Metrics) -> Result<()> {
+        let (row, rows) = (self.next_row, self.rows);
+        self.next_row += 1;
         for (position, metric) in metrics.iter().enumerate() {
             let value_type = ValueType::of(&metric.value);
-            let id = match previous.get(position, &metric.name, value_type) {
+            let id = match self.previous.get(position, &metric.name, value_type) {
                 Some(id) => id,
                 // The index was built from these records, so every metric has a column.
-                None => match index.id(&metric.name, value_type) {
+                None => match self.index.id(&metric.name, value_type) {
                     Some(id) => {
-                        previous.set(position, &metric.name, value_type, id);
+                        self.previous.set(position, &metric.name, value_type, id);
                         id
                     }
                     None => continue,
                 },
             };
-            let Some(slot) = builders.get_mut(id as usize) else {
+            let Some(builder) = self.builder(id, value_type) else {
                 continue;
             };
-            let builder =
-                slot.get_or_insert_with(|| ColumnBuilder::new(id, value_type, rows.len()));
-            if !builder.push(row, &metric.value, rows.len()) {
+            if !builder.push(row, &metric.value, rows) {
                 return Err(Error::invalid(
                     "metrics",
                     crate::value::preview(&metric.name),
@@ -237,12 +314,50 @@ pub(crate) fn encode_metric_columns<'a>(
                 ));
             }
         }
+        Ok(())
     }
 
-    let columns = builders.into_iter().flatten();
-    Ok(columns
-        .map(|builder| encode_column(builder, rows.len(), zstd_level))
-        .collect())
+    /// Adds the next `count` rows from the arrays of one columnar batch. `columns` are the
+    /// batch's metric columns with their directory ids, and `batch_rows` yields the batch row
+    /// of each added row.
+    pub fn push_batch_rows(
+        &mut self,
+        columns: &[(u32, &'a MetricColumn)],
+        batch_rows: impl Iterator<Item = usize> + Clone,
+        count: usize,
+    ) -> Result<()> {
+        let (present, rows) = (self.next_row..self.next_row + count, self.rows);
+        self.next_row = present.end;
+        for &(id, column) in columns {
+            let Some(builder) = self.builder(id, ValueType::of_column(column)) else {
+                continue;
+            };
+            if !builder.mark(present.clone(), rows) {
+                return Err(Error::invalid(
+                    "metric column",
+                    format!("column {id}"),
+                    "a columnar batch contains this metric twice: pass each metric once",
+                ));
+            }
+            builder.values.extend_from(column, batch_rows.clone());
+        }
+        Ok(())
+    }
+
+    fn builder(&mut self, id: u32, value_type: ValueType) -> Option<&mut ColumnBuilder<'a>> {
+        let rows = self.rows;
+        let slot = self.builders.get_mut(id as usize)?;
+        Some(slot.get_or_insert_with(|| ColumnBuilder::new(id, value_type, rows)))
+    }
+
+    /// Encodes the columns that have a value in at least one row, in directory order.
+    pub fn encode(self, zstd_level: i32) -> Vec<EncodedColumn> {
+        let rows = self.rows;
+        let columns = self.builders.into_iter().flatten();
+        columns
+            .map(|builder| encode_column(builder, rows, zstd_level))
+            .collect()
+    }
 }
 
 fn encode_column(mut builder: ColumnBuilder<'_>, rows: usize, zstd_level: i32) -> EncodedColumn {

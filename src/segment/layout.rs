@@ -1,5 +1,6 @@
 //! Constants of the segment file format, version 1. docs/format/segment.md describes the bytes.
 
+use crate::batch::MetricColumn;
 use crate::codec;
 use crate::value::Value;
 
@@ -150,6 +151,17 @@ impl ValueType {
             Value::Bool(_) => ValueType::Bool,
             Value::Str(_) => ValueType::Str,
             Value::Bytes(_) => ValueType::Bytes,
+        }
+    }
+
+    /// Returns the type of the values of a columnar batch's metric column.
+    pub fn of_column(column: &MetricColumn) -> ValueType {
+        match column {
+            MetricColumn::F64(_) => ValueType::F64,
+            MetricColumn::I64(_) => ValueType::I64,
+            MetricColumn::Bool(_) => ValueType::Bool,
+            MetricColumn::Str(_) => ValueType::Str,
+            MetricColumn::Bytes(_) => ValueType::Bytes,
         }
     }
 

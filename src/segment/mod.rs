@@ -29,6 +29,7 @@ mod records;
 mod summary;
 mod trailer;
 mod writer;
+mod writer_columns;
 
 #[cfg(test)]
 mod tests;
@@ -53,8 +54,9 @@ pub use layout::BLOCK_ROWS;
 pub use query::PredictionScan;
 pub use records::SegmentRecords;
 pub use summary::{ColumnSummary, ModelSummary, RowsSummary, SegmentSummary};
-pub(crate) use writer::write_segment_with;
 pub use writer::{SegmentData, Written, write_segment};
+pub(crate) use writer::{write_head_segment_with, write_segment_with};
+pub(crate) use writer_columns::{HEAD_ROW_BYTES, HeadPredictions, HeadSegmentData};
 
 /// Returns the file name of segment `id`: `seg-` and the id in 20 decimal digits, so that names
 /// sort by id.

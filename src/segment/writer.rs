@@ -13,11 +13,16 @@ use crate::codec;
 use crate::error::{Error, IoContext, Result};
 use crate::io::{self, CreateMode, StoreFile, StoreIo};
 use crate::record::{AggregateRecord, PredictionRecord, ResolvedDelayed};
-use crate::segment::columns::{ColumnIndex, encode_metric_columns};
+use crate::segment::columns::{
+    ColumnIndex, ColumnIndexBuilder, EncodedColumn, encode_metric_columns,
+};
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer, NO_COLUMN, TableDir};
 use crate::segment::layout::{BLOCK_ROWS, FLAG_ZSTD, FORMAT_VERSION, Table, ValueType};
 use crate::segment::segment_file_name;
 use crate::segment::trailer::Trailer;
+use crate::segment::writer_columns::{
+    HeadRows, HeadSegmentData, PredictionInput, SortedPredictions,
+};
 use crate::value::Metrics;
 
 /// Buffer size of the segment file writer.
@@ -29,6 +34,13 @@ pub struct SegmentData<'a> {
     pub predictions: &'a [PredictionRecord],
     pub delayed: &'a [ResolvedDelayed],
     pub aggregates: &'a [AggregateRecord],
+}
+
+/// The tables of a segment, whichever input they come from.
+struct Tables<'a> {
+    predictions: PredictionInput<'a>,
+    delayed: &'a [ResolvedDelayed],
+    aggregates: &'a [AggregateRecord],
 }
 
 /// Result of `write_segment`: the file and the prediction UUIDs of its rows.
@@ -67,6 +79,38 @@ pub(crate) fn write_segment_with(
     data: &SegmentData<'_>,
     zstd_level: i32,
 ) -> Result<Written> {
+    let tables = Tables {
+        predictions: PredictionInput::Records(data.predictions),
+        delayed: data.delayed,
+        aggregates: data.aggregates,
+    };
+    write_tables(io, dir, id, &tables, zstd_level)
+}
+
+/// Writes segment `id` like `write_segment_with`, from a head's predictions: records and
+/// columnar batches, whose rows the writer encodes from the arrays without a record per row.
+pub(crate) fn write_head_segment_with(
+    io: &dyn StoreIo,
+    dir: &Path,
+    id: u64,
+    data: &HeadSegmentData<'_>,
+    zstd_level: i32,
+) -> Result<Written> {
+    let tables = Tables {
+        predictions: PredictionInput::Head(data.predictions),
+        delayed: data.delayed,
+        aggregates: data.aggregates,
+    };
+    write_tables(io, dir, id, &tables, zstd_level)
+}
+
+fn write_tables(
+    io: &dyn StoreIo,
+    dir: &Path,
+    id: u64,
+    data: &Tables<'_>,
+    zstd_level: i32,
+) -> Result<Written> {
     let started = Instant::now();
     let path = dir.join(segment_file_name(id));
     check_input(data)?;
@@ -92,17 +136,22 @@ fn write_file(
     io: &dyn StoreIo,
     path: &Path,
     id: u64,
-    data: &SegmentData<'_>,
+    data: &Tables<'_>,
     zstd_level: i32,
 ) -> Result<Written> {
-    let predictions = sorted(data.predictions, compare_predictions);
+    let models = model_dictionary(data);
+    let predictions = data.predictions.sort(&models);
     let delayed = sorted(data.delayed, compare_delayed);
     let aggregates = sorted(data.aggregates, compare_aggregates);
-    let models = model_dictionary(data);
-    let all_metrics = predictions.iter().map(|r| &r.metrics);
-    let all_metrics = all_metrics.chain(delayed.iter().map(|r| &r.record.metrics));
-    let all_metrics = all_metrics.chain(aggregates.iter().map(|r| &r.metrics));
-    let (index, columns) = ColumnIndex::build(all_metrics);
+    let mut column_index = ColumnIndexBuilder::default();
+    predictions.add_columns(&mut column_index);
+    for metrics in delayed.iter().map(|r| &r.record.metrics) {
+        column_index.add_metrics(metrics);
+    }
+    for metrics in aggregates.iter().map(|r| &r.metrics) {
+        column_index.add_metrics(metrics);
+    }
+    let (index, columns) = column_index.finish();
     check_columns(&columns)?;
 
     let file = io
@@ -117,7 +166,7 @@ fn write_file(
         index: &index,
     };
     let tables = [
-        writer.write_predictions(&predictions)?,
+        writer.write_prediction_table(&predictions)?,
         writer.write_delayed(&delayed)?,
         writer.write_aggregates(&aggregates)?,
     ];
@@ -133,7 +182,7 @@ fn write_file(
     Ok(Written {
         path: path.to_path_buf(),
         bytes,
-        predictions: row_uuids(predictions.iter().map(|r| r.uuid)),
+        predictions: predictions.row_uuids(),
         delayed: row_uuids(delayed.iter().map(|r| r.record.uuid)),
         first_orphan_row: delayed.partition_point(|r| r.prediction.is_some()) as u32,
     })
@@ -141,7 +190,7 @@ fn write_file(
 
 /// Rejects input that the file format cannot hold. The store's own checks reject all of it
 /// earlier, and this check keeps a direct caller from writing a segment that fails to open.
-fn check_input(data: &SegmentData<'_>) -> Result<()> {
+fn check_input(data: &Tables<'_>) -> Result<()> {
     for (table, rows) in [
         (Table::Predictions, data.predictions.len()),
         (Table::Delayed, data.delayed.len()),
@@ -155,7 +204,7 @@ fn check_input(data: &SegmentData<'_>) -> Result<()> {
             ));
         }
     }
-    let predictions = data.predictions.iter().map(|r| r.model.as_str());
+    let predictions = data.predictions.models();
     let delayed = data.delayed.iter().filter_map(delayed_model);
     let aggregates = data.aggregates.iter().map(|r| r.model.as_str());
     if predictions
@@ -190,7 +239,7 @@ fn sorted<T>(records: &[T], compare: fn(&T, &T) -> Ordering) -> Vec<&T> {
     refs
 }
 
-fn compare_predictions(a: &PredictionRecord, b: &PredictionRecord) -> Ordering {
+pub(super) fn compare_predictions(a: &PredictionRecord, b: &PredictionRecord) -> Ordering {
     (a.model.as_str(), a.timestamp_ms, a.seq).cmp(&(b.model.as_str(), b.timestamp_ms, b.seq))
 }
 
@@ -215,9 +264,9 @@ fn compare_aggregates(a: &AggregateRecord, b: &AggregateRecord) -> Ordering {
     key_a.cmp(&(b.model.as_str(), b.start_ms, b.end_ms, b.seq))
 }
 
-fn model_dictionary(data: &SegmentData<'_>) -> Vec<String> {
+fn model_dictionary(data: &Tables<'_>) -> Vec<String> {
     let mut models: BTreeSet<&str> = BTreeSet::new();
-    models.extend(data.predictions.iter().map(|r| r.model.as_str()));
+    models.extend(data.predictions.models());
     models.extend(data.delayed.iter().filter_map(delayed_model));
     models.extend(data.aggregates.iter().map(|r| r.model.as_str()));
     models.into_iter().map(str::to_owned).collect()
@@ -335,7 +384,16 @@ struct BlockInput<'a> {
     min_ts: i64,
     max_ts: i64,
     fixed: Vec<FixedChunk>,
-    metrics: Vec<&'a Metrics>,
+    metrics: BlockMetrics<'a>,
+}
+
+/// The metric columns of a block: the metrics of its records, or its columns encoded already.
+enum BlockMetrics<'a> {
+    Records(Vec<&'a Metrics>),
+    Encoded {
+        rows: u32,
+        columns: Vec<EncodedColumn>,
+    },
 }
 
 struct SegmentWriter<'w> {
@@ -369,7 +427,43 @@ impl SegmentWriter<'_> {
                     timestamps_chunk(timestamps),
                     uuid_chunk(block.iter().map(|r| r.uuid)),
                 ],
-                metrics: block.iter().map(|r| &r.metrics).collect(),
+                metrics: BlockMetrics::Records(block.iter().map(|r| &r.metrics).collect()),
+            };
+            self.write_block(&mut dir, input)?;
+        }
+        Ok(dir)
+    }
+
+    fn write_prediction_table(&mut self, rows: &SortedPredictions<'_>) -> Result<TableDir> {
+        match rows {
+            SortedPredictions::Records(records) => self.write_predictions(records),
+            SortedPredictions::Head(rows) => self.write_head_predictions(rows),
+        }
+    }
+
+    /// Writes the prediction table from a head's rows, encoding each block's metric columns
+    /// from the batches' arrays.
+    fn write_head_predictions(&mut self, rows: &HeadRows<'_>) -> Result<TableDir> {
+        let mut dir = table_dir(rows.rows.len());
+        let batch_columns = rows.batch_columns(self.index);
+        for range in split_blocks(&rows.rows, |a, b| a.model == b.model) {
+            let block = rows.rows.get(range).unwrap_or_default();
+            let timestamps = block.iter().map(|r| r.timestamp_ms);
+            let columns =
+                rows.encode_metrics(block, &batch_columns, self.index, self.zstd_level)?;
+            let input = BlockInput {
+                model: block.first().map(|r| r.model),
+                min_ts: timestamps.clone().min().unwrap_or_default(),
+                max_ts: timestamps.clone().max().unwrap_or_default(),
+                fixed: vec![
+                    seq_chunk(block.iter().map(|r| r.seq)),
+                    timestamps_chunk(timestamps),
+                    uuid_chunk(rows.uuids(block)),
+                ],
+                metrics: BlockMetrics::Encoded {
+                    rows: block.len() as u32,
+                    columns,
+                },
             };
             self.write_block(&mut dir, input)?;
         }
@@ -390,7 +484,7 @@ impl SegmentWriter<'_> {
                 min_ts: range_ts.iter().copied().min().unwrap_or_default(),
                 max_ts: range_ts.iter().copied().max().unwrap_or_default(),
                 fixed,
-                metrics: block.iter().map(|r| &r.record.metrics).collect(),
+                metrics: BlockMetrics::Records(block.iter().map(|r| &r.record.metrics).collect()),
             };
             self.write_block(&mut dir, input)?;
         }
@@ -412,7 +506,7 @@ impl SegmentWriter<'_> {
                     timestamps_chunk(starts),
                     timestamps_chunk(ends),
                 ],
-                metrics: block.iter().map(|r| &r.metrics).collect(),
+                metrics: BlockMetrics::Records(block.iter().map(|r| &r.metrics).collect()),
             };
             self.write_block(&mut dir, input)?;
         }
@@ -420,14 +514,19 @@ impl SegmentWriter<'_> {
     }
 
     fn write_block(&mut self, dir: &mut TableDir, input: BlockInput<'_>) -> Result<()> {
-        let rows = input.metrics.len() as u32;
+        let (rows, columns) = match input.metrics {
+            BlockMetrics::Records(metrics) => {
+                let columns = encode_metric_columns(self.index, &metrics, self.zstd_level)?;
+                (metrics.len() as u32, columns)
+            }
+            BlockMetrics::Encoded { rows, columns } => (rows, columns),
+        };
         let first_row = dir.blocks.last().map_or(0, |b| b.first_row + b.rows);
         let chunk_start = dir.chunks.len() as u32;
         for fixed in &input.fixed {
             let chunk = self.write_chunk(&fixed.bytes, fixed.compressible, rows, NO_COLUMN)?;
             dir.chunks.push(chunk.with_mode(fixed.mode));
         }
-        let columns = encode_metric_columns(self.index, &input.metrics, self.zstd_level)?;
         for column in columns {
             // Blobs compress each value with zstd already.
             let compressible = column.value_type != ValueType::Bytes;

@@ -23,8 +23,8 @@ use crate::error::Result;
 use crate::head::{Head, HeadData};
 use crate::index::{self, EntryKind, IndexEntry, IndexRun, IndexSet};
 use crate::manifest::{Manifest, ManifestError};
-use crate::record::{PredictionKey, PredictionRecord, ResolvedDelayed};
-use crate::segment::{self, Segment, SegmentData};
+use crate::record::{PredictionKey, ResolvedDelayed};
+use crate::segment::{self, HeadSegmentData, Segment};
 
 /// Flushes the head. A head left frozen by a failed flush is written first, then the active
 /// head, so that on return every record tracked before the call is in a segment.
@@ -84,16 +84,12 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
     };
     let deletions = Arc::clone(&inner.state.read().deletions);
     let data = head.read();
-    // The segment writer takes records, so the rows of columnar batches are built here, with
-    // allocations per row and metric. The head's size counts these records in advance (see
-    // `head::columnar_bytes`), so `head_size_bytes` still bounds the memory they take.
-    let predictions = data.prediction_records();
     let lookup = Resolver {
         segments: &segments,
         index: &index,
     };
     let mut delayed = resolve_delayed(&data, &lookup)?;
-    let adopted = adopt_orphans(&predictions, &orphans, &lookup, &mut delayed)?;
+    let adopted = adopt_orphans(&data, &orphans, &lookup, &mut delayed)?;
     // A deleted prediction's delayed records, orphans adopted by a new prediction of the same
     // UUID included, are not written: once resolved, a record keeps neither UUID nor seq.
     if !deletions.is_empty() {
@@ -113,12 +109,13 @@ fn write_frozen(inner: &Inner, head: &Arc<Head>, wal_start: u64) -> Result<()> {
 
     let segment_id = inner.allocate_file_ids(2);
     let run_id = segment_id + 1;
-    let written = segment::write_segment_with(
+    let predictions = data.predictions();
+    let written = segment::write_head_segment_with(
         &*inner.io,
         &inner.dir,
         segment_id,
-        &SegmentData {
-            predictions: &predictions,
+        &HeadSegmentData {
+            predictions,
             delayed: &delayed,
             aggregates: &data.aggregates,
         },
@@ -256,30 +253,37 @@ fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<Resol
 /// Copies the orphaned delayed records of predictions in this head, now resolved, into the
 /// new segment; returns the UUIDs that are no longer orphans.
 fn adopt_orphans(
-    predictions: &[PredictionRecord],
+    data: &HeadData,
     orphans: &HashSet<Uuid>,
     resolver: &Resolver<'_>,
     delayed: &mut Vec<ResolvedDelayed>,
 ) -> Result<Vec<Uuid>> {
-    let mut adopted = Vec::new();
-    if orphans.is_empty() {
-        return Ok(adopted);
-    }
-    for prediction in predictions {
-        if !orphans.contains(&prediction.uuid) {
+    // The segment writer sorts the rows, so the order of the UUIDs does not matter.
+    let adopted = orphans_in_head(data, orphans);
+    for uuid in &adopted {
+        let Some(key) = data.prediction_key(uuid) else {
             continue;
-        }
-        for mut orphan in resolver.orphan_records(&prediction.uuid)? {
-            orphan.prediction = Some(PredictionKey {
-                model: prediction.model.clone(),
-                timestamp_ms: prediction.timestamp_ms,
-                seq: prediction.seq,
-            });
+        };
+        for mut orphan in resolver.orphan_records(uuid)? {
+            orphan.prediction = Some(key.clone());
             delayed.push(orphan);
         }
-        adopted.push(prediction.uuid);
     }
     Ok(adopted)
+}
+
+/// Returns the orphan UUIDs that have a prediction in the head, looking up each member of the
+/// smaller of the two sets in the other.
+fn orphans_in_head(data: &HeadData, orphans: &HashSet<Uuid>) -> Vec<Uuid> {
+    let head = data.predictions();
+    if orphans.len() <= head.len() {
+        let found = orphans.iter().filter(|uuid| data.contains_prediction(uuid));
+        return found.copied().collect();
+    }
+    let records = head.records.iter().map(|r| r.uuid);
+    let batches = head.batches.iter().flat_map(|b| b.uuids.iter().copied());
+    let found = records.chain(batches).filter(|uuid| orphans.contains(uuid));
+    found.collect()
 }
 
 /// Returns the index entries of a new segment: one per prediction row and one per orphan row.
