@@ -1,6 +1,9 @@
 //! Reading the columns of one block: CRC check, zstd, codec, presence bitmaps.
 
+mod window;
+
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::ops::Range;
 use std::path::Path;
 
@@ -9,6 +12,7 @@ use uuid::Uuid;
 use crate::codec::{self, DecodeError, DecodeResult, Reader};
 use crate::error::{Error, Result};
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer};
+use crate::segment::group_index::GroupIndex;
 use crate::segment::layout::{Encoding, FixedColumn, Table, UUID_LEN, ValueType, fixed_columns};
 use crate::value::{MAX_BYTES_LEN, Metric, Metrics, Value};
 
@@ -127,6 +131,10 @@ pub(crate) struct BlockReader<'s> {
     pub index: usize,
     block: &'s BlockDir,
     chunks: &'s [ChunkRef],
+    /// The bytes of the block's group index, empty when it has none.
+    group_index: &'s [u8],
+    /// The group index, parsed on first use.
+    groups: OnceCell<GroupIndex>,
 }
 
 impl<'s> BlockReader<'s> {
@@ -147,6 +155,8 @@ impl<'s> BlockReader<'s> {
             index,
             block,
             chunks: dir.block_chunks(block),
+            group_index: dir.group_index(index),
+            groups: OnceCell::new(),
         })
     }
 
@@ -445,6 +455,7 @@ impl<'s> BlockReader<'s> {
             }
         }
         self.metrics(0..0)?;
+        self.verify_group_index()?;
         self.verify_time_range()
     }
 

@@ -23,6 +23,7 @@ mod columns;
 mod columns_read;
 mod footer;
 mod footer_decode;
+mod group_index;
 mod layout;
 mod query;
 mod records;
@@ -32,6 +33,8 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use std::fs::File;
 use std::ops::Range;
