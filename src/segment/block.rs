@@ -370,7 +370,13 @@ impl<'s> BlockReader<'s> {
     }
 
     /// Appends to `out` the values of metric `name` for the rows in `rows`: `None` where a row
-    /// lacks it. Only the chunks of that name are decoded. A name tracked with several types
+    /// lacks it. Only the chunks of that name are decoded.
+    ///
+    /// A chunk of f64 or i64 values that every row has is read only for `rows` when its
+    /// integers have a fixed width (frame packing of order 0). In other integer modes it is
+    /// read up to `rows.end`, and the XOR float mode decodes the whole chunk.
+    /// TODO: other chunks decode every row of the block, also for a window of a few rows.
+    /// Restarts in the group index for metric columns would let them skip rows too. A name tracked with several types
     /// has one chunk per type, and each row is present in at most one of them.
     pub fn named_values_into(
         &self,
@@ -393,6 +399,10 @@ impl<'s> BlockReader<'s> {
         if let [(chunk, def)] = chunks[..]
             && chunk.present as usize == self.rows()
         {
+            if let Some(values) = self.metric_rows(chunk, def, rows.clone())? {
+                values.extend_into(0..rows.len(), out);
+                return Ok(());
+            }
             let (_, values) = self.metric_column(chunk, def)?;
             values.extend_into(rows, out);
             return Ok(());

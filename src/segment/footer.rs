@@ -72,9 +72,9 @@ pub(crate) struct TableDir {
     pub rows: u32,
     pub blocks: Vec<BlockDir>,
     pub chunks: Vec<ChunkRef>,
-    /// The group indexes of the blocks, back to back (format version 3; empty in version 2).
+    /// The group indexes of the blocks, back to back. Empty in format version 2.
     pub group_index_bytes: Vec<u8>,
-    /// The end of each block's group index in `group_index_bytes`; the index of block `i`
+    /// The end of each block's group index in `group_index_bytes`. The index of block `i`
     /// starts where that of block `i - 1` ends. Empty in version 2.
     pub group_index_ends: Vec<u32>,
 }

@@ -1,6 +1,6 @@
 //! The group index of a block, new in format version 3: restart points of the block's fixed
-//! integer columns every [`GROUP_ROWS`] rows, so that a read of a time window decodes those
-//! columns only from the group where the window starts to the group where it ends.
+//! integer columns every [`GROUP_ROWS`] rows. A read of a time window decodes those columns
+//! only from the group where the window starts to the group where it ends.
 //!
 //! docs/format/segment.md ("Group index") describes the bytes.
 
@@ -13,7 +13,7 @@ use crate::codec::{DecodeResult, Reader, put_varint, put_varint_i64};
 /// row count, so a block of at most this many rows has an empty group index.
 pub const GROUP_ROWS: usize = 256;
 
-/// Appends the group index of one block. `columns` holds each indexed column's mode tag and
+/// Appends the group index of one block. `columns` contains each indexed column's mode tag and
 /// its restarts (from `ints::restarts` with `GROUP_ROWS`), in fixed column order. Every
 /// column of a block has restarts at the same rows.
 pub fn encode(columns: &[(u8, &[Restart])], out: &mut Vec<u8>) {

@@ -2,10 +2,10 @@
 //! can start there instead of at the first row.
 //!
 //! A restart at row `s` records the value `v[s]`, the delta `v[s] - v[s-1]` (used by order 2
-//! only) and the position of the packed residual of row `s + 1`: in bits from the start of the
-//! bit stream for the frame and bucket packings, in bytes from the end of the seeds for the
-//! varint packing. The frame packing does not need the position, because every residual there
-//! has the same width, so [`stores_position`] tells a caller whether to keep it.
+//! only) and the position of the packed residual of row `s + 1`. The position counts bits from
+//! the start of the bit stream for the bucket packing, and bytes from the end of the seeds for
+//! the varint packing. The frame packing does not need it, because every residual there has
+//! the same width, so [`stores_position`] tells a caller whether to keep it.
 //!
 //! A restart must be at a row `s >= order`, so that row `s + 1` is a packed residual and not a
 //! seed. Restarts for a block are taken every `every` rows, from row `every` on.
@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::{
     BUCKET_WIDTHS, LAST_BUCKET, Packing, SIZES_OF_WIDTH, deltas, deltas_of_deltas, from_residuals,
-    parse_tag,
+    parse_tag, tag,
 };
 use crate::codec::bits::{BitReader, bit_width, packed_len};
 use crate::codec::{DecodeError, DecodeResult, Reader, try_reserve, unzigzag, zigzag};
@@ -115,14 +115,21 @@ pub fn decode_rows(
     if rows.start > rows.end || rows.end > n {
         return Err(DecodeError::new(
             0,
-            format!("rows {rows:?} of {n} asked for"),
+            format!("rows {rows:?} requested of {n} values"),
         ));
     }
     if rows.is_empty() {
         return Ok(());
     }
     let start = out.len();
+    let direct = restart.is_none() && bytes.first() == Some(&tag(0, Packing::Frame));
     let decoded = match restart {
+        // Order 0 frame-packed values are the residuals themselves, in a fixed width, so the
+        // range is read in place.
+        None if direct => {
+            let mut reader = Reader::new(bytes.get(1..).unwrap_or_default());
+            read_frame_from(&mut reader, n, rows.start, rows.len(), out).map_err(|e| e.shifted(1))
+        }
         None => decode_prefix(bytes, n, rows.end, out),
         Some(restart) => decode_after(bytes, n, restart, rows.clone(), out),
     };
@@ -130,7 +137,11 @@ pub fn decode_rows(
         out.truncate(start);
         return Err(error);
     }
-    let first = restart.map_or(0, |restart| restart.row);
+    let first = match restart {
+        None if direct => rows.start,
+        None => 0,
+        Some(restart) => restart.row,
+    };
     out.drain(start..start + (rows.start - first));
     Ok(())
 }
@@ -173,15 +184,18 @@ fn decode_after(
         );
         return Err(DecodeError::new(0, reason));
     }
+    // The seeds are skipped: the restart replaces them.
     for _ in 0..order {
         reader.varint_i64()?;
     }
+
     let start = out.len();
     out.push(restart.value);
     let total = n - order;
     let first = (restart.row + 1 - order, restart.position);
     let count = rows.end - restart.row - 1;
     read_packed_from(packing, &mut reader, total, first, count, out)?;
+
     let residuals = out.get_mut(start + 1..).unwrap_or_default();
     let mut value = restart.value;
     let mut delta = restart.delta;

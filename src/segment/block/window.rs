@@ -1,13 +1,15 @@
-//! Reads of some rows of a block's fixed integer columns. The block's group index lets them
-//! decode from the group where the rows start instead of from the block's first row.
+//! Reads of some rows of a block's columns. The block's group index lets the fixed integer
+//! columns decode from the group where the rows start instead of from the block's first row.
 
 use std::ops::Range;
 
-use crate::codec::ints;
+use crate::codec::{floats, ints};
 use crate::error::Result;
 use crate::segment::block::BlockReader;
+use crate::segment::block::ColumnValues::{self, F64, I64};
+use crate::segment::footer::{ChunkRef, ColumnDef};
 use crate::segment::group_index::{GROUP_ROWS, GroupIndex};
-use crate::segment::layout::{Encoding, FixedColumn, fixed_columns};
+use crate::segment::layout::{Encoding, FixedColumn, ValueType, fixed_columns};
 
 /// Rows of a block found by the values of a sorted column, with those values.
 pub(crate) struct FoundRows {
@@ -99,6 +101,35 @@ impl BlockReader<'_> {
         values.drain(..start);
         let rows = decoded.start + start..decoded.start + end;
         Ok(FoundRows { rows, values })
+    }
+
+    /// Decodes the values of `rows` of a metric chunk that every row of the block has, when
+    /// its type is f64 or i64. Returns `None` for the other types, which decode whole.
+    pub(super) fn metric_rows(
+        &self,
+        chunk: &ChunkRef,
+        def: &ColumnDef,
+        rows: Range<usize>,
+    ) -> Result<Option<ColumnValues>> {
+        if !matches!(def.value_type, ValueType::F64 | ValueType::I64) {
+            return Ok(None);
+        }
+        let name = def.name.as_str();
+        let data = self.chunk_data(chunk, name)?;
+        self.check_mode(&data, name, &data.bytes)?;
+        let n = self.rows();
+        let decoded = match def.value_type {
+            ValueType::F64 => {
+                let mut values = Vec::with_capacity(rows.len());
+                floats::decode_rows(&data.bytes, n, rows, &mut values).map(|()| F64(values))
+            }
+            _ => {
+                let mut values = Vec::with_capacity(rows.len());
+                ints::decode_rows(&data.bytes, n, None, rows, &mut values).map(|()| I64(values))
+            }
+        };
+        let values = decoded.map_err(|e| self.decode_error(&data, name, 0, e))?;
+        Ok(Some(values))
     }
 
     /// Checks each restart of the group index against the decoded column, and that decoding
