@@ -370,14 +370,14 @@ impl<'s> BlockReader<'s> {
     }
 
     /// Appends to `out` the values of metric `name` for the rows in `rows`: `None` where a row
-    /// lacks it. Only the chunks of that name are decoded.
+    /// lacks it. Only the chunks of that name are decoded. A name tracked with several types
+    /// has one chunk per type, and each row is present in at most one of them.
     ///
     /// A chunk of f64 or i64 values that every row has is read only for `rows` when its
     /// integers have a fixed width (frame packing of order 0). In other integer modes it is
     /// read up to `rows.end`, and the XOR float mode decodes the whole chunk.
     /// TODO: other chunks decode every row of the block, also for a window of a few rows.
-    /// Restarts in the group index for metric columns would let them skip rows too. A name tracked with several types
-    /// has one chunk per type, and each row is present in at most one of them.
+    /// Restarts in the group index for metric columns would let them skip rows too.
     pub fn named_values_into(
         &self,
         name: &str,

@@ -96,7 +96,8 @@ impl Segment {
 
     /// Returns the blocks of `model` in `table` that hold rows with `start_ms <= t < end_ms`,
     /// where `t` is the sorted timestamp column `column`, and appends those rows' timestamps to
-    /// `timestamps`. Only the groups of rows around the window are decoded. Knowing every block's rows first lets the callers size their columns once.
+    /// `timestamps`. Only the groups of rows around the window are decoded. Knowing every
+    /// block's rows first lets the callers size their columns once.
     fn window_blocks(
         &self,
         table: Table,
