@@ -341,8 +341,8 @@ impl<'s> BlockReader<'s> {
         uuid.ok_or_else(|| self.corrupt(offset, FixedColumn::Uuid.name(), "row is past the file"))
     }
 
-    /// Decodes every metric column and returns the metrics of the rows in `rows`, each in
-    /// directory order.
+    /// Returns the metrics of the rows in `rows`, each in directory order. Each metric column
+    /// is decoded as `named_values_into` decodes it.
     pub fn metrics(&self, rows: Range<usize>) -> Result<Vec<Metrics>> {
         let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
         let columns = self.chunks.len().saturating_sub(fixed);
@@ -353,10 +353,17 @@ impl<'s> BlockReader<'s> {
             let Some(def) = self.footer.columns.get(chunk.column as usize) else {
                 return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
             };
-            let (presence, values) = self.metric_column(chunk, def)?;
             slots.clear();
             slots.resize(rows.len(), None);
-            values.place(presence.as_deref(), rows.clone(), &mut slots);
+            let every_row = chunk.present as usize == self.rows();
+            match every_row.then(|| self.metric_rows(chunk, def, rows.clone())) {
+                Some(Ok(Some(values))) => values.place(None, 0..rows.len(), &mut slots),
+                Some(Err(error)) => return Err(error),
+                _ => {
+                    let (presence, values) = self.metric_column(chunk, def)?;
+                    values.place(presence.as_deref(), rows.clone(), &mut slots);
+                }
+            }
             for (metrics, slot) in out.iter_mut().zip(slots.iter_mut()) {
                 if let Some(value) = slot.take() {
                     metrics.0.push(Metric {
@@ -464,7 +471,12 @@ impl<'s> BlockReader<'s> {
                 _ => drop(self.i64_column(*column)?),
             }
         }
-        self.metrics(0..0)?;
+        for chunk in self.chunks.iter().skip(fixed.len()) {
+            let Some(def) = self.footer.columns.get(chunk.column as usize) else {
+                return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
+            };
+            self.metric_column(chunk, def)?;
+        }
         self.verify_group_index()?;
         self.verify_time_range()
     }
