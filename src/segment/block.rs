@@ -58,6 +58,12 @@ fn extend<T>(
     out: &mut Vec<Option<Value>>,
 ) {
     let target = out.len() + rows.len();
+    if rows.start == 0 && rows.len() == values.len() {
+        // The values of exactly `rows`, as a windowed decode returns them: an extend of known
+        // length, without the per-value capacity check of the skipping path below.
+        out.extend(values.into_iter().map(|value| Some(wrap(value))));
+        return;
+    }
     let values = values.into_iter().skip(rows.start).take(rows.len());
     out.extend(values.map(|value| Some(wrap(value))));
     // Decoding yields a value per row; should it not, rows keep their place in the columns.
