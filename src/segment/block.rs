@@ -347,8 +347,8 @@ impl<'s> BlockReader<'s> {
         uuid.ok_or_else(|| self.corrupt(offset, FixedColumn::Uuid.name(), "row is past the file"))
     }
 
-    /// Returns the metrics of the rows in `rows`, each in directory order. Each metric column
-    /// is decoded as `named_values_into` decodes it.
+    /// Returns the metrics of the rows in `rows`, each in directory order. A metric chunk that
+    /// every row has is decoded only as far as `named_values_into` decodes it, and the others whole.
     pub fn metrics(&self, rows: Range<usize>) -> Result<Vec<Metrics>> {
         let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
         let columns = self.chunks.len().saturating_sub(fixed);
