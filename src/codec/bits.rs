@@ -214,6 +214,16 @@ impl<'a> BitReader<'a> {
         Ok(())
     }
 
+    /// Moves past `bits` bits without reading them.
+    pub fn skip(&mut self, bits: usize) -> DecodeResult<()> {
+        if bits > self.remaining_bits() {
+            let missing = bits - self.remaining_bits();
+            return Err(self.error(format!("bit stream ends {missing} bits before a skip ends")));
+        }
+        self.bit_position += bits;
+        Ok(())
+    }
+
     pub fn read_bit(&mut self) -> DecodeResult<bool> {
         self.read(1).map(|bit| bit == 1)
     }

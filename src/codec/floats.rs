@@ -34,6 +34,10 @@
 //!   `2^-e` below `2^63` in magnitude, and the product reproduces its bits. Uniform random
 //!   numbers in `[0, 1)` drawn as `m * 2^-53` take 53 bits each.
 
+mod rows;
+
+pub use rows::decode_rows;
+
 use super::bits::{BitReader, BitWriter};
 use super::{DecodeError, DecodeResult, Reader, check_count, decode_atomically, ints, try_reserve};
 

@@ -31,6 +31,10 @@
 //! Bit streams are packed LSB first and padded with zero bits (see the module `codec`).
 //! Tags in use: `0x00 0x01 0x02 0x10 0x11 0x12 0x20 0x21 0x22`.
 
+mod restarts;
+
+pub use restarts::{Restart, decode_rows, restarts, stores_delta, stores_position};
+
 use super::bits::{BitReader, BitWriter, bit_width, packed_len, write_fixed_width};
 use super::{
     DecodeResult, Reader, check_count, decode_atomically, put_varint_i64, try_reserve, unzigzag,

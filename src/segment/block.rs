@@ -1,6 +1,9 @@
 //! Reading the columns of one block: CRC check, zstd, codec, presence bitmaps.
 
+mod window;
+
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::ops::Range;
 use std::path::Path;
 
@@ -9,6 +12,7 @@ use uuid::Uuid;
 use crate::codec::{self, DecodeError, DecodeResult, Reader};
 use crate::error::{Error, Result};
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer};
+use crate::segment::group_index::GroupIndex;
 use crate::segment::layout::{Encoding, FixedColumn, Table, UUID_LEN, ValueType, fixed_columns};
 use crate::value::{MAX_BYTES_LEN, Metric, Metrics, Value};
 
@@ -54,6 +58,12 @@ fn extend<T>(
     out: &mut Vec<Option<Value>>,
 ) {
     let target = out.len() + rows.len();
+    if rows.start == 0 && rows.len() == values.len() {
+        // The values of exactly `rows`, as a windowed decode returns them: an extend of known
+        // length, without the per-value capacity check of the skipping path below.
+        out.extend(values.into_iter().map(|value| Some(wrap(value))));
+        return;
+    }
     let values = values.into_iter().skip(rows.start).take(rows.len());
     out.extend(values.map(|value| Some(wrap(value))));
     // Decoding yields a value per row; should it not, rows keep their place in the columns.
@@ -127,6 +137,10 @@ pub(crate) struct BlockReader<'s> {
     pub index: usize,
     block: &'s BlockDir,
     chunks: &'s [ChunkRef],
+    /// The bytes of the block's group index, empty when it has none.
+    group_index: &'s [u8],
+    /// The group index, parsed on first use.
+    groups: OnceCell<GroupIndex>,
 }
 
 impl<'s> BlockReader<'s> {
@@ -147,6 +161,8 @@ impl<'s> BlockReader<'s> {
             index,
             block,
             chunks: dir.block_chunks(block),
+            group_index: dir.group_index(index),
+            groups: OnceCell::new(),
         })
     }
 
@@ -331,8 +347,8 @@ impl<'s> BlockReader<'s> {
         uuid.ok_or_else(|| self.corrupt(offset, FixedColumn::Uuid.name(), "row is past the file"))
     }
 
-    /// Decodes every metric column and returns the metrics of the rows in `rows`, each in
-    /// directory order.
+    /// Returns the metrics of the rows in `rows`, each in directory order. A metric chunk that
+    /// every row has is decoded only as far as `named_values_into` decodes it, and the others whole.
     pub fn metrics(&self, rows: Range<usize>) -> Result<Vec<Metrics>> {
         let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
         let columns = self.chunks.len().saturating_sub(fixed);
@@ -343,10 +359,17 @@ impl<'s> BlockReader<'s> {
             let Some(def) = self.footer.columns.get(chunk.column as usize) else {
                 return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
             };
-            let (presence, values) = self.metric_column(chunk, def)?;
             slots.clear();
             slots.resize(rows.len(), None);
-            values.place(presence.as_deref(), rows.clone(), &mut slots);
+            let every_row = chunk.present as usize == self.rows();
+            match every_row.then(|| self.metric_rows(chunk, def, rows.clone())) {
+                Some(Ok(Some(values))) => values.place(None, 0..rows.len(), &mut slots),
+                Some(Err(error)) => return Err(error),
+                _ => {
+                    let (presence, values) = self.metric_column(chunk, def)?;
+                    values.place(presence.as_deref(), rows.clone(), &mut slots);
+                }
+            }
             for (metrics, slot) in out.iter_mut().zip(slots.iter_mut()) {
                 if let Some(value) = slot.take() {
                     metrics.0.push(Metric {
@@ -362,6 +385,12 @@ impl<'s> BlockReader<'s> {
     /// Appends to `out` the values of metric `name` for the rows in `rows`: `None` where a row
     /// lacks it. Only the chunks of that name are decoded. A name tracked with several types
     /// has one chunk per type, and each row is present in at most one of them.
+    ///
+    /// A chunk of f64 or i64 values that every row has is read only for `rows` when its
+    /// integers have a fixed width (frame packing of order 0). In other integer modes it is
+    /// read up to `rows.end`, and the XOR float mode decodes the whole chunk.
+    /// TODO: other chunks decode every row of the block, also for a window of a few rows.
+    /// Restarts in the group index for metric columns would let them skip rows too.
     pub fn named_values_into(
         &self,
         name: &str,
@@ -383,6 +412,10 @@ impl<'s> BlockReader<'s> {
         if let [(chunk, def)] = chunks[..]
             && chunk.present as usize == self.rows()
         {
+            if let Some(values) = self.metric_rows(chunk, def, rows.clone())? {
+                values.extend_into(0..rows.len(), out);
+                return Ok(());
+            }
             let (_, values) = self.metric_column(chunk, def)?;
             values.extend_into(rows, out);
             return Ok(());
@@ -444,7 +477,13 @@ impl<'s> BlockReader<'s> {
                 _ => drop(self.i64_column(*column)?),
             }
         }
-        self.metrics(0..0)?;
+        for chunk in self.chunks.iter().skip(fixed.len()) {
+            let Some(def) = self.footer.columns.get(chunk.column as usize) else {
+                return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
+            };
+            self.metric_column(chunk, def)?;
+        }
+        self.verify_group_index()?;
         self.verify_time_range()
     }
 

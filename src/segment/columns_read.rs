@@ -9,7 +9,6 @@ use crate::error::Result;
 use crate::segment::Segment;
 use crate::segment::block::BlockReader;
 use crate::segment::layout::{FixedColumn, Table};
-use crate::segment::query::window_rows;
 use crate::value::Value;
 
 /// Predictions read as columns; entry `i` of every vector belongs to the same row.
@@ -57,8 +56,8 @@ impl Segment {
             .iter_mut()
             .for_each(|column| column.reserve(rows));
         for WindowBlock { reader, rows } in found {
-            let seqs = reader.seq_column()?;
-            out.seqs.extend(slice(&seqs, &rows));
+            let seqs = reader.u64_rows(FixedColumn::Seq, rows.clone())?;
+            out.seqs.extend(seqs);
             reader.uuids_into(rows.clone(), &mut out.uuids)?;
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
                 reader.named_values_into(name, rows.clone(), column)?;
@@ -86,8 +85,8 @@ impl Segment {
             .iter_mut()
             .for_each(|column| column.reserve(rows));
         for WindowBlock { reader, rows } in found {
-            let seqs = reader.u64_column(FixedColumn::PredictionSeq)?;
-            out.prediction_seqs.extend(slice(&seqs, &rows));
+            let seqs = reader.u64_rows(FixedColumn::PredictionSeq, rows.clone())?;
+            out.prediction_seqs.extend(seqs);
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
                 reader.named_values_into(name, rows.clone(), column)?;
             }
@@ -97,7 +96,8 @@ impl Segment {
 
     /// Returns the blocks of `model` in `table` that hold rows with `start_ms <= t < end_ms`,
     /// where `t` is the sorted timestamp column `column`, and appends those rows' timestamps to
-    /// `timestamps`. Knowing every block's rows first lets the callers size their columns once.
+    /// `timestamps`. Only the groups of rows around the window are decoded. Knowing every
+    /// block's rows first lets the callers size their columns once.
     fn window_blocks(
         &self,
         table: Table,
@@ -118,11 +118,13 @@ impl Segment {
                 continue;
             }
             let reader = self.block_reader(table, index)?;
-            let decoded = reader.i64_column(column)?;
-            let rows = window_rows(&decoded, start_ms, end_ms);
-            if !rows.is_empty() {
-                timestamps.extend(slice(&decoded, &rows));
-                found.push(WindowBlock { reader, rows });
+            let window = reader.rows_between(column, |t| t < start_ms, |t| t < end_ms)?;
+            if !window.rows.is_empty() {
+                timestamps.extend(window.values);
+                found.push(WindowBlock {
+                    reader,
+                    rows: window.rows,
+                });
             }
         }
         Ok(found)
@@ -133,8 +135,4 @@ impl Segment {
 struct WindowBlock<'s> {
     reader: BlockReader<'s>,
     rows: Range<usize>,
-}
-
-fn slice<'a, T: Copy>(values: &'a [T], rows: &Range<usize>) -> impl Iterator<Item = T> + 'a {
-    values.get(rows.clone()).unwrap_or_default().iter().copied()
 }

@@ -3,7 +3,8 @@
 
 use crate::codec::{put_len_prefixed, put_varint, put_varint_i64};
 use crate::segment::layout::{
-    Encoding, FLAG_ZSTD, FOOTER_MAGIC, ORPHAN_MODEL, Table, ValueType, fixed_columns,
+    Encoding, FLAG_ZSTD, FOOTER_MAGIC, GROUP_INDEX_VERSION, ORPHAN_MODEL, Table, ValueType,
+    fixed_columns,
 };
 
 /// `ChunkRef::column` of a fixed column.
@@ -71,6 +72,11 @@ pub(crate) struct TableDir {
     pub rows: u32,
     pub blocks: Vec<BlockDir>,
     pub chunks: Vec<ChunkRef>,
+    /// The group indexes of the blocks, back to back. Empty in format version 2.
+    pub group_index_bytes: Vec<u8>,
+    /// The end of each block's group index in `group_index_bytes`. The index of block `i`
+    /// starts where that of block `i - 1` ends. Empty in version 2.
+    pub group_index_ends: Vec<u32>,
 }
 
 impl TableDir {
@@ -78,6 +84,28 @@ impl TableDir {
         self.chunks
             .get(block.chunk_start as usize..block.chunk_end as usize)
             .unwrap_or_default()
+    }
+
+    /// Returns the group index of block `index`, empty when it has none.
+    pub fn group_index(&self, index: usize) -> &[u8] {
+        let start = match index.checked_sub(1) {
+            Some(previous) => self.group_index_ends.get(previous).copied(),
+            None => Some(0),
+        };
+        let end = self.group_index_ends.get(index).copied();
+        let range = start
+            .zip(end)
+            .map(|(start, end)| start as usize..end as usize);
+        range
+            .and_then(|range| self.group_index_bytes.get(range))
+            .unwrap_or_default()
+    }
+
+    /// Appends the group index of the next block.
+    pub fn push_group_index(&mut self, bytes: &[u8]) {
+        self.group_index_bytes.extend_from_slice(bytes);
+        self.group_index_ends
+            .push(self.group_index_bytes.len() as u32);
     }
 }
 
@@ -122,7 +150,7 @@ impl Footer {
             out.push(column.value_type.encoding().id());
         }
         for (table, dir) in Table::ALL.iter().zip(&self.tables) {
-            encode_table(*table, dir, &self.columns, out);
+            encode_table(*table, dir, &self.columns, version, out);
         }
     }
 
@@ -149,9 +177,15 @@ fn put_len_prefixed_str(out: &mut Vec<u8>, text: &str) {
     put_len_prefixed(out, text.as_bytes());
 }
 
-fn encode_table(table: Table, dir: &TableDir, columns: &[ColumnDef], out: &mut Vec<u8>) {
+fn encode_table(
+    table: Table,
+    dir: &TableDir,
+    columns: &[ColumnDef],
+    version: u32,
+    out: &mut Vec<u8>,
+) {
     put_varint(out, dir.blocks.len() as u64);
-    for block in &dir.blocks {
+    for (index, block) in dir.blocks.iter().enumerate() {
         put_varint(out, block.model.map_or(ORPHAN_MODEL, |m| u64::from(m) + 1));
         put_varint(out, u64::from(block.rows));
         put_varint_i64(out, block.min_ts);
@@ -161,6 +195,9 @@ fn encode_table(table: Table, dir: &TableDir, columns: &[ColumnDef], out: &mut V
         let (fixed_chunks, metric_chunks) = chunks.split_at(fixed.len().min(chunks.len()));
         for (chunk, column) in fixed_chunks.iter().zip(fixed) {
             encode_chunk(chunk, column.encoding(), out);
+        }
+        if version >= GROUP_INDEX_VERSION {
+            put_len_prefixed(out, dir.group_index(index));
         }
         put_varint(out, metric_chunks.len() as u64);
         let mut previous = None;

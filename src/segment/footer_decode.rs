@@ -11,8 +11,8 @@ use crate::codec::{DecodeError, Reader};
 use crate::error::{Error, Result};
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer, NO_COLUMN, TableDir};
 use crate::segment::layout::{
-    BLOCK_ROWS, Encoding, FLAG_ZSTD, FOOTER_MAGIC, FixedColumn, KNOWN_FLAGS, ORPHAN_MODEL, Table,
-    UUID_LEN, ValueType, fixed_columns,
+    BLOCK_ROWS, Encoding, FLAG_ZSTD, FOOTER_MAGIC, FixedColumn, GROUP_INDEX_VERSION, KNOWN_FLAGS,
+    ORPHAN_MODEL, Table, UUID_LEN, ValueType, fixed_columns,
 };
 
 /// Bound of the decoded bytes per row of a fixed integer column, with its codec headers.
@@ -32,8 +32,10 @@ impl Footer {
             reader: Reader::new(bytes),
             file,
             base,
+            version: 0,
         };
         let version = parser.header()?;
+        parser.version = version;
         let mut row_counts = [0u32; 3];
         for count in &mut row_counts {
             *count = parser.u32_varint("table row count")?;
@@ -94,6 +96,8 @@ struct Parser<'a> {
     reader: Reader<'a>,
     file: &'a Path,
     base: u64,
+    /// The footer's format version, which decides whether block entries have a group index.
+    version: u32,
 }
 
 impl<'a> Parser<'a> {
@@ -229,12 +233,12 @@ impl<'a> Parser<'a> {
         let mut dir = TableDir {
             rows: shape.rows,
             blocks: Vec::with_capacity(count),
-            chunks: Vec::new(),
+            ..TableDir::default()
         };
         let mut first_row = 0u32;
         for _ in 0..count {
             let at = self.position();
-            let block = self.block(shape, first_row, &mut dir.chunks, next_offset)?;
+            let block = self.block(shape, first_row, &mut dir, next_offset)?;
             if let Some(previous) = dir.blocks.last() {
                 check_block_order(shape.table, previous, &block)
                     .map_err(|reason| self.corrupt_at(at, reason))?;
@@ -261,9 +265,10 @@ impl<'a> Parser<'a> {
         &mut self,
         shape: &TableShape<'_>,
         first_row: u32,
-        chunks: &mut Vec<ChunkRef>,
+        dir: &mut TableDir,
         next_offset: &mut u64,
     ) -> Result<BlockDir> {
+        let chunks = &mut dir.chunks;
         let at = self.position();
         let model = self.block_model(shape)?;
         let rows = self.u32_varint("block row count")?;
@@ -283,6 +288,15 @@ impl<'a> Parser<'a> {
             let kind = ChunkKind::Fixed(*column);
             chunks.push(self.chunk(kind, rows, rows, NO_COLUMN, next_offset)?);
         }
+        if self.version >= GROUP_INDEX_VERSION {
+            // The block reader parses the index and checks it against the block's rows.
+            let index = self
+                .reader
+                .len_prefixed()
+                .map_err(|e| self.decode_error(e))?;
+            dir.push_group_index(index);
+        }
+        let chunks = &mut dir.chunks;
         self.metric_chunks(shape, rows, chunks, next_offset)?;
         Ok(BlockDir {
             model,
@@ -507,6 +521,8 @@ mod tests {
             rows: 10,
             blocks: vec![block],
             chunks,
+            group_index_bytes: vec![1, 2, 3],
+            group_index_ends: vec![3],
         };
         Footer {
             time_range: Some((-5, 1_700_000_000_000)),
@@ -562,6 +578,8 @@ mod tests {
             rows: 6,
             blocks: vec![resolved, orphans],
             chunks,
+            group_index_bytes: vec![9],
+            group_index_ends: vec![1, 1],
         };
         footer.time_range = footer.block_time_range();
         footer
@@ -579,6 +597,27 @@ mod tests {
         let (version, decoded) = decode(&bytes, 180).unwrap();
         assert_eq!(version, FORMAT_VERSION);
         assert_eq!(decoded, footer);
+    }
+
+    #[test]
+    fn version_2_footer_has_no_group_indexes() {
+        let footer = footer_with_delayed();
+        let mut bytes = Vec::new();
+        footer.encode(2, &mut bytes);
+        let mut current = Vec::new();
+        footer.encode(FORMAT_VERSION, &mut current);
+        // The three blocks lose their group indexes, 4, 2 and 1 bytes with the lengths.
+        assert_eq!(bytes.len() + 7, current.len());
+        let (version, decoded) = decode(&bytes, 249).unwrap();
+        assert_eq!(version, 2);
+        for (table, expected) in decoded.tables.iter().zip(&footer.tables) {
+            assert_eq!(table.blocks, expected.blocks);
+            assert_eq!(table.chunks, expected.chunks);
+            assert!(table.group_index_ends.is_empty());
+            for index in 0..table.blocks.len() {
+                assert!(table.group_index(index).is_empty());
+            }
+        }
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Constants of the segment file format, version 1. docs/format/segment.md describes the bytes.
+//! Constants of the segment file format, version 3. docs/format/segment.md describes the bytes.
 
 use crate::batch::MetricColumn;
 use crate::codec;
 use crate::value::Value;
 
-/// Format version that this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// Format version that this build writes. It reads it and `MIN_READ_VERSION`.
+pub const FORMAT_VERSION: u32 = 3;
+/// Oldest format version that this build reads: version 2, which has no group indexes.
+pub const MIN_READ_VERSION: u32 = 2;
+/// First format version whose block entries have a group index.
+pub const GROUP_INDEX_VERSION: u32 = 3;
 /// Last 8 bytes of every segment file.
 pub const TRAILER_MAGIC: [u8; 8] = *b"MMSEGEND";
 /// First 4 bytes of the footer.
@@ -300,6 +304,8 @@ mod tests {
 
     #[test]
     fn format_page_matches_constants() {
+        use crate::segment::group_index::GROUP_ROWS;
+
         let page = include_str!("../../docs/format/segment.md");
         let expected = [
             format!("# Segment file, format version {FORMAT_VERSION}"),
@@ -314,6 +320,7 @@ mod tests {
             format!("| {TRAILER_MAGIC_AT} | 8 | bytes | magic `MMSEGEND` |"),
             "| magic | 4 bytes | `MMSF` |".to_owned(),
             format!("| rows | varint | 1 to {BLOCK_ROWS} |"),
+            format!("form groups of {GROUP_ROWS} rows (`GROUP_ROWS`)"),
             "| flags | u8 | bit 0: the chunk is one zstd frame; bits 1 to 7 are zero |".to_owned(),
         ];
         for line in &expected {

@@ -23,6 +23,7 @@ mod columns;
 mod columns_read;
 mod footer;
 mod footer_decode;
+mod group_index;
 mod layout;
 mod query;
 mod records;
@@ -33,6 +34,8 @@ mod writer_columns;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use std::fs::File;
 use std::ops::Range;
@@ -319,11 +322,12 @@ fn read_footer(path: &Path, map: &[u8]) -> Result<(Trailer, Footer)> {
     Ok((trailer, footer))
 }
 
-/// Rejects a file of another format version before its footer is parsed as version 1.
+/// Rejects a file of a format version that this build does not read before its footer is
+/// parsed.
 ///
 /// The version is in both the trailer and the CRC-checked footer. When the two agree on a
-/// version other than 1 the file is from another build, and when they disagree the trailer is
-/// damaged.
+/// version other than 2 or 3 the file is from another build, and when they disagree the trailer
+/// is damaged.
 fn check_version(path: &Path, trailer: &Trailer, footer: &[u8]) -> Result<()> {
     if trailer.is_supported() {
         return Ok(());

@@ -103,8 +103,9 @@ impl Segment {
     pub fn prediction_at(&self, row: u32) -> Result<PredictionRecord> {
         let (index, position) = self.locate_row(Table::Predictions, row)?;
         let reader = self.block_reader(Table::Predictions, index)?;
-        let timestamps = reader.i64_column(FixedColumn::Timestamp)?;
-        let rows = self.prediction_rows(&reader, &timestamps, position..position + 1)?;
+        let rows = position..position + 1;
+        let timestamps = reader.i64_rows(FixedColumn::Timestamp, rows.clone())?;
+        let rows = self.prediction_rows(&reader, &timestamps, rows)?;
         rows.into_iter()
             .next()
             .ok_or_else(|| missing_row(self, Table::Predictions, row))
@@ -183,17 +184,22 @@ impl Segment {
                 continue;
             }
             let reader = self.block_reader(Table::Delayed, index)?;
-            let targets = DelayedTargets::decode(&reader)?;
-            let rows = match &targets {
-                DelayedTargets::Resolved { timestamps, .. } => {
-                    inclusive_rows(timestamps, first_ms, last_ms)
-                }
-                // Orphan blocks have no model, so the blocks of a model are all resolved.
-                DelayedTargets::Orphans(_) => 0..0,
+            // Orphan blocks have no model, so the blocks of a model are all resolved.
+            let Some(model) = reader.model() else {
+                continue;
             };
-            if !rows.is_empty() {
-                out.extend(self.delayed_rows(&reader, &targets, rows)?);
+            let column = FixedColumn::PredictionTimestamp;
+            let found = reader.rows_between(column, |t| t < first_ms, |t| t <= last_ms)?;
+            if found.rows.is_empty() {
+                continue;
             }
+            let targets = DelayedTargets::Resolved {
+                model,
+                first_row: found.rows.start,
+                seqs: reader.u64_rows(FixedColumn::PredictionSeq, found.rows.clone())?,
+                timestamps: found.values,
+            };
+            out.extend(self.delayed_rows(&reader, &targets, found.rows)?);
         }
         Ok(out)
     }
@@ -259,15 +265,16 @@ impl Segment {
         end_ms: i64,
     ) -> Result<Vec<PredictionRecord>> {
         let reader = self.block_reader(Table::Predictions, index)?;
-        let timestamps = reader.i64_column(FixedColumn::Timestamp)?;
-        let rows = window_rows(&timestamps, start_ms, end_ms);
-        if rows.is_empty() {
+        let column = FixedColumn::Timestamp;
+        let found = reader.rows_between(column, |t| t < start_ms, |t| t < end_ms)?;
+        if found.rows.is_empty() {
             return Ok(Vec::new());
         }
-        self.prediction_rows(&reader, &timestamps, rows)
+        self.prediction_rows(&reader, &found.values, found.rows)
     }
 
-    /// Decodes the block's other columns and returns the records of `rows`.
+    /// Decodes the block's other columns in `rows` and returns the records of `rows`, whose
+    /// timestamps are `timestamps`.
     pub(super) fn prediction_rows(
         &self,
         reader: &BlockReader<'_>,
@@ -275,10 +282,11 @@ impl Segment {
         rows: Range<usize>,
     ) -> Result<Vec<PredictionRecord>> {
         let model = block_model(self, reader)?;
-        let seqs = reader.seq_column()?;
-        let uuids = reader.uuid_column()?;
-        let metrics = reader.metrics(rows.clone())?;
-        let fixed = seqs.iter().zip(timestamps).zip(&uuids).skip(rows.start);
+        let seqs = reader.u64_rows(FixedColumn::Seq, rows.clone())?;
+        let mut uuids = Vec::with_capacity(rows.len());
+        reader.uuids_into(rows.clone(), &mut uuids)?;
+        let metrics = reader.metrics(rows)?;
+        let fixed = seqs.iter().zip(timestamps).zip(&uuids);
         let records = fixed
             .zip(metrics)
             .map(|(((seq, timestamp), uuid), metrics)| PredictionRecord {
@@ -300,12 +308,12 @@ impl Segment {
     ) -> Result<Vec<ResolvedDelayed>> {
         // Only orphan blocks store each row's seq; see `record::STORED_SEQ`.
         let seqs = match targets {
-            DelayedTargets::Orphans(_) => reader.seq_column()?,
-            DelayedTargets::Resolved { .. } => vec![STORED_SEQ; reader.rows()],
+            DelayedTargets::Orphans(_) => reader.u64_rows(FixedColumn::Seq, rows.clone())?,
+            DelayedTargets::Resolved { .. } => vec![STORED_SEQ; rows.len()],
         };
-        let timestamps = reader.i64_column(FixedColumn::DelayedTimestamp)?;
+        let timestamps = reader.i64_rows(FixedColumn::DelayedTimestamp, rows.clone())?;
         let metrics = reader.metrics(rows.clone())?;
-        let fixed = seqs.iter().zip(&timestamps).enumerate().skip(rows.start);
+        let fixed = rows.zip(seqs.iter().zip(&timestamps));
         let mut out = Vec::with_capacity(metrics.len());
         for ((row, (seq, timestamp)), metrics) in fixed.zip(metrics) {
             let Some((uuid, prediction)) = targets.row(row) else {
@@ -358,25 +366,13 @@ impl Segment {
     }
 }
 
-/// Returns the rows of a block sorted by timestamp with `start_ms <= timestamp < end_ms`.
-pub(super) fn window_rows(timestamps: &[i64], start_ms: i64, end_ms: i64) -> Range<usize> {
-    let start = timestamps.partition_point(|t| *t < start_ms);
-    let end = timestamps.partition_point(|t| *t < end_ms);
-    start..end.max(start)
-}
-
-/// Returns the rows of a block sorted by timestamp with `first_ms <= timestamp <= last_ms`.
-fn inclusive_rows(timestamps: &[i64], first_ms: i64, last_ms: i64) -> Range<usize> {
-    let start = timestamps.partition_point(|t| *t < first_ms);
-    let end = timestamps.partition_point(|t| *t <= last_ms);
-    start..end.max(start)
-}
-
 /// The fixed columns of a delayed block that name each row's prediction.
 pub(super) enum DelayedTargets<'s> {
-    /// A resolved block: the model, and each row's prediction timestamp and prediction seq.
+    /// A resolved block: the model, and the prediction timestamp and prediction seq of each
+    /// row from `first_row` on.
     Resolved {
         model: &'s str,
+        first_row: usize,
         timestamps: Vec<i64>,
         seqs: Vec<u64>,
     },
@@ -389,6 +385,7 @@ impl<'s> DelayedTargets<'s> {
         Ok(match reader.model() {
             Some(model) => DelayedTargets::Resolved {
                 model,
+                first_row: 0,
                 timestamps: reader.i64_column(FixedColumn::PredictionTimestamp)?,
                 seqs: reader.u64_column(FixedColumn::PredictionSeq)?,
             },
@@ -402,13 +399,15 @@ impl<'s> DelayedTargets<'s> {
         match self {
             DelayedTargets::Resolved {
                 model,
+                first_row,
                 timestamps,
                 seqs,
             } => {
+                let position = row.checked_sub(*first_row)?;
                 let key = PredictionKey {
                     model: (*model).to_owned(),
-                    timestamp_ms: *timestamps.get(row)?,
-                    seq: *seqs.get(row)?,
+                    timestamp_ms: *timestamps.get(position)?,
+                    seq: *seqs.get(position)?,
                 };
                 Some((Uuid::nil(), Some(key)))
             }

@@ -982,19 +982,19 @@ fn unsupported_version_is_reported() {
     drop(segment);
     let mut bytes = fs::read(&written.path).unwrap();
     let trailer = bytes.len() - TRAILER_LEN;
-    // The footer's version is the varint after its 4-byte magic. Both 2 and 3 take one byte.
-    bytes[footer_offset + 4] = 3;
+    // The footer's version is the varint after its 4-byte magic. Both 3 and 4 take one byte.
+    bytes[footer_offset + 4] = 4;
     reseal_footer(&mut bytes, footer_offset);
     let version_at = trailer + TRAILER_VERSION;
-    bytes[version_at..version_at + 4].copy_from_slice(&3u32.to_le_bytes());
+    bytes[version_at..version_at + 4].copy_from_slice(&4u32.to_le_bytes());
     fs::write(&written.path, &bytes).unwrap();
     let error = Segment::open(dir.path(), 1).unwrap_err();
     assert!(
         matches!(
             error,
             Error::UnsupportedVersion {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             }
         ),

@@ -4,8 +4,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::segment::layout::{
-    FORMAT_VERSION, TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN, TRAILER_FOOTER_OFFSET, TRAILER_LEN,
-    TRAILER_MAGIC, TRAILER_MAGIC_AT, TRAILER_SEGMENT_ID, TRAILER_VERSION,
+    FORMAT_VERSION, MIN_READ_VERSION, TRAILER_FOOTER_CRC, TRAILER_FOOTER_LEN,
+    TRAILER_FOOTER_OFFSET, TRAILER_LEN, TRAILER_MAGIC, TRAILER_MAGIC_AT, TRAILER_SEGMENT_ID,
+    TRAILER_VERSION,
 };
 
 /// The decoded trailer.
@@ -82,7 +83,7 @@ impl Trailer {
     }
 
     pub fn is_supported(&self) -> bool {
-        self.version == FORMAT_VERSION
+        (MIN_READ_VERSION..=FORMAT_VERSION).contains(&self.version)
     }
 
     /// Checks that the trailer records segment `expected_id`, the id in the file's name. A

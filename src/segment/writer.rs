@@ -10,6 +10,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use crate::codec;
+use crate::codec::ints::Restart;
 use crate::error::{Error, IoContext, Result};
 use crate::io::{self, CreateMode, StoreFile, StoreIo};
 use crate::record::{AggregateRecord, PredictionRecord, ResolvedDelayed};
@@ -17,6 +18,7 @@ use crate::segment::columns::{
     ColumnIndex, ColumnIndexBuilder, EncodedColumn, encode_metric_columns,
 };
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer, NO_COLUMN, TableDir};
+use crate::segment::group_index::{self, GROUP_ROWS};
 use crate::segment::layout::{BLOCK_ROWS, FLAG_ZSTD, FORMAT_VERSION, Table, ValueType};
 use crate::segment::segment_file_name;
 use crate::segment::trailer::Trailer;
@@ -307,27 +309,33 @@ struct FixedChunk {
     compressible: bool,
     /// The codec's mode tag, or 0 for the UUID column, which has none.
     mode: u8,
+    /// The restarts that the block's group index stores for an integer column, or `None` for
+    /// the UUID column, which is not in the index.
+    restarts: Option<Vec<Restart>>,
 }
 
 fn timestamps_chunk(values: impl Iterator<Item = i64>) -> FixedChunk {
     let values: Vec<i64> = values.collect();
     let mut bytes = Vec::new();
     codec::timestamps::encode(&values, &mut bytes);
-    FixedChunk {
-        mode: bytes.first().copied().unwrap_or_default(),
-        bytes,
-        compressible: true,
-    }
+    integer_chunk(&values, bytes)
 }
 
 fn ints_chunk(values: impl Iterator<Item = i64>) -> FixedChunk {
     let values: Vec<i64> = values.collect();
     let mut bytes = Vec::new();
     codec::ints::encode(&values, &mut bytes);
+    integer_chunk(&values, bytes)
+}
+
+/// Wraps the encoding `bytes` of a fixed integer column with its mode and restarts.
+fn integer_chunk(values: &[i64], bytes: Vec<u8>) -> FixedChunk {
+    let mode = bytes.first().copied().unwrap_or_default();
     FixedChunk {
-        mode: bytes.first().copied().unwrap_or_default(),
+        mode,
         bytes,
         compressible: true,
+        restarts: Some(codec::ints::restarts(mode, values, GROUP_ROWS)),
     }
 }
 
@@ -345,6 +353,7 @@ fn uuid_chunk(values: impl Iterator<Item = Uuid>) -> FixedChunk {
         bytes,
         compressible: false,
         mode: 0,
+        restarts: None,
     }
 }
 
@@ -376,6 +385,17 @@ fn orphan_fixed_chunks(block: &[&ResolvedDelayed]) -> (Vec<i64>, Vec<FixedChunk>
         ints_chunk(delayed_ts.iter().copied()),
     ];
     (delayed_ts, fixed)
+}
+
+/// Encodes the group index of a block from its fixed chunks.
+fn group_index(fixed: &[FixedChunk]) -> Vec<u8> {
+    let columns: Vec<(u8, &[Restart])> = fixed
+        .iter()
+        .filter_map(|chunk| Some((chunk.mode, chunk.restarts.as_deref()?)))
+        .collect();
+    let mut out = Vec::new();
+    group_index::encode(&columns, &mut out);
+    out
 }
 
 /// One block, ready to write.
@@ -533,6 +553,7 @@ impl SegmentWriter<'_> {
             let chunk = self.write_chunk(&column.bytes, compressible, column.present, column.id)?;
             dir.chunks.push(chunk.with_mode(column.mode));
         }
+        dir.push_group_index(&group_index(&input.fixed));
         dir.blocks.push(BlockDir {
             model: input.model,
             first_row,
@@ -608,8 +629,7 @@ impl SegmentWriter<'_> {
 fn table_dir(rows: usize) -> TableDir {
     TableDir {
         rows: rows as u32,
-        blocks: Vec::new(),
-        chunks: Vec::new(),
+        ..TableDir::default()
     }
 }
 
