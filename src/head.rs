@@ -11,9 +11,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
 use crate::batch::{ColumnBatch, DelayedColumnBatch};
-use crate::record::{
-    AggregateRecord, DelayedRecord, LogRecord, PredictionKey, PredictionRecord, Seq,
-};
+use crate::record::{AggregateRecord, LogRecord, PredictionKey, PredictionRecord, Seq};
 use delayed::DelayedRows;
 
 /// Estimated heap bytes of a record beyond its names and payloads.
@@ -38,16 +36,15 @@ pub(crate) struct Head {
 ///
 /// Predictions tracked one by one are kept as records, and those tracked as columns stay in
 /// their `ColumnBatch`, whose rows are built on demand by the rare reads of the head. Delayed
-/// records are kept the same way, in `delayed_records` and `delayed_batches`.
+/// records are kept the same way, in the map `delayed` and in `delayed_batches`.
 #[derive(Debug, Default)]
 pub(crate) struct HeadData {
     predictions: Vec<PredictionRecord>,
     batches: Vec<ColumnBatch>,
     by_uuid: HashMap<Uuid, HeadRow, RandomState>,
     by_model: HashMap<String, ModelRows, RandomState>,
-    /// Locations of the delayed records of each prediction UUID.
+    /// The delayed records of each prediction UUID, or their locations in `delayed_batches`.
     pub delayed: HashMap<Uuid, DelayedRows, RandomState>,
-    delayed_records: Vec<DelayedRecord>,
     delayed_batches: Vec<DelayedColumnBatch>,
     pub aggregates: Vec<AggregateRecord>,
     bytes: usize,
@@ -100,7 +97,6 @@ impl HeadData {
         }
         self.predictions.reserve(rows);
         self.by_uuid.reserve(rows + columnar_rows);
-        self.delayed_records.reserve(delayed);
         self.delayed.reserve(delayed + delayed_rows);
         for record in records {
             self.insert(record);
@@ -305,6 +301,7 @@ fn columnar_bytes(batch: &crate::batch::ColumnBatch) -> usize {
 mod tests {
     use super::*;
     use crate::batch::MetricColumn;
+    use crate::record::DelayedRecord;
     use crate::value::Metrics;
 
     fn delayed(uuid: u128, seq: Seq) -> LogRecord {

@@ -10,18 +10,18 @@ use super::{HeadData, METRIC_OVERHEAD, RECORD_OVERHEAD};
 use crate::batch::DelayedColumnBatch;
 use crate::record::{DelayedRecord, Seq};
 
-/// Location of one delayed record in the head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One delayed record in the head: the record itself when it was tracked as a record, or its
+/// location in a columnar batch. A record in the map's entry costs the row call fewer
+/// instructions than an index into a vector of records.
+#[derive(Debug)]
 pub(crate) enum DelayedRow {
-    /// Index in `HeadData::delayed_records`.
-    Record(u32),
+    Record(DelayedRecord),
     /// Index in `HeadData::delayed_batches`, then row in that batch.
     Column(u32, u32),
 }
 
 /// The delayed records of one prediction UUID in a head, in the order they were tracked. Most
-/// predictions get one label, so the first location is kept without a heap allocation of its
-/// own.
+/// predictions get one label, so the first is kept without a heap allocation of its own.
 #[derive(Debug)]
 pub(crate) enum DelayedRows {
     One(DelayedRow),
@@ -39,19 +39,22 @@ impl DelayedRows {
     fn push(&mut self, row: DelayedRow) {
         match self {
             DelayedRows::Many(rows) => rows.push(row),
-            DelayedRows::One(first) => *self = DelayedRows::Many(vec![*first, row]),
+            DelayedRows::One(_) => {
+                let previous = std::mem::replace(self, DelayedRows::Many(Vec::new()));
+                if let DelayedRows::One(first) = previous {
+                    *self = DelayedRows::Many(vec![first, row]);
+                }
+            }
         }
     }
 }
 
 impl HeadData {
     pub(super) fn insert_delayed(&mut self, record: DelayedRecord) {
-        let row = DelayedRow::Record(self.delayed_records.len() as u32);
-        self.add_delayed_row(record.uuid, row);
-        self.delayed_records.push(record);
+        self.add_delayed_row(record.uuid, DelayedRow::Record(record));
     }
 
-    /// Inserts a columnar batch as it is, with one location per row in the map of delayed
+    /// Inserts a columnar batch as it is, with the location of each row in the map of delayed
     /// records.
     pub(super) fn insert_delayed_columns(&mut self, batch: DelayedColumnBatch) {
         let index = self.delayed_batches.len() as u32;
@@ -71,10 +74,10 @@ impl HeadData {
         }
     }
 
-    /// Returns the sequence number of the delayed record at `row`.
-    fn delayed_seq(&self, row: DelayedRow) -> Option<Seq> {
-        match row {
-            DelayedRow::Record(index) => Some(self.delayed_records.get(index as usize)?.seq),
+    /// Returns the sequence number of the delayed record `row`.
+    fn delayed_seq(&self, row: &DelayedRow) -> Option<Seq> {
+        match *row {
+            DelayedRow::Record(ref record) => Some(record.seq),
             DelayedRow::Column(batch, row) => {
                 let batch = self.delayed_batches.get(batch as usize)?;
                 batch.seq_of(row as usize)
@@ -82,14 +85,11 @@ impl HeadData {
         }
     }
 
-    /// Returns the delayed record at `row`: borrowed when it was tracked as a record, and
-    /// built from its columns otherwise.
-    fn delayed_record(&self, row: DelayedRow) -> Option<Cow<'_, DelayedRecord>> {
-        match row {
-            DelayedRow::Record(index) => {
-                let record = self.delayed_records.get(index as usize)?;
-                Some(Cow::Borrowed(record))
-            }
+    /// Returns the delayed record `row`: borrowed when it was tracked as a record, and built
+    /// from its columns otherwise.
+    fn delayed_record<'a>(&'a self, row: &'a DelayedRow) -> Option<Cow<'a, DelayedRecord>> {
+        match *row {
+            DelayedRow::Record(ref record) => Some(Cow::Borrowed(record)),
             DelayedRow::Column(batch, row) => {
                 let batch = self.delayed_batches.get(batch as usize)?;
                 batch.row(row as usize).map(Cow::Owned)
@@ -97,13 +97,13 @@ impl HeadData {
         }
     }
 
-    /// Returns copies of the delayed records at `rows`, in tracking order.
+    /// Returns copies of the delayed records `rows`, in tracking order.
     pub fn delayed_records<'a>(
         &'a self,
         rows: &'a DelayedRows,
     ) -> impl Iterator<Item = DelayedRecord> + 'a {
         let rows = rows.as_slice().iter();
-        rows.filter_map(|&row| self.delayed_record(row).map(Cow::into_owned))
+        rows.filter_map(|row| self.delayed_record(row).map(Cow::into_owned))
     }
 
     /// Appends copies of the delayed records of `uuid` with `seq <= limit` to `out`.
@@ -111,7 +111,7 @@ impl HeadData {
         let Some(rows) = self.delayed.get(uuid) else {
             return;
         };
-        for &row in rows.as_slice() {
+        for row in rows.as_slice() {
             if self.delayed_seq(row).is_some_and(|seq| seq <= limit) {
                 out.extend(self.delayed_record(row).map(Cow::into_owned));
             }
@@ -124,8 +124,8 @@ impl HeadData {
 /// `record_bytes` counts the same rows tracked as records.
 pub(super) fn columnar_bytes(batch: &DelayedColumnBatch) -> usize {
     /// Estimated heap bytes per row of the head's map of delayed records: a 16-byte key, a
-    /// 24-byte `DelayedRows` and a control byte, in a table between half full and 7/8 full.
-    const DELAYED_MAP_ENTRY: usize = 56;
+    /// 56-byte `DelayedRows` and a control byte, in a table between half full and 7/8 full.
+    const DELAYED_MAP_ENTRY: usize = 100;
     let rows = batch.len();
     let metrics: usize = batch
         .metrics
