@@ -3,7 +3,10 @@
 //!
 //! A batch-scoring job keeps its predictions as one array per feature. Taking the arrays as
 //! they are saves a heap allocation per metric and per row, and lets the store check each
-//! fixed-size column once instead of each value.
+//! fixed-size column once instead of each value. The `delayed` module does the same for
+//! delayed metrics.
+
+mod delayed;
 
 use std::collections::HashSet;
 
@@ -16,6 +19,8 @@ use crate::value::{
     MAX_METRICS_PER_RECORD, MAX_RECORD_BYTES, Metric, Metrics, Value, duplicate_name, preview,
     validate_bytes_len, validate_metric_name, validate_model, validate_string_len,
 };
+
+pub use delayed::{DelayedColumnBatch, NewDelayedColumns};
 
 /// The values of one metric for every prediction of a batch, one entry per row.
 #[derive(Clone, Debug)]
@@ -71,6 +76,14 @@ impl MetricColumn {
             MetricColumn::Str(values) => values.get(row).map_or(0, String::len),
             MetricColumn::Bytes(values) => values.get(row).map_or(0, Vec::len),
             _ => self.fixed_payload_len().unwrap_or_default(),
+        }
+    }
+
+    /// Returns the payload bytes of all values, as `Value::payload_len` counts them.
+    pub(crate) fn payload_bytes(&self) -> usize {
+        match self.fixed_payload_len() {
+            Some(len) => self.len() * len,
+            None => (0..self.len()).map(|row| self.payload_len(row)).sum(),
         }
     }
 

@@ -1,20 +1,20 @@
 //! The in-memory head: records tracked since the last flush, replayed from the log on open.
 
+mod delayed;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::time::Instant;
 
 use foldhash::fast::RandomState;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use uuid::Uuid;
 
-use crate::batch::ColumnBatch;
+use crate::batch::{ColumnBatch, DelayedColumnBatch};
 use crate::index::IndexEntry;
-use crate::record::{
-    AggregateRecord, DelayedRecord, LogRecord, PredictionKey, PredictionRecord, Seq,
-};
+use crate::record::{AggregateRecord, LogRecord, PredictionKey, PredictionRecord, Seq};
 use crate::segment::{HEAD_ROW_BYTES, HeadPredictions};
+use delayed::DelayedRows;
 
 /// Estimated heap bytes of a record beyond its names and payloads.
 const RECORD_OVERHEAD: usize = 96;
@@ -37,14 +37,17 @@ pub(crate) struct Head {
 /// example.
 ///
 /// Predictions tracked one by one are kept as records, and those tracked as columns stay in
-/// their `ColumnBatch`, whose rows are built on demand by the rare reads of the head.
+/// their `ColumnBatch`, whose rows are built on demand by the rare reads of the head. Delayed
+/// records are kept the same way, in the map `delayed` and in `delayed_batches`.
 #[derive(Debug, Default)]
 pub(crate) struct HeadData {
     predictions: Vec<PredictionRecord>,
     batches: Vec<ColumnBatch>,
     by_uuid: HashMap<Uuid, HeadRow, RandomState>,
     by_model: HashMap<String, ModelRows, RandomState>,
-    pub delayed: HashMap<Uuid, DelayedRecords, RandomState>,
+    /// The delayed records of each prediction UUID, or their locations in `delayed_batches`.
+    pub delayed: HashMap<Uuid, DelayedRows, RandomState>,
+    delayed_batches: Vec<DelayedColumnBatch>,
     pub aggregates: Vec<AggregateRecord>,
     bytes: usize,
     records: usize,
@@ -84,18 +87,19 @@ impl HeadData {
     /// Inserts a batch of records, reserving room for all of them first.
     pub fn insert_batch(&mut self, records: Vec<LogRecord>) {
         // A columnar batch's rows take UUID map entries but no `PredictionRecord`s.
-        let (mut rows, mut columnar_rows, mut delayed) = (0, 0, 0);
+        let (mut rows, mut columnar_rows, mut delayed, mut delayed_rows) = (0, 0, 0, 0);
         for record in &records {
             match record {
                 LogRecord::Prediction(_) => rows += 1,
                 LogRecord::Delayed(_) => delayed += 1,
                 LogRecord::Aggregate(_) => {}
                 LogRecord::PredictionColumns(b) => columnar_rows += b.len(),
+                LogRecord::DelayedColumns(b) => delayed_rows += b.len(),
             }
         }
         self.predictions.reserve(rows);
         self.by_uuid.reserve(rows + columnar_rows);
-        self.delayed.reserve(delayed);
+        self.delayed.reserve(delayed + delayed_rows);
         for record in records {
             self.insert(record);
         }
@@ -114,12 +118,8 @@ impl HeadData {
                 self.predictions.push(p);
             }
             LogRecord::PredictionColumns(batch) => self.insert_columns(batch),
-            LogRecord::Delayed(d) => match self.delayed.entry(d.uuid) {
-                Entry::Occupied(mut records) => records.get_mut().push(d),
-                Entry::Vacant(slot) => {
-                    slot.insert(DelayedRecords::One(d));
-                }
-            },
+            LogRecord::Delayed(d) => self.insert_delayed(d),
+            LogRecord::DelayedColumns(batch) => self.insert_delayed_columns(batch),
             LogRecord::Aggregate(a) => self.aggregates.push(a),
         }
     }
@@ -259,19 +259,6 @@ impl HeadData {
         found
     }
 
-    /// Appends copies of the delayed records of `uuid` with `seq <= limit` to `out`.
-    pub fn delayed_of(&self, uuid: &Uuid, limit: Seq, out: &mut Vec<DelayedRecord>) {
-        if let Some(records) = self.delayed.get(uuid) {
-            out.extend(
-                records
-                    .as_slice()
-                    .iter()
-                    .filter(|d| d.seq <= limit)
-                    .cloned(),
-            );
-        }
-    }
-
     /// Returns copies of the model's aggregates whose window overlaps `[start, end)`.
     pub fn aggregates_in(
         &self,
@@ -289,50 +276,13 @@ impl HeadData {
     }
 }
 
-/// The delayed records of one prediction UUID in a head, in the order they were tracked. Most
-/// predictions get one label, so the first record is kept without a heap allocation of its own.
-#[derive(Debug)]
-pub(crate) enum DelayedRecords {
-    One(DelayedRecord),
-    Many(Vec<DelayedRecord>),
-}
-
-impl DelayedRecords {
-    pub fn as_slice(&self) -> &[DelayedRecord] {
-        match self {
-            DelayedRecords::One(record) => std::slice::from_ref(record),
-            DelayedRecords::Many(records) => records,
-        }
-    }
-
-    fn push(&mut self, record: DelayedRecord) {
-        match self {
-            DelayedRecords::Many(records) => records.push(record),
-            DelayedRecords::One(_) => {
-                let previous = std::mem::replace(self, DelayedRecords::Many(Vec::new()));
-                if let DelayedRecords::One(first) = previous {
-                    *self = DelayedRecords::Many(vec![first, record]);
-                }
-            }
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a DelayedRecords {
-    type Item = &'a DelayedRecord;
-    type IntoIter = std::slice::Iter<'a, DelayedRecord>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
-
 fn record_bytes(record: &LogRecord) -> usize {
     let (fixed, metrics) = match record {
         LogRecord::Prediction(p) => (p.model.len() + RECORD_OVERHEAD, &p.metrics),
         LogRecord::Delayed(d) => (RECORD_OVERHEAD, &d.metrics),
         LogRecord::Aggregate(a) => (a.model.len() + RECORD_OVERHEAD, &a.metrics),
         LogRecord::PredictionColumns(b) => return RECORD_OVERHEAD + columnar_bytes(b),
+        LogRecord::DelayedColumns(b) => return RECORD_OVERHEAD + delayed::columnar_bytes(b),
     };
     let metric_bytes: usize = metrics
         .iter()
@@ -353,6 +303,7 @@ fn columnar_bytes(batch: &crate::batch::ColumnBatch) -> usize {
 mod tests {
     use super::*;
     use crate::batch::MetricColumn;
+    use crate::record::DelayedRecord;
     use crate::value::Metrics;
 
     fn delayed(uuid: u128, seq: Seq) -> LogRecord {
@@ -394,16 +345,73 @@ mod tests {
     }
 
     #[test]
-    fn delayed_records_iterate_as_slice() {
+    fn delayed_records_iterate_in_order() {
         let mut data = HeadData::default();
         data.insert_batch(vec![delayed(1, 1), delayed(2, 2), delayed(2, 3)]);
         let one = data.delayed.get(&Uuid::from_u128(1)).unwrap();
         let two = data.delayed.get(&Uuid::from_u128(2)).unwrap();
 
-        assert_eq!(one.into_iter().map(|d| d.seq).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(
-            two.into_iter().map(|d| d.seq).collect::<Vec<_>>(),
-            vec![2, 3]
+        let seqs = |rows| {
+            data.delayed_records(rows)
+                .map(|d| d.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(one), vec![1]);
+        assert_eq!(seqs(two), vec![2, 3]);
+    }
+
+    fn delayed_columns(first_seq: Seq, uuids: &[u128]) -> LogRecord {
+        let rows = uuids.len();
+        LogRecord::DelayedColumns(DelayedColumnBatch {
+            first_seq,
+            uuids: uuids.iter().map(|&n| Uuid::from_u128(n)).collect(),
+            timestamps_ms: (0..rows as i64).map(|i| 100 + i).collect(),
+            metrics: vec![(
+                "label".into(),
+                MetricColumn::Bool((0..rows).map(|i| i % 2 == 0).collect()),
+            )],
+        })
+    }
+
+    #[test]
+    fn delayed_columns_read_like_records() {
+        let mut data = HeadData::default();
+        data.insert_batch(vec![delayed(7, 1)]);
+        data.insert_batch(vec![delayed_columns(2, &[7, 8, 7])]);
+        data.insert_batch(vec![delayed(7, 5), delayed_columns(6, &[9])]);
+
+        assert_eq!(seqs_of(&data, 7, Seq::MAX), vec![1, 2, 4, 5]);
+        assert_eq!(seqs_of(&data, 7, 3), vec![1, 2]);
+        assert_eq!(seqs_of(&data, 8, Seq::MAX), vec![3]);
+        assert_eq!(seqs_of(&data, 9, Seq::MAX), vec![6]);
+        assert_eq!(seqs_of(&data, 9, 5), Vec::<Seq>::new());
+        assert_eq!(data.delayed.len(), 3);
+        assert_eq!(data.max_seq(), 6);
+
+        let mut out = Vec::new();
+        data.delayed_of(&Uuid::from_u128(7), Seq::MAX, &mut out);
+        let column_row = &out[2];
+        assert_eq!(column_row.uuid, Uuid::from_u128(7));
+        assert_eq!(column_row.timestamp_ms, 102);
+        assert_eq!(column_row.metrics, Metrics::new().with("label", true));
+        let rows = data.delayed.get(&Uuid::from_u128(8)).unwrap();
+        let records: Vec<DelayedRecord> = data.delayed_records(rows).collect();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].metrics, Metrics::new().with("label", false));
+    }
+
+    #[test]
+    fn delayed_columns_count_records_of_flush() {
+        let mut columns = HeadData::default();
+        let uuids: Vec<u128> = (0..100).collect();
+        columns.insert_batch(vec![delayed_columns(1, &uuids)]);
+        let mut records = HeadData::default();
+        records.insert_batch((0..100).map(|i| delayed(i, i as Seq + 1)).collect());
+        assert!(
+            columns.bytes() >= records.bytes(),
+            "{} < {}",
+            columns.bytes(),
+            records.bytes()
         );
     }
 

@@ -40,7 +40,7 @@ mod segment_set;
 mod store;
 mod tiers;
 
-pub use batch::{MetricColumn, NewPredictionColumns};
+pub use batch::{MetricColumn, NewDelayedColumns, NewPredictionColumns};
 pub use columns::Columns;
 pub use error::{Error, Result};
 pub use options::{Compaction, Durability, Options, Retention, RollupTier};

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::batch::ColumnBatch;
+use crate::batch::{ColumnBatch, DelayedColumnBatch};
 use crate::value::Metrics;
 
 /// Position of a record in the store's write order. Later records have larger numbers, so
@@ -77,6 +77,8 @@ pub enum LogRecord {
     Aggregate(AggregateRecord),
     /// Predictions of one model tracked as columns, with consecutive sequence numbers.
     PredictionColumns(ColumnBatch),
+    /// Delayed metrics tracked as columns, with consecutive sequence numbers.
+    DelayedColumns(DelayedColumnBatch),
 }
 
 impl LogRecord {
@@ -88,6 +90,7 @@ impl LogRecord {
             LogRecord::Delayed(r) => r.seq,
             LogRecord::Aggregate(r) => r.seq,
             LogRecord::PredictionColumns(b) => b.last_seq(),
+            LogRecord::DelayedColumns(b) => b.last_seq(),
         }
     }
 
@@ -96,6 +99,7 @@ impl LogRecord {
     pub fn seq_count(&self) -> u64 {
         match self {
             LogRecord::PredictionColumns(b) => b.len() as u64,
+            LogRecord::DelayedColumns(b) => b.len() as u64,
             _ => 1,
         }
     }

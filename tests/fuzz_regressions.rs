@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use modelmetrics::batch::{ColumnBatch, MetricColumn};
+use modelmetrics::batch::{ColumnBatch, DelayedColumnBatch, MetricColumn};
 use modelmetrics::codec::{bitmap, blobs, bools, floats, ints, strings, timestamps};
 use modelmetrics::index::{EntryKind, IndexEntry, IndexRun, index_file_name};
 use modelmetrics::manifest::Manifest;
@@ -143,8 +143,32 @@ fn column_batch(model: &str, rows: i64) -> LogRecord {
     })
 }
 
+/// Returns labels of `rows` predictions as one columnar batch of delayed metrics, with the
+/// first UUID twice.
+fn delayed_columns(rows: i64) -> LogRecord {
+    let numbers = 0..rows;
+    let mut uuids: Vec<Uuid> = numbers.clone().map(|n| uuid(1_000 + n as u128)).collect();
+    uuids.push(uuid(1_000));
+    let rows = uuids.len() as i64;
+    LogRecord::DelayedColumns(DelayedColumnBatch {
+        first_seq: 400,
+        uuids,
+        timestamps_ms: (0..rows).map(|n| T0 + 5_000 + n).collect(),
+        metrics: vec![
+            (
+                "label".into(),
+                MetricColumn::Bool((0..rows).map(|n| n % 3 == 0).collect()),
+            ),
+            (
+                "loss".into(),
+                MetricColumn::F64((0..rows).map(|n| n as f64 / 4.0).collect()),
+            ),
+        ],
+    })
+}
+
 fn wal_payload_seeds() -> Vec<Seed> {
-    let batches: [(&str, Vec<LogRecord>); 5] = [
+    let batches: [(&str, Vec<LogRecord>); 6] = [
         ("empty_batch", Vec::new()),
         (
             "prediction",
@@ -167,6 +191,10 @@ fn wal_payload_seeds() -> Vec<Seed> {
         (
             "columnar_batch",
             vec![column_batch("fraud", 4), LogRecord::Delayed(delayed(1))],
+        ),
+        (
+            "delayed_columns",
+            vec![delayed_columns(3), LogRecord::Delayed(delayed(1))],
         ),
     ];
     batches
@@ -217,6 +245,8 @@ fn wal_file_seeds() -> Vec<Seed> {
         vec![LogRecord::Prediction(prediction("credit", 3))],
     ];
     let columnar_frames = write_log(2048, &columnar_batches);
+    let delayed_batches = vec![vec![column_batch("credit", 5)], vec![delayed_columns(5)]];
+    let delayed_columnar_frames = write_log(2048, &delayed_batches);
     vec![
         Seed {
             target: "wal_file",
@@ -237,6 +267,11 @@ fn wal_file_seeds() -> Vec<Seed> {
             target: "wal_file",
             name: "columnar_frames",
             bytes: columnar_frames,
+        },
+        Seed {
+            target: "wal_file",
+            name: "delayed_columnar_frames",
+            bytes: delayed_columnar_frames,
         },
     ]
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use modelmetrics::{
-    Durability, MetricColumn, Metrics, NewDelayed, NewPrediction, NewPredictionColumns, Options,
-    Store, Value,
+    Durability, MetricColumn, Metrics, NewDelayed, NewDelayedColumns, NewPrediction,
+    NewPredictionColumns, Options, Store, Value,
 };
 
 use crate::car_loan::{self, CarLoan};
@@ -65,6 +65,18 @@ fn new_columns(model: &str, rows: &[Row]) -> NewPredictionColumns {
     }
 }
 
+/// Returns one batch of labels as columns.
+fn label_columns(labels: &[Label]) -> NewDelayedColumns {
+    NewDelayedColumns {
+        uuids: labels.iter().map(|l| l.uuid).collect(),
+        timestamps_ms: labels.iter().map(|l| l.timestamp_ms).collect(),
+        metrics: vec![(
+            "label".to_owned(),
+            MetricColumn::Bool(labels.iter().map(|l| l.label).collect()),
+        )],
+    }
+}
+
 /// Converts one prediction read back into its score and label.
 fn scored(prediction: &modelmetrics::Prediction) -> BenchResult<Scored> {
     let score = prediction
@@ -98,22 +110,12 @@ impl Peer for Ours {
 
     fn track_labels(&mut self, labels: &[Label]) -> BenchResult<Duration> {
         let store = self.store()?;
-        let batches: Vec<Vec<NewDelayed>> = labels
-            .chunks(BATCH_LEN)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|l| NewDelayed {
-                        uuid: l.uuid,
-                        timestamp_ms: l.timestamp_ms,
-                        metrics: Metrics::new().with("label", l.label),
-                    })
-                    .collect()
-            })
-            .collect();
+        // As with predictions, the batches are built before the clock starts, one array per
+        // field, as a job that joins labels to predictions would have them.
+        let batches: Vec<NewDelayedColumns> = labels.chunks(BATCH_LEN).map(label_columns).collect();
         let started = Instant::now();
         for batch in batches {
-            store.track_delayed_metrics_batch_owned(batch)?;
+            store.track_delayed_metrics_columns(batch)?;
         }
         Ok(started.elapsed())
     }

@@ -240,9 +240,9 @@ fn resolve_delayed(data: &HeadData, resolver: &Resolver<'_>) -> Result<Vec<Resol
             Some(key) => Some(key),
             None => stored_keys.get(uuid).cloned(),
         };
-        for record in records {
+        for record in data.delayed_records(records) {
             resolved.push(ResolvedDelayed {
-                record: record.clone(),
+                record,
                 prediction: key.clone(),
             });
         }

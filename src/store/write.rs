@@ -7,7 +7,7 @@ use foldhash::fast::RandomState;
 use uuid::Uuid;
 
 use super::{Inner, Store, flush};
-use crate::batch::{ColumnBatch, NewPredictionColumns};
+use crate::batch::{ColumnBatch, DelayedColumnBatch, NewDelayedColumns, NewPredictionColumns};
 use crate::error::{Error, Result};
 use crate::options::Durability;
 use crate::record::{
@@ -171,6 +171,27 @@ impl Store {
         self.append(records)
     }
 
+    /// Tracks delayed metrics for many predictions given as columns: one array of prediction
+    /// UUIDs, one of timestamps and one per metric, all of the same length. The store logs and
+    /// keeps the arrays as they are, so the call allocates nothing per row or per metric. The
+    /// exception is a prediction that gets a second label while the first is in the head: its
+    /// labels' locations then move into a vector of their own.
+    ///
+    /// The call behaves as `track_delayed_metrics_batch_owned` with one `NewDelayed` per row, in
+    /// order: the same limits, sequence numbers and orphans, all rows or none, and a UUID may
+    /// appear in several rows. Columns of different lengths and a metric name given twice fail
+    /// with `Error::InvalidInput`. Fixed-size columns (f64, i64, bool) are checked once, string
+    /// and bytes columns value by value.
+    pub fn track_delayed_metrics_columns(&self, batch: NewDelayedColumns) -> Result<()> {
+        check_batch_len(batch.len())?;
+        batch.validate()?;
+        if batch.is_empty() {
+            return self.append(Vec::new());
+        }
+        let records = vec![LogRecord::DelayedColumns(DelayedColumnBatch::new(batch))];
+        self.append(records)
+    }
+
     /// Tracks metrics of `model` over the window `[start_ms, end_ms)`, such as last week's
     /// ROC AUC. Tracking a metric again for the same model and window replaces it on read.
     pub fn track_aggregate_metrics(
@@ -292,6 +313,11 @@ fn prepare(record: &mut LogRecord, seq: u64) {
             b.sort_by_name();
             return;
         }
+        LogRecord::DelayedColumns(b) => {
+            b.first_seq = seq;
+            b.sort_by_name();
+            return;
+        }
         LogRecord::Prediction(r) => {
             r.seq = seq;
             &mut r.metrics
@@ -355,18 +381,31 @@ fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -
                     }
                 }
             }
-            LogRecord::Delayed(d) if inner.options.reject_unknown_predictions => {
-                let in_batch = records.iter().any(|r| match r {
-                    LogRecord::Prediction(p) => p.uuid == d.uuid,
-                    LogRecord::PredictionColumns(b) => b.uuids.contains(&d.uuid),
-                    _ => false,
-                });
-                if !in_batch && !holds(&d.uuid)? {
-                    return Err(Error::UnknownPrediction { uuid: d.uuid });
+            LogRecord::Delayed(d)
+                if inner.options.reject_unknown_predictions
+                    && !tracks_prediction(records, &d.uuid)
+                    && !holds(&d.uuid)? =>
+            {
+                return Err(Error::UnknownPrediction { uuid: d.uuid });
+            }
+            LogRecord::DelayedColumns(b) if inner.options.reject_unknown_predictions => {
+                for uuid in &b.uuids {
+                    if !tracks_prediction(records, uuid) && !holds(uuid)? {
+                        return Err(Error::UnknownPrediction { uuid: *uuid });
+                    }
                 }
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Returns true when one of `records` tracks the prediction `uuid`.
+fn tracks_prediction(records: &[LogRecord], uuid: &Uuid) -> bool {
+    records.iter().any(|r| match r {
+        LogRecord::Prediction(p) => p.uuid == *uuid,
+        LogRecord::PredictionColumns(b) => b.uuids.contains(uuid),
+        _ => false,
+    })
 }

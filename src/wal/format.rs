@@ -2,9 +2,10 @@
 //!
 //! docs/format/wal.md documents the layout. The constants below name its offsets and sizes.
 
-/// Format version written into every file header. Version 2 added the columnar batch record;
-/// a version 1 file is the same format without that record, so both are read.
-pub const FORMAT_VERSION: u32 = 2;
+/// Format version written into every file header. Version 2 added the columnar batch record
+/// and version 3 the columnar delayed record. An older file is the same format without the
+/// newer records, so every version from 1 is read.
+pub const FORMAT_VERSION: u32 = 3;
 /// Oldest format version this build reads.
 pub const MIN_READ_VERSION: u32 = 1;
 

@@ -5,6 +5,7 @@
 //! NaN payloads and -0.0 round-trip.
 
 mod columns;
+mod delayed_columns;
 
 use uuid::Uuid;
 
@@ -20,6 +21,8 @@ const TAG_DELAYED: u8 = 2;
 const TAG_AGGREGATE: u8 = 3;
 /// A columnar batch of predictions, written by format version 2 and later.
 const TAG_PREDICTION_COLUMNS: u8 = 4;
+/// A columnar batch of delayed metrics, written by format version 3 and later.
+const TAG_DELAYED_COLUMNS: u8 = 5;
 
 const VALUE_F64: u8 = 1;
 const VALUE_I64: u8 = 2;
@@ -140,6 +143,7 @@ fn encode_record<const CHECK: bool>(record: &LogRecord, out: &mut Vec<u8>) -> Re
             put_metrics::<CHECK>(out, &r.metrics)
         }
         LogRecord::PredictionColumns(b) => columns::put_columns::<CHECK>(out, b),
+        LogRecord::DelayedColumns(b) => delayed_columns::put_delayed_columns::<CHECK>(out, b),
     }
 }
 
@@ -230,6 +234,7 @@ impl<'a> PayloadReader<'a> {
                 metrics: self.metrics()?,
             })),
             TAG_PREDICTION_COLUMNS => Ok(LogRecord::PredictionColumns(self.columns()?)),
+            TAG_DELAYED_COLUMNS => Ok(LogRecord::DelayedColumns(self.delayed_columns()?)),
             tag => Err(format!("unknown record tag {tag} at payload byte {at}")),
         }
     }

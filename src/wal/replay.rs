@@ -323,7 +323,7 @@ fn into_recovered(
                 offset: log.write_offset as u64,
             };
             // A file of an older version takes no more appends, because a build that reads only
-            // that version would take a columnar batch in it for damage.
+            // that version would take a record of a newer kind in it for damage.
             let current = parse_header(log.bytes()).is_ok_and(|h| h.version == FORMAT_VERSION);
             Recovered {
                 next_number: log.number + 1,
@@ -360,6 +360,7 @@ pub struct FrameInfo {
     pub max_seq: Option<Seq>,
     /// Predictions, those of columnar batches included.
     pub predictions: usize,
+    /// Delayed records, the rows of columnar ones included.
     pub delayed: usize,
     pub aggregates: usize,
 }
@@ -369,12 +370,20 @@ impl FrameInfo {
         let count = |kind: fn(&LogRecord) -> bool| records.iter().filter(|r| kind(r)).count();
         let first_seq = |r: &LogRecord| match r {
             LogRecord::PredictionColumns(b) => b.first_seq,
+            LogRecord::DelayedColumns(b) => b.first_seq,
             _ => r.seq(),
         };
         let column_rows: usize = records
             .iter()
             .map(|r| match r {
                 LogRecord::PredictionColumns(b) => b.len(),
+                _ => 0,
+            })
+            .sum();
+        let delayed_column_rows: usize = records
+            .iter()
+            .map(|r| match r {
+                LogRecord::DelayedColumns(b) => b.len(),
                 _ => 0,
             })
             .sum();
@@ -385,7 +394,7 @@ impl FrameInfo {
             min_seq: records.iter().map(first_seq).min(),
             max_seq: records.iter().map(LogRecord::seq).max(),
             predictions: count(|r| matches!(r, LogRecord::Prediction(_))) + column_rows,
-            delayed: count(|r| matches!(r, LogRecord::Delayed(_))),
+            delayed: count(|r| matches!(r, LogRecord::Delayed(_))) + delayed_column_rows,
             aggregates: count(|r| matches!(r, LogRecord::Aggregate(_))),
         }
     }

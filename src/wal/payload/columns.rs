@@ -1,5 +1,6 @@
 //! Encoding of the columnar batch record (tag 4): the rows' fields as arrays, then one array
-//! per metric. docs/format/wal.md documents the layout.
+//! per metric. The columnar delayed record (tag 5) shares the arrays. docs/format/wal.md
+//! documents the layout.
 
 use uuid::Uuid;
 
@@ -15,23 +16,36 @@ use crate::value::{MAX_BATCH_LEN, MAX_METRIC_NAME_LEN, MAX_METRICS_PER_RECORD, M
 pub(super) fn put_columns<const CHECK: bool>(out: &mut Vec<u8>, batch: &ColumnBatch) -> Result<()> {
     if CHECK {
         check_len("model", batch.model.len(), MAX_MODEL_LEN)?;
-        check_len("batch", batch.len(), MAX_BATCH_LEN)?;
-        check_len("metric count", batch.metrics.len(), MAX_METRICS_PER_RECORD)?;
-        check_column_lengths(batch)?;
     }
     out.push(TAG_PREDICTION_COLUMNS);
     put_varint(out, batch.first_seq);
     put_bytes(out, batch.model.as_bytes());
-    put_varint(out, batch.len() as u64);
-    out.reserve(batch.len() * (16 + 8));
-    for uuid in &batch.uuids {
+    put_rows::<CHECK>(out, &batch.uuids, &batch.timestamps_ms, &batch.metrics)
+}
+
+/// Appends the arrays that follow the header of a columnar record, of predictions or of
+/// delayed metrics: the row count, the UUIDs, the timestamps, then one array per metric.
+pub(super) fn put_rows<const CHECK: bool>(
+    out: &mut Vec<u8>,
+    uuids: &[Uuid],
+    timestamps_ms: &[i64],
+    metrics: &[(String, MetricColumn)],
+) -> Result<()> {
+    if CHECK {
+        check_len("batch", uuids.len(), MAX_BATCH_LEN)?;
+        check_len("metric count", metrics.len(), MAX_METRICS_PER_RECORD)?;
+        check_column_lengths(uuids.len(), timestamps_ms, metrics)?;
+    }
+    put_varint(out, uuids.len() as u64);
+    out.reserve(uuids.len() * (16 + 8));
+    for uuid in uuids {
         out.extend_from_slice(uuid.as_bytes());
     }
-    for timestamp in &batch.timestamps_ms {
+    for timestamp in timestamps_ms {
         out.extend_from_slice(&timestamp.to_le_bytes());
     }
-    put_varint(out, batch.metrics.len() as u64);
-    for (name, column) in &batch.metrics {
+    put_varint(out, metrics.len() as u64);
+    for (name, column) in metrics {
         if CHECK {
             check_len("metric name", name.len(), MAX_METRIC_NAME_LEN)?;
         }
@@ -42,10 +56,13 @@ pub(super) fn put_columns<const CHECK: bool>(out: &mut Vec<u8>, batch: &ColumnBa
 }
 
 /// Rejects a batch whose arrays differ in length, which the layout cannot represent.
-fn check_column_lengths(batch: &ColumnBatch) -> Result<()> {
-    let rows = batch.len();
-    let columns = batch.metrics.iter().map(|(_, column)| column.len());
-    let mismatch = std::iter::once(batch.timestamps_ms.len())
+fn check_column_lengths(
+    rows: usize,
+    timestamps_ms: &[i64],
+    metrics: &[(String, MetricColumn)],
+) -> Result<()> {
+    let columns = metrics.iter().map(|(_, column)| column.len());
+    let mismatch = std::iter::once(timestamps_ms.len())
         .chain(columns)
         .find(|&len| len != rows);
     match mismatch {
@@ -100,12 +117,31 @@ fn put_column<const CHECK: bool>(out: &mut Vec<u8>, column: &MetricColumn) -> Re
     Ok(())
 }
 
+/// The arrays of a columnar record, as `put_rows` writes them.
+pub(super) struct Rows {
+    pub uuids: Vec<Uuid>,
+    pub timestamps_ms: Vec<i64>,
+    pub metrics: Vec<(String, MetricColumn)>,
+}
+
 impl PayloadReader<'_> {
     pub(super) fn columns(&mut self) -> DecodeResult<ColumnBatch> {
         let at = self.position;
         let first_seq = self.varint("seq")?;
         let model = self.string("model", MAX_MODEL_LEN)?;
+        let rows = self.rows(at, first_seq)?;
+        Ok(ColumnBatch {
+            first_seq,
+            model,
+            uuids: rows.uuids,
+            timestamps_ms: rows.timestamps_ms,
+            metrics: rows.metrics,
+        })
+    }
 
+    /// Reads the arrays of the columnar record that starts at payload byte `at` with the
+    /// sequence number `first_seq`.
+    pub(super) fn rows(&mut self, at: usize, first_seq: u64) -> DecodeResult<Rows> {
         // Each row takes its UUID and timestamp.
         let rows = self.count("row count", MAX_BATCH_LEN, 16 + 8)?;
         if rows == 0 || first_seq.checked_add(rows as u64 - 1).is_none() {
@@ -129,9 +165,7 @@ impl PayloadReader<'_> {
             let name = self.string("metric name", MAX_METRIC_NAME_LEN)?;
             metrics.push((name, self.column(rows)?));
         }
-        Ok(ColumnBatch {
-            first_seq,
-            model,
+        Ok(Rows {
             uuids,
             timestamps_ms,
             metrics,
