@@ -16,8 +16,12 @@ use modelmetrics::{Compaction, Metrics, NewDelayed, NewPrediction, Options, Stor
 use support::{copy_store, files_with_prefix, uuid};
 
 const MODEL: &str = "m";
-/// Rows of the single block: three groups and a part of a fourth.
+/// Predictions of the segment, in one block of three groups and a part of a fourth.
 const ROWS: usize = 900;
+/// Orphan labels, whose UUIDs start at `ORPHAN_UUIDS`, and aggregate windows.
+const ORPHANS: usize = 300;
+const ORPHAN_UUIDS: u128 = 1 << 40;
+const AGGREGATES: usize = 600;
 /// Bytes of the trailer at the end of a segment file.
 const TRAILER_LEN: usize = 36;
 
@@ -61,7 +65,8 @@ fn options() -> Options {
     })
 }
 
-/// Writes a store with one segment of one block and returns the path of the segment.
+/// Writes a store with one segment and returns its path. Each table has one block of more
+/// than one group: predictions, labels of every prediction, orphan labels and aggregates.
 fn build(dir: &Path) -> PathBuf {
     let store = Store::open_with(dir, options()).unwrap();
     let batch: Vec<NewPrediction> = (0..ROWS)
@@ -76,20 +81,36 @@ fn build(dir: &Path) -> PathBuf {
         })
         .collect();
     store.track_metrics_batch(&batch).unwrap();
-    let labels: Vec<NewDelayed> = (0..ROWS)
-        .step_by(3)
-        .map(|i| NewDelayed {
-            uuid: uuid(i as u128),
-            timestamp_ms: 5_000 + i as i64,
-            metrics: Metrics::new().with("label", i.is_multiple_of(2)),
-        })
-        .collect();
-    store.track_delayed_metrics_batch(&labels).unwrap();
+    track_delayed_and_aggregates(&store);
     store.flush().unwrap();
     store.close().unwrap();
+
     let segments = files_with_prefix(dir, "seg-");
     assert_eq!(segments.len(), 1, "the store should hold one segment");
     segments.into_iter().next().unwrap()
+}
+
+/// Tracks a label of every prediction, the orphan labels and the aggregates.
+fn track_delayed_and_aggregates(store: &Store) {
+    let labels = (0..ROWS).map(|i| NewDelayed {
+        uuid: uuid(i as u128),
+        timestamp_ms: 5_000 + i as i64,
+        metrics: Metrics::new().with("label", i.is_multiple_of(2)),
+    });
+    let orphans = (0..ORPHANS).map(|i| NewDelayed {
+        uuid: uuid(ORPHAN_UUIDS + i as u128),
+        timestamp_ms: timestamp(i),
+        metrics: Metrics::new().with("label", i as i64),
+    });
+    let delayed: Vec<NewDelayed> = labels.chain(orphans).collect();
+    store.track_delayed_metrics_batch(&delayed).unwrap();
+    for i in 0..AGGREGATES {
+        let metrics = Metrics::new().with("auc", i as f64 / 1_000.0);
+        let start = timestamp(i);
+        store
+            .track_aggregate_metrics(MODEL, start, start + 1 + i as i64 % 3, &metrics)
+            .unwrap();
+    }
 }
 
 /// Everything the reads return, as text, so that two stores can be compared.
@@ -104,9 +125,14 @@ fn read_everything(dir: &Path) -> modelmetrics::Result<String> {
         let columns = store.read_columns(MODEL, (start, end), &["score", "count"], &["label"])?;
         out.push_str(&format!("{columns:?}\n"));
     }
+    for (start, end) in windows() {
+        let aggregates = store.read_aggregate_metrics(MODEL, start, end)?;
+        out.push_str(&format!("{aggregates:?}\n"));
+    }
     for i in [0, 255, 256, 257, 511, 512, 899] {
         out.push_str(&format!("{:?}\n", store.lookup(uuid(i))?));
     }
+    out.push_str(&format!("{:?}\n", store.orphaned_delayed_metrics()?));
     store.close()?;
     Ok(out)
 }
@@ -249,20 +275,24 @@ fn truncated_segment_names_the_file() {
     }
 }
 
-/// Returns the footer positions of the bytes of the model and metric names, which are data: a
+/// Returns the file positions of the model and metric names in the footer. Names are data: a
 /// changed name reads as another name and no check can tell.
 fn name_bytes(bytes: &[u8]) -> Vec<usize> {
     let footer = footer_range(bytes);
     let mut positions = Vec::new();
-    for name in [MODEL, "score", "count", "label"] {
+    for name in [MODEL, "score", "count", "label", "auc"] {
         let mut prefixed = vec![name.len() as u8];
         prefixed.extend_from_slice(name.as_bytes());
-        let found = bytes[footer.clone()]
-            .windows(prefixed.len())
-            .position(|window| window == prefixed)
-            .unwrap_or_else(|| panic!("name {name} not found in the footer"));
-        let start = footer.start + found + 1;
-        positions.extend(start..start + name.len());
+        // A name with two value types, such as `label`, has two column entries.
+        let windows = bytes[footer.clone()].windows(prefixed.len()).enumerate();
+        let found: Vec<usize> = windows
+            .filter(|(_, window)| *window == prefixed)
+            .map(|(at, _)| footer.start + at + 1)
+            .collect();
+        assert!(!found.is_empty(), "name {name} not found in the footer");
+        for start in found {
+            positions.extend(start..start + name.len());
+        }
     }
     positions
 }
