@@ -88,16 +88,25 @@ impl MetricColumn {
     }
 
     /// Returns the estimated heap bytes of the column, used to size the head.
+    ///
+    /// Each array counts by its capacity, not its length: the head keeps the caller's arrays
+    /// as they are, and a batch built in buffers reserved for more rows holds all of them.
     fn heap_bytes(&self) -> usize {
-        /// Heap bytes of a `String` or `Vec<u8>` beyond its contents: the pointer, length and
-        /// capacity stored in the column's array.
+        /// Bytes of a `String` or `Vec<u8>` header in the column's array: pointer, length and
+        /// capacity.
         const VALUE_HEADER: usize = 24;
         match self {
-            MetricColumn::F64(values) => values.len() * 8,
-            MetricColumn::I64(values) => values.len() * 8,
-            MetricColumn::Bool(values) => values.len(),
-            MetricColumn::Str(values) => values.iter().map(|v| v.len() + VALUE_HEADER).sum(),
-            MetricColumn::Bytes(values) => values.iter().map(|v| v.len() + VALUE_HEADER).sum(),
+            MetricColumn::F64(values) => values.capacity() * 8,
+            MetricColumn::I64(values) => values.capacity() * 8,
+            MetricColumn::Bool(values) => values.capacity(),
+            MetricColumn::Str(values) => {
+                let contents: usize = values.iter().map(String::capacity).sum();
+                values.capacity() * VALUE_HEADER + contents
+            }
+            MetricColumn::Bytes(values) => {
+                let contents: usize = values.iter().map(Vec::capacity).sum();
+                values.capacity() * VALUE_HEADER + contents
+            }
         }
     }
 
@@ -370,12 +379,48 @@ impl ColumnBatch {
         const UUID_MAP_ENTRY: usize = 40;
         /// Estimated heap bytes of a metric column beyond its values: name header and enum tag.
         const COLUMN_OVERHEAD: usize = 56;
-        let rows = self.len() * (16 + 8 + UUID_MAP_ENTRY);
+        let arrays = self.uuids.capacity() * 16 + self.timestamps_ms.capacity() * 8;
+        let rows = arrays + self.len() * UUID_MAP_ENTRY;
         let columns: usize = self
             .metrics
             .iter()
             .map(|(name, column)| name.len() + COLUMN_OVERHEAD + column.heap_bytes())
             .sum();
         self.model.len() + rows + columns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_bytes_count_spare_capacity() {
+        let mut floats = Vec::with_capacity(1_000);
+        floats.push(1.0);
+        assert_eq!(MetricColumn::F64(floats).heap_bytes(), 8_000);
+        let mut strings = Vec::with_capacity(10);
+        strings.push(String::with_capacity(500));
+        let bytes = MetricColumn::Str(strings).heap_bytes();
+        assert_eq!(bytes, 10 * 24 + 500);
+    }
+
+    #[test]
+    fn batch_heap_bytes_count_spare_capacity() {
+        let full = ColumnBatch::new(NewPredictionColumns {
+            model: "m".into(),
+            uuids: vec![Uuid::from_u128(1)],
+            timestamps_ms: vec![0],
+            metrics: vec![],
+        });
+        let mut uuids = Vec::with_capacity(1_000);
+        uuids.push(Uuid::from_u128(1));
+        let reserved = ColumnBatch::new(NewPredictionColumns {
+            model: "m".into(),
+            uuids,
+            timestamps_ms: vec![0],
+            metrics: vec![],
+        });
+        assert_eq!(reserved.heap_bytes() - full.heap_bytes(), 999 * 16);
     }
 }

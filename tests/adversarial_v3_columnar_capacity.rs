@@ -73,7 +73,6 @@ fn batch(n: u64) -> NewPredictionColumns {
 }
 
 #[test]
-#[ignore = "the head counts the length of a columnar batch's arrays, not their capacity"]
 fn spare_capacity_counts_against_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let options = Options::default()

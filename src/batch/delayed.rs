@@ -239,7 +239,8 @@ impl DelayedColumnBatch {
     pub(crate) fn heap_bytes(&self) -> usize {
         /// Estimated heap bytes of a metric column beyond its values: name header and enum tag.
         const COLUMN_OVERHEAD: usize = 56;
-        let rows = self.len() * (16 + 8);
+        // Arrays count by capacity, as `MetricColumn::heap_bytes` explains.
+        let rows = self.uuids.capacity() * 16 + self.timestamps_ms.capacity() * 8;
         let columns: usize = self
             .metrics
             .iter()
