@@ -90,7 +90,7 @@ impl MetricColumn {
     /// Returns the estimated heap bytes of the column, used to size the head.
     ///
     /// Each array counts by its capacity, not its length: the head keeps the caller's arrays
-    /// as they are, and a batch built in buffers reserved for more rows holds all of them.
+    /// as they are, and a batch built in buffers reserved for more rows occupies all of them.
     fn heap_bytes(&self) -> usize {
         /// Bytes of a `String` or `Vec<u8>` header in the column's array: pointer, length and
         /// capacity.
