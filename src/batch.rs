@@ -180,7 +180,7 @@ impl NewPredictionColumns {
     /// rows, plus equal column lengths and distinct metric names. The batch length is checked
     /// by the caller.
     pub(crate) fn validate(&self) -> Result<()> {
-        self.validate_lengths()?;
+        validate_lengths(&self.uuids, &self.timestamps_ms, &self.metrics)?;
         if self.is_empty() {
             return Ok(());
         }
@@ -188,23 +188,6 @@ impl NewPredictionColumns {
         self.validate_metrics()?;
         self.validate_record_bytes()?;
         self.validate_unique_uuids()
-    }
-
-    fn validate_lengths(&self) -> Result<()> {
-        let rows = self.uuids.len();
-        if self.timestamps_ms.len() != rows {
-            return Err(length_mismatch(
-                "timestamps_ms",
-                self.timestamps_ms.len(),
-                rows,
-            ));
-        }
-        for (name, column) in &self.metrics {
-            if column.len() != rows {
-                return Err(length_mismatch_of_metric(name, column.len(), rows));
-            }
-        }
-        Ok(())
     }
 
     /// Checks the metric count, the names and the length of each string or bytes value.
@@ -271,6 +254,24 @@ impl NewPredictionColumns {
         }
         Ok(())
     }
+}
+
+/// Checks that the timestamps and every metric column have one value per UUID.
+fn validate_lengths(
+    uuids: &[Uuid],
+    timestamps_ms: &[i64],
+    metrics: &[(String, MetricColumn)],
+) -> Result<()> {
+    let rows = uuids.len();
+    if timestamps_ms.len() != rows {
+        return Err(length_mismatch("timestamps_ms", timestamps_ms.len(), rows));
+    }
+    for (name, column) in metrics {
+        if column.len() != rows {
+            return Err(length_mismatch_of_metric(name, column.len(), rows));
+        }
+    }
+    Ok(())
 }
 
 fn length_mismatch(field: &'static str, len: usize, rows: usize) -> Error {

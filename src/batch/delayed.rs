@@ -2,15 +2,16 @@
 //! the form in which the write-ahead log and the head keep such a batch.
 //!
 //! A job that joins labels to predictions often has them as arrays: the prediction UUIDs, the
-//! time each label became known, and one array per metric. Taking the arrays as they are saves a metric list
-//! per row, and lets the store check each fixed-size column once instead of each value.
+//! time each label became known, and one array per metric. Taking the arrays as they are saves
+//! a metric list per row, and lets the store check each fixed-size column once instead of each
+//! value.
 
 use std::collections::HashSet;
 
 use foldhash::fast::RandomState;
 use uuid::Uuid;
 
-use super::{MetricColumn, length_mismatch, length_mismatch_of_metric};
+use super::{MetricColumn, validate_lengths};
 use crate::error::{Error, Result};
 use crate::record::{DelayedRecord, Seq};
 use crate::value::{
@@ -55,30 +56,13 @@ impl NewDelayedColumns {
     /// Checks the batch against the limits that `track_delayed_metrics_batch` applies to the
     /// same rows, plus equal column lengths. The batch length is checked by the caller.
     pub(crate) fn validate(&self) -> Result<()> {
-        self.validate_lengths()?;
+        validate_lengths(&self.uuids, &self.timestamps_ms, &self.metrics)?;
         // The row call checks the metrics of each row, so with no rows it checks nothing.
         if self.is_empty() {
             return Ok(());
         }
         self.validate_metrics()?;
         self.validate_record_bytes()
-    }
-
-    fn validate_lengths(&self) -> Result<()> {
-        let rows = self.uuids.len();
-        if self.timestamps_ms.len() != rows {
-            return Err(length_mismatch(
-                "timestamps_ms",
-                self.timestamps_ms.len(),
-                rows,
-            ));
-        }
-        for (name, column) in &self.metrics {
-            if column.len() != rows {
-                return Err(length_mismatch_of_metric(name, column.len(), rows));
-            }
-        }
-        Ok(())
     }
 
     /// Checks the metric count, the names and the length of each string or bytes value.
