@@ -211,34 +211,17 @@ impl NewPredictionColumns {
         Ok(())
     }
 
-    /// Checks that each row's names and values fit in `MAX_RECORD_BYTES`. Rows differ only in
-    /// their string and bytes values, so without such columns one sum covers every row.
+    /// Checks that each row's names and values fit in `MAX_RECORD_BYTES`. The error names the
+    /// first row over the limit, as the row call, which checks rows in order, does.
     fn validate_record_bytes(&self) -> Result<()> {
-        let fixed: usize = self
-            .metrics
-            .iter()
-            .map(|(name, column)| name.len() + column.fixed_payload_len().unwrap_or_default())
-            .sum();
-        let variable: Vec<&MetricColumn> = self
-            .metrics
-            .iter()
-            .map(|(_, column)| column)
-            .filter(|column| column.fixed_payload_len().is_none())
-            .collect();
-        let rows = if variable.is_empty() { 0 } else { self.len() };
-        let largest = (0..rows)
-            .map(|row| variable.iter().map(|c| c.payload_len(row)).sum::<usize>())
-            .max()
-            .unwrap_or_default();
-        let total = fixed + largest;
-        if total > MAX_RECORD_BYTES {
-            return Err(Error::invalid(
+        match first_row_over_record_limit(&self.metrics, self.len()) {
+            Some((_, total)) => Err(Error::invalid(
                 "metrics",
                 format!("{total} bytes"),
                 format!("one record is at most {MAX_RECORD_BYTES} bytes of names and values"),
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn validate_unique_uuids(&self) -> Result<()> {
@@ -254,6 +237,35 @@ impl NewPredictionColumns {
         }
         Ok(())
     }
+}
+
+/// Returns the first row whose metric names and values exceed `MAX_RECORD_BYTES`, with its
+/// byte count. Rows differ only in their string and bytes values, so without such columns the
+/// first row stands for every row.
+fn first_row_over_record_limit(
+    metrics: &[(String, MetricColumn)],
+    rows: usize,
+) -> Option<(usize, usize)> {
+    let fixed: usize = metrics
+        .iter()
+        .map(|(name, column)| name.len() + column.fixed_payload_len().unwrap_or_default())
+        .sum();
+    let variable: Vec<&MetricColumn> = metrics
+        .iter()
+        .map(|(_, column)| column)
+        .filter(|column| column.fixed_payload_len().is_none())
+        .collect();
+    let rows = if variable.is_empty() {
+        rows.min(1)
+    } else {
+        rows
+    };
+    (0..rows)
+        .map(|row| {
+            let row_bytes: usize = variable.iter().map(|c| c.payload_len(row)).sum();
+            (row, fixed + row_bytes)
+        })
+        .find(|&(_, total)| total > MAX_RECORD_BYTES)
 }
 
 /// Checks that the timestamps and every metric column have one value per UUID.
@@ -404,6 +416,19 @@ mod tests {
         strings.push(String::with_capacity(500));
         let bytes = MetricColumn::Str(strings).heap_bytes();
         assert_eq!(bytes, 10 * 24 + 500);
+    }
+
+    #[test]
+    fn record_limit_names_first_row_over() {
+        let big = MAX_RECORD_BYTES;
+        let metrics = vec![(
+            "blob".to_owned(),
+            MetricColumn::Bytes(vec![vec![0; 8], vec![0; big + 10], vec![0; big + 20]]),
+        )];
+        let over = first_row_over_record_limit(&metrics, 3);
+        assert_eq!(over, Some((1, 4 + big + 10)));
+        let fits = vec![("score".to_owned(), MetricColumn::F64(vec![0.5; 3]))];
+        assert_eq!(first_row_over_record_limit(&fits, 3), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use foldhash::fast::RandomState;
 use uuid::Uuid;
 
-use super::{MetricColumn, validate_lengths};
+use super::{MetricColumn, first_row_over_record_limit, validate_lengths};
 use crate::error::{Error, Result};
 use crate::record::{DelayedRecord, Seq};
 use crate::value::{
@@ -89,28 +89,10 @@ impl NewDelayedColumns {
         Ok(())
     }
 
-    /// Checks that each row's names and values fit in `MAX_RECORD_BYTES`. Rows differ only in
-    /// their string and bytes values, so without such columns one sum covers every row.
+    /// Checks that each row's names and values fit in `MAX_RECORD_BYTES`, naming the first row
+    /// over the limit.
     fn validate_record_bytes(&self) -> Result<()> {
-        let fixed: usize = self
-            .metrics
-            .iter()
-            .map(|(name, column)| name.len() + column.fixed_payload_len().unwrap_or_default())
-            .sum();
-        let variable: Vec<&MetricColumn> = self
-            .metrics
-            .iter()
-            .map(|(_, column)| column)
-            .filter(|column| column.fixed_payload_len().is_none())
-            .collect();
-        let rows = if variable.is_empty() { 1 } else { self.len() };
-        let row_bytes = |row: usize| -> usize {
-            fixed + variable.iter().map(|c| c.payload_len(row)).sum::<usize>()
-        };
-        let over = (0..rows)
-            .map(|row| (row, row_bytes(row)))
-            .find(|&(_, total)| total > MAX_RECORD_BYTES);
-        match over {
+        match first_row_over_record_limit(&self.metrics, self.len()) {
             Some((row, total)) => Err(Error::invalid(
                 "metrics",
                 format!("{total} bytes in row {row}"),

@@ -5,7 +5,7 @@
 //! only) and the position of the packed residual of row `s + 1`. The position counts bits from
 //! the start of the bit stream for the bucket packing, and bytes from the end of the seeds for
 //! the varint packing. The frame packing does not need it, because every residual there has
-//! the same width, so [`stores_position`] tells a caller whether to keep it.
+//! the same width, so [`stores_position`] returns whether a caller keeps it.
 //!
 //! A restart must be at a row `s >= order`, so that row `s + 1` is a packed residual and not a
 //! seed. Restarts for a block are taken every `every` rows, from row `every` on.
