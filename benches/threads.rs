@@ -192,10 +192,9 @@ fn thread_counts() -> Vec<usize> {
         Ok(text) => text
             .split(',')
             .map(|count| {
-                count
-                    .trim()
-                    .parse()
-                    .expect("MM_BENCH_THREADS is a comma-separated list of thread counts")
+                count.trim().parse().unwrap_or_else(|e| {
+                    panic!("MM_BENCH_THREADS={text:?} is not a comma-separated list of counts: {e}")
+                })
             })
             .collect(),
         Err(_) => THREAD_COUNTS.to_vec(),
@@ -216,7 +215,8 @@ fn modes() -> Vec<(&'static str, Durability)> {
         .collect();
     assert!(
         !picked.is_empty(),
-        "MM_BENCH_MODE is `default` or `durable`, not {chosen:?}"
+        "MM_BENCH_MODE is `default` or `durable`, not `{}`",
+        chosen.unwrap_or_default()
     );
     picked
 }
@@ -230,12 +230,14 @@ fn main() {
     } else {
         Duration::from_millis(50)
     };
+    // Parsed first, so that a wrong setting stops the bench before it measures anything.
+    let threads_list = thread_counts();
+    let modes = modes();
     let (sync_p50, sync_p99) = fdatasync_floor_us();
     println!("overwrite of 100 B + fdatasync: p50 {sync_p50:.0} µs, p99 {sync_p99:.0} µs\n");
     println!("| mode | threads | calls/s | p50 µs | p99 µs | p99.9 µs |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let threads_list = thread_counts();
-    for (mode, durability) in modes() {
+    for (mode, durability) in modes {
         for &threads in &threads_list {
             let row = measure(mode, durability, threads, run);
             println!(
