@@ -8,12 +8,13 @@
 //! A leader that syncs at once covers only the callers that appended before it, and the callers
 //! that the previous sync released append during this sync and wait for the next one. Each
 //! caller then waits for two syncs, which caps N threads at about N / 2 times the rate of one.
-//! So a sync starts only when as many callers arrived since the last one started as were inside
-//! `wait_durable` when it ended: those it covered and those that arrived during it. The caller
-//! that completes that group runs the sync itself, so no sleeping thread has to be woken for it.
-//! The first caller of a group stops waiting for the rest after the last sync's duration (at
-//! most `MAX_GATHER`) and runs the sync. A lone caller thus syncs at once, and callers that do
-//! not come back cost the others at most one such wait, never a lost record.
+//! So a sync waits for a group. Its size is the number of callers inside `wait_durable` when the
+//! last sync ended, those it covered and those that arrived during it, and it counts the callers
+//! that arrived since the last sync started. The caller that completes the group runs the sync
+//! itself, so no sleeping thread has to be woken for it. The first caller of a group stops
+//! waiting for the rest after the last sync's duration (at most `MAX_GATHER`) and runs the sync.
+//! A lone caller thus syncs at once, and callers that do not come back cost the others at most
+//! one such wait, never a lost record.
 
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -24,10 +25,11 @@ use crate::error::{Error, Result};
 /// Maximum time the first caller of a group waits for the rest before it syncs.
 const MAX_GATHER: Duration = Duration::from_millis(1);
 
-/// Uses the standard library's mutex and condition variable rather than parking_lot's, so that
-/// a finished sync wakes its whole group at once. On Linux, `std::sync::Condvar::notify_all`
-/// wakes every waiter with one futex call. parking_lot 0.13 moves the waiters to the mutex's
-/// queue instead and wakes the next one only when the previous one unlocks.
+/// The group commit of one log. It uses the standard library's mutex and condition variable
+/// rather than parking_lot's, so that a finished sync wakes its whole group at once. On Linux,
+/// `std::sync::Condvar::notify_all` wakes every waiter with one futex call. parking_lot 0.13
+/// moves the waiters to the mutex's queue instead and wakes the next one only when the previous
+/// one unlocks.
 pub(crate) struct GroupCommit {
     state: Mutex<CommitState>,
     sync_done: Condvar,
@@ -54,10 +56,10 @@ struct CommitState {
     /// `arrivals` when the last sync started. Callers that arrived later may need the next
     /// sync, while those that arrived before and have not returned yet do not.
     arrivals_at_last_sync: u64,
-    /// Callers that the next leader waits for: those inside `wait_durable`, the leader
+    /// Callers that the next sync waits for: those inside `wait_durable`, the leader
     /// included, when the last sync ended, whether it covered them or not.
     expected_group: usize,
-    /// Duration of the last sync, which bounds the next leader's wait for its group.
+    /// Duration of the last sync, which bounds the wait of a group's first caller.
     last_sync: Duration,
     /// Maximum wait for a group, `MAX_GATHER` except in tests.
     max_gather: Duration,
@@ -168,8 +170,8 @@ impl GroupCommit {
         state
     }
 
-    /// Locks the state. A panic while it was locked leaves it consistent, because every
-    /// change under the lock is a single assignment, so a poisoned lock is taken as it is.
+    /// Locks the state. The code that holds the lock does not panic, short of an `Instant`
+    /// overflow, so a lock poisoned anyway is taken as it is.
     fn lock(&self) -> StateGuard<'_> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -229,7 +231,7 @@ impl GroupCommit {
 
 impl CommitState {
     /// Returns true when the callers that arrived since the last sync started are as many as
-    /// the group that the next leader waits for.
+    /// the group that the next sync waits for.
     fn group_complete(&self) -> bool {
         let arrived = self.arrivals - self.arrivals_at_last_sync;
         arrived >= self.expected_group as u64
