@@ -10,6 +10,13 @@
 //! measures for `MM_BENCH_SECONDS` seconds (default 2). Every thread tracks one prediction per
 //! call with 4 inline metrics, as fast as it can, and times each call. The latency columns are
 //! percentiles over the calls of all threads.
+//!
+//! `MM_BENCH_THREADS` picks the thread counts, as a comma-separated list (default `1,2,4,16`),
+//! and `MM_BENCH_MODE` one mode, `default` or `durable`, to profile a single case:
+//!
+//! ```sh
+//! MM_BENCH_MODE=durable MM_BENCH_THREADS=16 cargo bench --bench threads
+//! ```
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -179,6 +186,41 @@ fn run_seconds() -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
+/// Returns the thread counts that `MM_BENCH_THREADS` lists, or `THREAD_COUNTS`.
+fn thread_counts() -> Vec<usize> {
+    match std::env::var("MM_BENCH_THREADS") {
+        Ok(text) => text
+            .split(',')
+            .map(|count| {
+                count.trim().parse().unwrap_or_else(|e| {
+                    panic!("MM_BENCH_THREADS={text:?} is not a comma-separated list of counts: {e}")
+                })
+            })
+            .collect(),
+        Err(_) => THREAD_COUNTS.to_vec(),
+    }
+}
+
+/// Returns the modes to run: both, or the one that `MM_BENCH_MODE` names.
+fn modes() -> Vec<(&'static str, Durability)> {
+    let modes = [
+        ("default", "default", Durability::default()),
+        ("durable", "durable (`Sync`)", Durability::Sync),
+    ];
+    let chosen = std::env::var("MM_BENCH_MODE").ok();
+    let picked: Vec<_> = modes
+        .into_iter()
+        .filter(|(name, _, _)| chosen.as_deref().is_none_or(|c| c == *name))
+        .map(|(_, label, durability)| (label, durability))
+        .collect();
+    assert!(
+        !picked.is_empty(),
+        "MM_BENCH_MODE is `default` or `durable`, not `{}`",
+        chosen.unwrap_or_default()
+    );
+    picked
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing and only checks that
     // the bench builds and runs, so it runs each case briefly.
@@ -188,16 +230,15 @@ fn main() {
     } else {
         Duration::from_millis(50)
     };
-    let modes = [
-        ("default", Durability::default()),
-        ("durable (`Sync`)", Durability::Sync),
-    ];
+    // Parsed first, so that a wrong setting stops the bench before it measures anything.
+    let threads_list = thread_counts();
+    let modes = modes();
     let (sync_p50, sync_p99) = fdatasync_floor_us();
     println!("overwrite of 100 B + fdatasync: p50 {sync_p50:.0} µs, p99 {sync_p99:.0} µs\n");
     println!("| mode | threads | calls/s | p50 µs | p99 µs | p99.9 µs |");
     println!("|---|---:|---:|---:|---:|---:|");
     for (mode, durability) in modes {
-        for threads in THREAD_COUNTS {
+        for &threads in &threads_list {
             let row = measure(mode, durability, threads, run);
             println!(
                 "| {} | {} | {} | {:.2} | {:.1} | {:.1} |",

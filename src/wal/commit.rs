@@ -1,54 +1,65 @@
 //! Group commit: threads that wait for their records to be durable share one sync.
 //!
-//! The first waiter becomes the leader. It syncs everything appended up to that moment, outside
-//! every lock, while appends go on. The other waiters sleep on a condition variable and return
-//! when the synced position reaches theirs, or become the next leader if it does not.
+//! One caller at a time, the leader, syncs everything appended up to that moment, outside every
+//! lock, while appends go on. The other callers sleep on a condition variable. When the sync
+//! ends, the leader wakes them all at once, and each returns if the synced position reaches its
+//! own.
 //!
 //! A leader that syncs at once covers only the callers that appended before it, and the callers
 //! that the previous sync released append during this sync and wait for the next one. Each
 //! caller then waits for two syncs, which caps N threads at about N / 2 times the rate of one.
-//! So before it syncs, a leader waits until as many callers wait as the previous sync covered,
-//! or for at most the previous sync's duration (and `MAX_GATHER`), whichever comes first. A lone
-//! caller waits only for the first sync after a larger group, because its own sync sets the
-//! group to 1. The group is counted when the sync starts, and callers that the previous sync
-//! covered but that have not returned yet count too, so it can be set too large. That costs
-//! one wait, not a lost record.
+//! So a sync waits for a group. Its size is the number of callers inside `wait_durable` when the
+//! last sync ended, those it covered and those that arrived during it, and it counts the callers
+//! that arrived since the last sync started. The caller that completes the group runs the sync
+//! itself, so no sleeping thread has to be woken for it. The first caller of a group stops
+//! waiting for the rest after the last sync's duration (at most `MAX_GATHER`) and runs the sync.
+//! A lone caller thus syncs at once, and callers that do not come back cost the others at most
+//! one such wait, never a lost record.
 
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::LogPosition;
 use crate::error::{Error, Result};
 
-/// Maximum time a leader waits for the callers of its group before it syncs.
+/// Maximum time the first caller of a group waits for the rest before it syncs.
 const MAX_GATHER: Duration = Duration::from_millis(1);
 
+/// The group commit of one log. It uses the standard library's mutex and condition variable
+/// rather than parking_lot's, so that a finished sync wakes its whole group at once. On Linux,
+/// `std::sync::Condvar::notify_all` wakes every waiter with one futex call. parking_lot 0.13
+/// moves the waiters to the mutex's queue instead and wakes the next one only when the previous
+/// one unlocks.
 pub(crate) struct GroupCommit {
     state: Mutex<CommitState>,
     sync_done: Condvar,
-    /// Signalled when the caller that completes the group starts waiting while a leader
-    /// gathers it.
-    arrived: Condvar,
     /// Reason of the first failed sync. Once set, the log rejects appends and syncs, because
     /// after a failed fsync the kernel may have dropped the dirty pages, and a retry that
     /// succeeds proves nothing about them.
     poison: OnceLock<String>,
 }
 
+type StateGuard<'a> = MutexGuard<'a, CommitState>;
+
 struct CommitState {
     /// Every frame that ends at or before this position is durable.
     synced: LogPosition,
-    /// True while a leader gathers its group or runs a sync.
+    /// True while a leader runs a sync.
     leader_running: bool,
-    /// True while a leader waits for the callers of its group.
-    gathering: bool,
+    /// When the first caller of an incomplete group stops waiting for the rest and syncs.
+    /// `None` while no caller waits for a group.
+    gather_deadline: Option<Instant>,
     /// Callers inside `wait_durable`, the leader included.
     waiters: usize,
-    /// Callers inside `wait_durable` when the last sync started: all of them were covered.
-    last_group: usize,
-    /// Duration of the last sync, which bounds the next leader's wait for its group.
+    /// Calls of `wait_durable` so far.
+    arrivals: u64,
+    /// `arrivals` when the last sync started. Callers that arrived later may need the next
+    /// sync, while those that arrived before and have not returned yet do not.
+    arrivals_at_last_sync: u64,
+    /// Callers that the next sync waits for: those inside `wait_durable`, the leader
+    /// included, when the last sync ended, whether it covered them or not.
+    expected_group: usize,
+    /// Duration of the last sync, which bounds the wait of a group's first caller.
     last_sync: Duration,
     /// Maximum wait for a group, `MAX_GATHER` except in tests.
     max_gather: Duration,
@@ -60,23 +71,29 @@ impl GroupCommit {
             state: Mutex::new(CommitState {
                 synced,
                 leader_running: false,
-                gathering: false,
+                gather_deadline: None,
                 waiters: 0,
-                last_group: 1,
+                arrivals: 0,
+                arrivals_at_last_sync: 0,
+                expected_group: 1,
                 last_sync: Duration::ZERO,
                 max_gather: MAX_GATHER,
             }),
             sync_done: Condvar::new(),
-            arrived: Condvar::new(),
             poison: OnceLock::new(),
         }
     }
 
-    /// Poisons the log with `reason` unless it is poisoned already; returns the error to give.
+    /// Poisons the log with `reason` unless it is poisoned already, and wakes the waiters to
+    /// fail them too. Returns the error to give.
     pub fn poison(&self, reason: String) -> Error {
-        Error::Poisoned {
-            reason: self.poison.get_or_init(|| reason).clone(),
-        }
+        // Setting the poison under the lock keeps a waiter from checking it just before it is
+        // set and sleeping through the notification.
+        let state = self.lock();
+        let reason = self.poison.get_or_init(|| reason).clone();
+        drop(state);
+        self.sync_done.notify_all();
+        Error::Poisoned { reason }
     }
 
     /// Returns `Error::Poisoned` once a sync has failed.
@@ -96,58 +113,91 @@ impl GroupCommit {
         pos: LogPosition,
         sync: &dyn Fn() -> std::result::Result<LogPosition, String>,
     ) -> Result<()> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         state.waiters += 1;
-        // Only the arrival that completes the group wakes the leader: on a machine with fewer
-        // cores than callers, each needless wake costs the leader a context switch.
-        if state.gathering && state.waiters >= state.last_group {
-            self.arrived.notify_one();
+        state.arrivals += 1;
+        loop {
+            let done = match self.check_poison() {
+                Err(error) => Some(Err(error)),
+                Ok(()) if state.synced >= pos => Some(Ok(())),
+                Ok(()) => None,
+            };
+            if let Some(result) = done {
+                state.waiters -= 1;
+                return result;
+            }
+            if state.leader_running {
+                state = self
+                    .sync_done
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let now = Instant::now();
+            if state.group_complete() || state.gather_deadline.is_some_and(|d| d <= now) {
+                return self.lead(state, pos, sync);
+            }
+            state = self.wait_for_group(state, now);
         }
-        let result = self.wait_locked(&mut state, pos, sync);
-        state.waiters -= 1;
-        result
     }
 
-    fn wait_locked(
+    /// Sleeps until a sync ends, or, for the first caller of an incomplete group, until the
+    /// group's deadline: the last sync's duration, at most `max_gather`, from `now`. Only that
+    /// caller sets a timeout, so the others are woken once, by the sync that covers them.
+    fn wait_for_group<'a>(&'a self, mut state: StateGuard<'a>, now: Instant) -> StateGuard<'a> {
+        if state.gather_deadline.is_some() {
+            return self
+                .sync_done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let deadline = now + state.last_sync.min(state.max_gather);
+        state.gather_deadline = Some(deadline);
+        // A sync that starts meanwhile clears the deadline, and the caller then waits for it.
+        // The poison ends the wait at once.
+        while state.gather_deadline == Some(deadline)
+            && !state.leader_running
+            && self.poison.get().is_none()
+        {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            state = match self.sync_done.wait_timeout(state, left) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        state
+    }
+
+    /// Locks the state. The code that holds the lock does not panic, short of an `Instant`
+    /// overflow, so a lock poisoned anyway is taken as it is.
+    fn lock(&self) -> StateGuard<'_> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `sync` as the leader with the lock released, publishes the result, wakes the
+    /// waiters and ends the leader's own wait for `pos`.
+    fn lead(
         &self,
-        state: &mut MutexGuard<'_, CommitState>,
+        mut state: StateGuard<'_>,
         pos: LogPosition,
         sync: &dyn Fn() -> std::result::Result<LogPosition, String>,
     ) -> Result<()> {
-        loop {
-            self.check_poison()?;
-            if state.synced >= pos {
-                return Ok(());
-            }
-            if state.leader_running {
-                self.sync_done.wait(state);
-                continue;
-            }
-            let covered = self.lead(state, sync)?;
-            if covered < pos {
-                return Err(Error::invalid(
-                    "log position",
-                    format!("{pos:?}"),
-                    format!("the log ends at {covered:?}: wait only for positions from append"),
-                ));
-            }
-        }
-    }
-
-    /// Runs `sync` as the leader with the lock released, then publishes the result.
-    fn lead(
-        &self,
-        state: &mut MutexGuard<'_, CommitState>,
-        sync: &dyn Fn() -> std::result::Result<LogPosition, String>,
-    ) -> Result<LogPosition> {
         state.leader_running = true;
-        self.gather(state);
-        let group = state.waiters;
+        state.gather_deadline = None;
+        state.arrivals_at_last_sync = state.arrivals;
+        drop(state);
+
         let started = Instant::now();
-        let result = MutexGuard::unlocked(state, sync);
-        state.last_sync = started.elapsed();
-        state.last_group = group;
+        let result = sync();
+        let elapsed = started.elapsed();
+
+        let mut state = self.lock();
+        state.last_sync = elapsed;
+        state.expected_group = state.waiters;
         state.leader_running = false;
+        state.waiters -= 1;
         let outcome = match result {
             Ok(covered) => {
                 state.synced = state.synced.max(covered);
@@ -158,126 +208,35 @@ impl GroupCommit {
                 Err(Error::Poisoned { reason })
             }
         };
-        // Waiters wake once this guard is released, and find the new position or the poison.
-        self.sync_done.notify_all();
-        outcome
-    }
+        let waiting = state.waiters > 0;
+        drop(state);
+        // Waking after the unlock lets each waiter take the lock at once instead of sleeping
+        // on it again. A waiter finds the new position or the poison. Every waiter counts
+        // itself under the lock before it sleeps, so with none counted there is none to wake.
+        if waiting {
+            self.sync_done.notify_all();
+        }
 
-    /// Waits, as the leader, until as many callers wait as the last sync covered, or until
-    /// the last sync's duration (at most `max_gather`) has passed. Callers that arrive in the
-    /// meantime have appended their frames, so the sync covers them too.
-    fn gather(&self, state: &mut MutexGuard<'_, CommitState>) {
-        if state.waiters >= state.last_group {
-            return;
+        let covered = outcome?;
+        if covered < pos {
+            return Err(Error::invalid(
+                "log position",
+                format!("{pos:?}"),
+                format!("the log ends at {covered:?}: wait only for positions from append"),
+            ));
         }
-        let deadline = Instant::now() + state.last_sync.min(state.max_gather);
-        state.gathering = true;
-        while state.waiters < state.last_group {
-            if self.arrived.wait_until(state, deadline).timed_out() {
-                break;
-            }
-        }
-        state.gathering = false;
+        Ok(())
+    }
+}
+
+impl CommitState {
+    /// Returns true when the callers that arrived since the last sync started are as many as
+    /// the group that the next sync waits for.
+    fn group_complete(&self) -> bool {
+        let arrived = self.arrivals - self.arrivals_at_last_sync;
+        arrived >= self.expected_group as u64
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::thread;
-
-    use super::*;
-
-    /// A log stand-in: `append` moves its end, and `sync` covers the end and counts the syncs.
-    #[derive(Default)]
-    struct FakeLog {
-        end: AtomicU64,
-        syncs: AtomicU64,
-    }
-
-    impl FakeLog {
-        fn append(&self) -> LogPosition {
-            position(self.end.fetch_add(1, Ordering::SeqCst) + 1)
-        }
-
-        fn sync(&self) -> std::result::Result<LogPosition, String> {
-            self.syncs.fetch_add(1, Ordering::SeqCst);
-            Ok(position(self.end.load(Ordering::SeqCst)))
-        }
-    }
-
-    fn position(offset: u64) -> LogPosition {
-        LogPosition { file: 1, offset }
-    }
-
-    fn commit_with_group(group: usize, gather: Duration) -> GroupCommit {
-        let commit = GroupCommit::new(position(0));
-        {
-            let mut state = commit.state.lock();
-            state.last_group = group;
-            state.last_sync = gather;
-            state.max_gather = gather;
-        }
-        commit
-    }
-
-    #[test]
-    fn leader_waits_for_its_group() {
-        let commit = Arc::new(commit_with_group(2, Duration::from_secs(30)));
-        let log = Arc::new(FakeLog::default());
-        let first = log.append();
-        let leader = {
-            let (commit, log) = (Arc::clone(&commit), Arc::clone(&log));
-            thread::spawn(move || commit.wait_durable(first, &|| log.sync()))
-        };
-        // Without the gathering, the leader would sync before the second append.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !commit.state.lock().gathering {
-            assert!(Instant::now() < deadline, "the leader never gathered");
-            thread::yield_now();
-        }
-        let second = log.append();
-        let gathered = Instant::now();
-        commit.wait_durable(second, &|| log.sync()).unwrap();
-        leader.join().unwrap().unwrap();
-        // The arrival that completed the group woke the leader: it did not sleep until its
-        // 30 s deadline.
-        assert!(gathered.elapsed() < Duration::from_secs(10));
-        assert_eq!(log.syncs.load(Ordering::SeqCst), 1);
-        assert_eq!(commit.state.lock().last_group, 2);
-    }
-
-    #[test]
-    fn missing_caller_ends_gathering_at_deadline() {
-        let commit = commit_with_group(3, Duration::from_millis(20));
-        let log = FakeLog::default();
-        let started = Instant::now();
-        commit.wait_durable(log.append(), &|| log.sync()).unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(20));
-        assert_eq!(log.syncs.load(Ordering::SeqCst), 1);
-        // The next leader waits only for the one caller that came.
-        assert_eq!(commit.state.lock().last_group, 1);
-        assert_eq!(commit.state.lock().waiters, 0);
-    }
-
-    #[test]
-    fn lone_caller_does_not_gather() {
-        let commit = commit_with_group(1, Duration::from_secs(30));
-        let log = FakeLog::default();
-        for _ in 0..3 {
-            commit.wait_durable(log.append(), &|| log.sync()).unwrap();
-        }
-        assert_eq!(log.syncs.load(Ordering::SeqCst), 3);
-        assert!(!commit.state.lock().gathering);
-        assert_eq!(commit.state.lock().last_group, 1);
-    }
-
-    #[test]
-    fn failed_sync_leaves_no_waiter_counted() {
-        let commit = commit_with_group(1, Duration::ZERO);
-        let failed = commit.wait_durable(position(1), &|| Err("disk gone".to_string()));
-        assert!(matches!(failed, Err(Error::Poisoned { .. })));
-        assert_eq!(commit.state.lock().waiters, 0);
-    }
-}
+mod tests;
