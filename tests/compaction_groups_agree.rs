@@ -15,7 +15,7 @@ const MODELS: [&str; 2] = ["a", "b"];
 /// Day of the prediction tracked last, which sets the data time of the policy.
 const NEWEST_DAY: i64 = 12;
 /// Small enough that most groups of a step are split into runs of one or two segments.
-const TINY_TARGET: u64 = 2 << 10;
+const TINY_TARGET: u64 = 512;
 
 /// One flushed segment's worth of tracking.
 #[derive(Clone, Debug)]
@@ -185,12 +185,12 @@ fn check_against_before(before: &Reads, after: &Reads, expire: bool) {
     let cutoff = after.raw_tier_start;
     let expired_before = if expire { DAY } else { i64::MIN };
     for (model, (raw_before, raw_after)) in before.raw.iter().zip(&after.raw).enumerate() {
-        let kept: Vec<&Prediction> = raw_before
+        let raw_tier: Vec<&Prediction> = raw_before
             .iter()
             .filter(|p| p.timestamp_ms >= cutoff)
             .collect();
-        let kept_after: Vec<&Prediction> = raw_after.iter().collect();
-        assert_eq!(kept_after, kept, "raw predictions of model {model}");
+        let raw_tier_after: Vec<&Prediction> = raw_after.iter().collect();
+        assert_eq!(raw_tier_after, raw_tier, "raw predictions of model {model}");
         let rolled = raw_before
             .iter()
             .filter(|p| (expired_before..cutoff).contains(&p.timestamp_ms));
@@ -257,4 +257,54 @@ fn label_several_runs_later_is_joined() {
     assert_eq!(labeled, 1);
     assert!(store.orphaned_delayed_metrics().unwrap().is_empty());
     store.close().unwrap();
+}
+
+/// Returns the number of delayed rows in the segment files of `dir`.
+fn stored_delayed_rows(dir: &std::path::Path) -> usize {
+    let names = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name());
+    let ids =
+        names.filter_map(|name| modelmetrics::segment::parse_segment_file_name(name.to_str()?));
+    ids.map(|id| {
+        let segment = modelmetrics::segment::Segment::open(dir, id).unwrap();
+        segment.records().unwrap().delayed.len()
+    })
+    .sum()
+}
+
+/// A prediction whose rollup interval would not fit in the i64 range stays raw. Its label,
+/// flushed runs later, is kept once, where it was, and still joins it.
+#[test]
+fn label_of_raw_limit_prediction_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), options(TINY_TARGET, false)).unwrap();
+    let score = |n: u64| Metrics::new().with("score", n as f64);
+    let limit = i64::MIN + 5;
+    store.track_metrics("a", uuid(0), limit, &score(0)).unwrap();
+    store.flush().unwrap();
+    for n in 1..=5 {
+        let rows = (n * 1_000..n * 1_000 + 400).map(|i| (uuid(i), i as i64 * 1_000));
+        for (id, ts) in rows {
+            store.track_metrics("a", id, ts, &score(n)).unwrap();
+        }
+        store.flush().unwrap();
+    }
+    let label = Metrics::new().with("label", true);
+    store.track_delayed_metrics(uuid(0), DAY, &label).unwrap();
+    store
+        .track_metrics("a", uuid(1 << 40), NEWEST_DAY * DAY, &score(9))
+        .unwrap();
+    store.flush().unwrap();
+    store.compact().unwrap();
+
+    let raw: Vec<Prediction> = store
+        .read_metrics("a", i64::MIN, i64::MIN + 10)
+        .unwrap()
+        .collect::<modelmetrics::Result<_>>()
+        .unwrap();
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].delayed, label);
+    store.close().unwrap();
+    assert_eq!(stored_delayed_rows(dir.path()), 1);
 }

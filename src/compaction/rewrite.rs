@@ -202,6 +202,12 @@ enum Fate {
 }
 
 impl Drop {
+    /// Returns whether this drop rolls up a prediction with timestamp `time_ms`: one below the
+    /// cutoff whose interval fits in the i64 range.
+    pub fn rolls_up(self, time_ms: i64) -> bool {
+        matches!(self.classify(time_ms), Fate::RollUp)
+    }
+
     fn classify(self, time_ms: i64) -> Fate {
         match self {
             Drop::Nothing => Fate::Keep,
@@ -483,6 +489,19 @@ mod tests {
         assert_eq!(out.deleted, 2);
         assert_eq!(out.outputs[0].predictions, vec![kept]);
         assert_eq!(out.outputs[0].delayed.len(), 1);
+    }
+
+    #[test]
+    fn rolls_up_only_fitting_old_timestamps() {
+        let roll_up = Drop::RolledUp {
+            before_ms: DAY,
+            interval_ms: 300_000,
+        };
+        assert!(roll_up.rolls_up(5));
+        assert!(!roll_up.rolls_up(DAY));
+        assert!(!roll_up.rolls_up(i64::MIN + 5));
+        assert!(!Drop::Nothing.rolls_up(5));
+        assert!(!Drop::Expired { before_ms: DAY }.rolls_up(5));
     }
 
     #[test]
