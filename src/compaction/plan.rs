@@ -183,6 +183,34 @@ pub(crate) fn adjacent_groups(segments: &[u64], ids: &HashSet<u64>) -> Vec<Vec<u
     groups
 }
 
+/// Splits each group into runs of adjacent segments of at most `max_bytes` in all, so that a
+/// step reads at most that much at once. A segment larger than `max_bytes` is a run of its own.
+/// Runs stay in data order.
+pub(crate) fn cap_groups(
+    groups: Vec<Vec<u64>>,
+    bytes_of: impl Fn(u64) -> u64,
+    max_bytes: u64,
+) -> Vec<Vec<u64>> {
+    let mut capped: Vec<Vec<u64>> = Vec::with_capacity(groups.len());
+    for group in groups {
+        let mut run: Vec<u64> = Vec::new();
+        let mut run_bytes = 0u64;
+        for id in group {
+            let bytes = bytes_of(id);
+            if !run.is_empty() && run_bytes.saturating_add(bytes) > max_bytes {
+                capped.push(std::mem::take(&mut run));
+                run_bytes = 0;
+            }
+            run.push(id);
+            run_bytes = run_bytes.saturating_add(bytes);
+        }
+        if !run.is_empty() {
+            capped.push(run);
+        }
+    }
+    capped
+}
+
 /// Groups the segments holding rows older than `before_ms` into runs adjacent in data order.
 fn groups_below(
     segments: &[SegmentInfo],
@@ -436,6 +464,23 @@ mod tests {
             groups_below(&segments, 5, |s| s.time_range),
             vec![vec![1], vec![3, 4]]
         );
+    }
+
+    #[test]
+    fn capped_groups_split_at_the_byte_limit() {
+        let bytes = |id: u64| id * 10;
+        let groups = vec![vec![1, 2, 3, 4], vec![9], vec![5, 1]];
+        let capped = cap_groups(groups, bytes, 60);
+        assert_eq!(capped, vec![vec![1, 2, 3], vec![4], vec![9], vec![5, 1]]);
+    }
+
+    #[test]
+    fn capped_groups_keep_order_and_ids() {
+        let groups = vec![vec![3, 1, 2], vec![7, 8]];
+        let capped = cap_groups(groups.clone(), |_| 100, 150);
+        assert_eq!(capped.concat(), groups.concat());
+        assert!(capped.iter().all(|run| run.len() == 1));
+        assert_eq!(cap_groups(groups.clone(), |_| 1, u64::MAX), groups);
     }
 
     #[test]

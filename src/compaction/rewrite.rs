@@ -10,7 +10,7 @@ use crate::record::{
     AggregateRecord, Prediction, PredictionKey, PredictionRecord, ResolvedDelayed, Seq,
 };
 use crate::segment::SegmentRecords;
-use crate::value::Metrics;
+use crate::value::{Metric, Metrics};
 
 /// The records a rewrite drops.
 #[derive(Clone, Copy, Debug)]
@@ -202,6 +202,12 @@ enum Fate {
 }
 
 impl Drop {
+    /// Returns whether this drop rolls up a prediction with timestamp `time_ms`: one below the
+    /// cutoff whose interval fits in the i64 range.
+    pub fn rolls_up(self, time_ms: i64) -> bool {
+        matches!(self.classify(time_ms), Fate::RollUp)
+    }
+
     fn classify(self, time_ms: i64) -> Fate {
         match self {
             Drop::Nothing => Fate::Keep,
@@ -225,9 +231,10 @@ fn partition(partitions: &mut BTreeMap<i64, Output>, key: i64) -> &mut Output {
 #[derive(Default)]
 struct RolledUp {
     predictions: Vec<PredictionRecord>,
-    /// Latest value of each delayed metric by prediction seq: later rows replace earlier ones,
-    /// because rows arrive in data order.
-    delayed: HashMap<Seq, BTreeMap<String, crate::value::Value>>,
+    /// Latest value of each delayed metric by prediction seq, one entry per name: later rows
+    /// replace earlier ones, because rows arrive in data order. A list, because a prediction
+    /// has few delayed metrics and a map per prediction would take several times the memory.
+    delayed: HashMap<Seq, Vec<Metric>>,
 }
 
 impl RolledUp {
@@ -241,7 +248,10 @@ impl RolledUp {
         };
         let latest = self.delayed.entry(key.seq).or_default();
         for metric in delayed.record.metrics.0 {
-            latest.insert(metric.name, metric.value);
+            match latest.iter_mut().find(|kept| kept.name == metric.name) {
+                Some(kept) => kept.value = metric.value,
+                None => latest.push(metric),
+            }
         }
     }
 
@@ -249,12 +259,10 @@ impl RolledUp {
     fn joined(mut self) -> Vec<Prediction> {
         let mut out = Vec::with_capacity(self.predictions.len());
         for record in self.predictions {
-            let delayed = self.delayed.remove(&record.seq).unwrap_or_default();
+            let mut joined = Metrics(self.delayed.remove(&record.seq).unwrap_or_default());
+            joined.0.sort_by(|a, b| a.name.cmp(&b.name));
             let mut metrics = record.metrics;
             metrics.0.sort_by(|a, b| a.name.cmp(&b.name));
-            let joined = delayed
-                .into_iter()
-                .fold(Metrics::new(), |m, (name, value)| m.with(name, value));
             out.push(Prediction {
                 model: record.model,
                 uuid: record.uuid,
@@ -481,6 +489,19 @@ mod tests {
         assert_eq!(out.deleted, 2);
         assert_eq!(out.outputs[0].predictions, vec![kept]);
         assert_eq!(out.outputs[0].delayed.len(), 1);
+    }
+
+    #[test]
+    fn rolls_up_only_fitting_old_timestamps() {
+        let roll_up = Drop::RolledUp {
+            before_ms: DAY,
+            interval_ms: 300_000,
+        };
+        assert!(roll_up.rolls_up(5));
+        assert!(!roll_up.rolls_up(DAY));
+        assert!(!roll_up.rolls_up(i64::MIN + 5));
+        assert!(!Drop::Nothing.rolls_up(5));
+        assert!(!Drop::Expired { before_ms: DAY }.rolls_up(5));
     }
 
     #[test]

@@ -365,7 +365,7 @@ pub fn interval_fits(timestamp_ms: i64, interval_ms: i64) -> bool {
 }
 
 /// Returns the start of the interval of `interval_ms` that contains `timestamp_ms`.
-fn interval_start(timestamp_ms: i64, interval_ms: i64) -> Result<i64> {
+pub(crate) fn interval_start(timestamp_ms: i64, interval_ms: i64) -> Result<i64> {
     let start = timestamp_ms
         .div_euclid(interval_ms)
         .checked_mul(interval_ms)

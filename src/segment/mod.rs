@@ -27,6 +27,7 @@ mod group_index;
 mod layout;
 mod query;
 mod records;
+mod records_resolved;
 mod summary;
 mod trailer;
 mod writer;

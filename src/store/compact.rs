@@ -3,36 +3,36 @@
 //!
 //! The steps that make a compaction visible run in this order:
 //!
-//! 1. the new segments and a run of their index entries are written and synced, with no lock
-//!    held, from a snapshot of the segments;
+//! 1. the new segments and a run of their index entries per group are written and synced, one
+//!    group at a time (src/store/compact_groups.rs), with no lock held, from a snapshot of the
+//!    segments;
 //! 2. holding `index_lock` (flushes skip their own index merges meanwhile), the runs that point
-//!    into replaced segments are merged with that run into one new run, dropping the entries of
-//!    replaced segments;
+//!    into replaced segments are merged with those runs into one new run, dropping the entries
+//!    of replaced segments;
 //! 3. holding `flush_lock` for a moment, a new manifest replaces the segments and runs and is
 //!    switched atomically; the store's state follows.
 //!
 //! A crash before step 3 leaves files that no manifest lists, which the next open deletes.
 //! Replaced segments are removed when the last reader drops them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::flush::{index_entries, install_manifest, remove_unlisted};
+use super::compact_groups::{Replacement, Rewritten, StepKind, rewrite_groups};
+use super::flush::{install_manifest, remove_unlisted};
 use super::rollup_change::{self as rollups, RollupChange};
 use super::{Inner, purge};
 use crate::compaction::plan::{self, SegmentInfo, Step, Watermarks};
-use crate::compaction::rewrite::{self, Deleted, Drop, Output, Split};
+use crate::compaction::rewrite::Drop;
 use crate::deletions::Deletions;
 use crate::error::Result;
 use crate::index::{self, IndexEntry, IndexRun};
 use crate::manifest::CompactionRecord;
 use crate::manifest::Deletion;
-use crate::record::{ResolvedDelayed, Seq};
 use crate::rollup::{self, RollupFile};
-use crate::segment::SegmentRecords;
-use crate::segment::{self, Segment, SegmentData};
+use crate::segment::Segment;
 use crate::segment_set::SegmentSet;
 use purge::Purge;
 
@@ -106,12 +106,6 @@ pub(super) struct Written {
     pub(super) ids: Vec<u64>,
 }
 
-/// The replacement of one group of adjacent segments.
-struct Replacement {
-    group: Vec<u64>,
-    segments: Vec<Arc<Segment>>,
-}
-
 /// Runs one step. Returns the group of a merge that would not lower the segment count, which
 /// is left as it was.
 fn run_step(inner: &Inner, step: Step, purge: Option<&Purge>) -> Result<Option<Vec<u64>>> {
@@ -162,19 +156,20 @@ fn run_step_writing(
         Drop::RolledUp { .. } if !kind.late => with_adopted_orphans(inner, &segments, groups)?,
         _ => groups,
     };
-    let rewritten = match rewrite_groups(inner, &segments, groups, drop, purge, kind, written)? {
+    let groups = cap_step_groups(inner, &segments, groups, kind);
+    let rewritten = match rewrite_groups(inner, &segments, groups, (drop, kind), purge, written)? {
         Rewritten::Skipped(group) => return Ok(Some(group)),
         Rewritten::Done(rewritten) => rewritten,
     };
     let mut record = rewritten.record;
-    record.rolled_up = rewritten.rolled_up.len() as u64;
-    let rollups = rollups::change(inner, drop, purge, rewritten.rolled_up, written)?;
+    record.rolled_up = rewritten.rollups.as_ref().map_or(0, |r| r.predictions());
+    let rollups = rollups::change(inner, drop, purge, rewritten.rollups, written)?;
     if let Some(file) = &rollups.added {
         record.bytes_out += file.file_bytes();
     }
     let mut change = Change::new(drop, rollups);
     change.replacements = rewritten.replacements;
-    change.new_run = write_entries(inner, rewritten.entries, written)?;
+    change.new_runs = rewritten.runs;
     change.read_from = Some(segments);
     change.record = record;
     change.purged = purge.map(|p| p.deletions.clone()).unwrap_or_default();
@@ -199,105 +194,21 @@ fn run_step_writing(
     Ok(None)
 }
 
-/// The kind of a step on segments, beyond dropping records: a merge, or a roll-up of late
-/// predictions.
-#[derive(Clone, Copy)]
-struct StepKind {
-    merging: bool,
-    late: bool,
-}
-
-/// The segments a step wrote in place of its groups.
-struct GroupOutputs {
-    replacements: Vec<Replacement>,
-    entries: Vec<IndexEntry>,
-    rolled_up: Vec<crate::record::Prediction>,
-    record: CompactionRecord,
-}
-
-enum Rewritten {
-    /// The step would change nothing in these segments: a merge that would not lower their
-    /// number, or a late roll-up that found no late prediction.
-    Skipped(Vec<u64>),
-    Done(GroupOutputs),
-}
-
-/// Rewrites each group of adjacent segments without what `drop` and `purge` remove, and
-/// writes the outputs.
-fn rewrite_groups(
+/// Splits the groups of an expiry, roll-up or purge into runs of at most twice
+/// `target_segment_bytes`, the bound the planner keeps for a merge's group. The step then reads
+/// one such run at a time, however many segments are old.
+fn cap_step_groups(
     inner: &Inner,
     segments: &SegmentSet,
     groups: Vec<Vec<u64>>,
-    drop: Drop,
-    purge: Option<&Purge>,
     kind: StepKind,
-    written: &mut Written,
-) -> Result<Rewritten> {
-    let (orphans, deletions) = {
-        let state = inner.state.read();
-        (Arc::clone(&state.orphans), Arc::clone(&state.deletions))
-    };
-    let no_seqs = HashSet::new();
-    let deleted = Deleted {
-        deletions: &deletions,
-        prediction_seqs: purge.map_or(&no_seqs, |p| &p.prediction_seqs),
-    };
-    let mut out = GroupOutputs {
-        replacements: Vec::with_capacity(groups.len()),
-        entries: Vec::new(),
-        rolled_up: Vec::new(),
-        record: CompactionRecord::default(),
-    };
-    let mut untouched: Vec<u64> = Vec::new();
-    let mut loaded = Vec::with_capacity(groups.len());
-    for group in groups {
-        let mut inputs = Vec::with_capacity(group.len());
-        let mut group_bytes = 0;
-        for id in &group {
-            if let Some(segment) = segments.get(id) {
-                group_bytes += segment.file_bytes();
-                inputs.push(segment.records()?);
-            }
-        }
-        loaded.push((group, inputs, group_bytes));
+) -> Vec<Vec<u64>> {
+    if kind.merging {
+        return groups;
     }
-    if let Drop::RolledUp { before_ms, .. } = drop {
-        join_across_groups(&mut loaded, before_ms);
-    }
-    for (group, inputs, group_bytes) in loaded {
-        out.record.bytes_in += group_bytes;
-        out.record.segments_in += group.len() as u64;
-        let input_count = inputs.len();
-        let split = split_for(&inputs, group_bytes, inner);
-        let rewritten = rewrite::rewrite(inputs, drop, &orphans, deleted, split);
-        if kind.merging && rewritten.outputs.len() >= input_count {
-            log::debug!("merging segments {group:?} would not lower their number: skipped");
-            return Ok(Rewritten::Skipped(group));
-        }
-        if kind.late && rewritten.rolled_up.is_empty() {
-            untouched.extend(group);
-            continue;
-        }
-        out.record.expired += rewritten.expired;
-        out.rolled_up.extend(rewritten.rolled_up);
-        let mut outputs = Vec::with_capacity(rewritten.outputs.len());
-        for output in &rewritten.outputs {
-            let (segment, segment_entries) = write_output(inner, output, written)?;
-            out.record.bytes_out += segment.file_bytes();
-            out.entries.extend(segment_entries);
-            outputs.push(Arc::new(segment));
-        }
-        out.record.segments_out += outputs.len() as u64;
-        out.replacements.push(Replacement {
-            group,
-            segments: outputs,
-        });
-    }
-    if kind.late && out.replacements.is_empty() {
-        log::debug!("no late prediction in segments {untouched:?} can be rolled up: skipped");
-        return Ok(Rewritten::Skipped(untouched));
-    }
-    Ok(Rewritten::Done(out))
+    let bytes_of = |id: u64| segments.get(&id).map_or(0, |s| s.file_bytes());
+    let target = inner.options.compaction.target_segment_bytes;
+    plan::cap_groups(groups, bytes_of, target.saturating_mul(2))
 }
 
 /// Adds to a roll-up's groups each other segment that still stores the first copy of an
@@ -332,72 +243,11 @@ fn with_adopted_orphans(
     Ok(groups)
 }
 
-/// Moves each resolved delayed row of a prediction that a roll-up before `before_ms` takes into
-/// the group that contains the prediction, so that the roll-up joins them.
-///
-/// A roll-up rewrites each group of adjacent segments on its own. A label can be flushed after
-/// segments of newer predictions, which the roll-up leaves alone, so it can lie in another
-/// group than its prediction. Resolved rows always lie in the prediction's segment or a later
-/// one, and groups come in data order, so the moved rows go after the group's own rows, which
-/// keeps the latest value last.
-fn join_across_groups(loaded: &mut [(Vec<u64>, Vec<SegmentRecords>, u64)], before_ms: i64) {
-    let mut home: HashMap<Seq, usize> = HashMap::new();
-    for (at, (_, inputs, _)) in loaded.iter().enumerate() {
-        let predictions = inputs.iter().flat_map(|records| &records.predictions);
-        for p in predictions.filter(|p| p.timestamp_ms < before_ms) {
-            home.insert(p.seq, at);
-        }
-    }
-    let mut moved: Vec<Vec<ResolvedDelayed>> = vec![Vec::new(); loaded.len()];
-    for (at, (_, inputs, _)) in loaded.iter_mut().enumerate() {
-        for records in inputs.iter_mut() {
-            let delayed = std::mem::take(&mut records.delayed);
-            for row in delayed {
-                let target = row
-                    .prediction
-                    .as_ref()
-                    .filter(|key| key.timestamp_ms < before_ms)
-                    .and_then(|key| home.get(&key.seq))
-                    .filter(|&&target| target != at);
-                match target.and_then(|&target| moved.get_mut(target)) {
-                    Some(rows) => rows.push(row),
-                    None => records.delayed.push(row),
-                }
-            }
-        }
-    }
-    for ((_, inputs, _), rows) in loaded.iter_mut().zip(moved) {
-        if !rows.is_empty() {
-            inputs.push(SegmentRecords {
-                predictions: Vec::new(),
-                delayed: rows,
-                aggregates: Vec::new(),
-            });
-        }
-    }
-}
-
-/// Outputs of about half the target size: the rows of that many bytes, at the bytes per row
-/// of `inputs`, which take `bytes_in` bytes.
-fn split_for(inputs: &[SegmentRecords], bytes_in: u64, inner: &Inner) -> Split {
-    let rows: u64 = inputs
-        .iter()
-        .map(|r| (r.predictions.len() + r.delayed.len() + r.aggregates.len()) as u64)
-        .sum();
-    let bytes_per_row = (bytes_in / rows.max(1)).max(1);
-    let target = inner.options.compaction.target_segment_bytes / 2;
-    Split {
-        partition_ms: plan::partition_ms(&inner.options.compaction),
-        min_rows: usize::try_from(target / bytes_per_row)
-            .unwrap_or(usize::MAX)
-            .max(1),
-    }
-}
-
 /// Everything one step changes, applied at once by `install`.
 struct Change {
     replacements: Vec<Replacement>,
-    new_run: Option<IndexRun>,
+    /// Runs of the new segments' index entries, one per group.
+    new_runs: Vec<IndexRun>,
     drop: Drop,
     record: CompactionRecord,
     /// The segments the step read, when it replaces segments.
@@ -412,7 +262,7 @@ impl Change {
     fn new(drop: Drop, rollups: RollupChange) -> Change {
         Change {
             replacements: Vec::new(),
-            new_run: None,
+            new_runs: Vec::new(),
             drop,
             record: CompactionRecord::default(),
             read_from: None,
@@ -423,45 +273,11 @@ impl Change {
     }
 }
 
-/// Writes one output segment and returns it with its index entries.
-fn write_output(
-    inner: &Inner,
-    output: &Output,
-    written: &mut Written,
-) -> Result<(Segment, Vec<IndexEntry>)> {
-    let id = inner.allocate_file_ids(1);
-    written.ids.push(id);
-    let data = SegmentData {
-        predictions: &output.predictions,
-        delayed: &output.delayed,
-        aggregates: &output.aggregates,
-    };
-    let file =
-        segment::write_segment_with(&*inner.io, &inner.dir, id, &data, inner.options.zstd_level)?;
-    let entries = index_entries(id, &file);
-    Ok((Segment::open(&inner.dir, id)?, entries))
-}
-
-/// Writes the index entries of the new segments as a run of their own, merged into the live
-/// runs at install.
-fn write_entries(
-    inner: &Inner,
-    entries: Vec<IndexEntry>,
-    written: &mut Written,
-) -> Result<Option<IndexRun>> {
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    let id = inner.allocate_file_ids(1);
-    written.ids.push(id);
-    IndexRun::write_with(Arc::clone(&inner.io), &inner.dir, id, entries).map(Some)
-}
-
 /// Rewrites the index runs that point into replaced segments and switches the manifest.
 /// Returns false, changing nothing, when a flush since the step's read wrote records that the
 /// step would have had to roll up or delete.
 fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<bool> {
-    let new_run = change.new_run.take();
+    let new_runs = std::mem::take(&mut change.new_runs);
     let added_rollups = change.rollups.added.take().map(Arc::new);
     let replacements = &change.replacements;
     let removed: HashSet<u64> = replacements.iter().flat_map(|r| r.group.clone()).collect();
@@ -481,7 +297,7 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
         .iter()
         .flat_map(|r| r.segments.clone())
         .collect();
-    let merged = merge_runs(inner, &live, &added, affected, new_run, &removed, written)?;
+    let merged = merge_runs(inner, &live, &added, affected, new_runs, &removed, written)?;
 
     let _flushing = inner.flush_lock.lock();
     let (mut manifest, mut segments) = {
@@ -552,21 +368,21 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     Ok(true)
 }
 
-/// Merges the runs that point into replaced segments with the run of the new segments,
-/// dropping the entries of replaced segments. The run of new entries alone is never listed,
-/// so it is removed once merged.
+/// Merges the runs that point into replaced segments with the runs of the new segments,
+/// dropping the entries of replaced segments. The runs of new entries alone are never listed,
+/// so they are removed once merged.
 fn merge_runs(
     inner: &Inner,
     live: &SegmentSet,
     added: &[Arc<Segment>],
     affected: Vec<Arc<IndexRun>>,
-    new_run: Option<IndexRun>,
+    new_runs: Vec<IndexRun>,
     removed: &HashSet<u64>,
     written: &mut Written,
 ) -> Result<Option<IndexRun>> {
-    let temporary = new_run.as_ref().map(|run| run.info().id);
+    let temporary: Vec<u64> = new_runs.iter().map(|run| run.info().id).collect();
     let mut inputs = affected;
-    inputs.extend(new_run.map(Arc::new));
+    inputs.extend(new_runs.into_iter().map(Arc::new));
     if inputs.is_empty() {
         return Ok(None);
     }
@@ -584,10 +400,8 @@ fn merge_runs(
     };
     let io = Arc::clone(&inner.io);
     let merged = index::merge_with(io, &inner.dir, id, &inputs, (&keep, &dropped), &source)?;
-    if let Some(temporary) = temporary {
-        remove_unlisted(inner, &[temporary]);
-        written.ids.retain(|&written| written != temporary);
-    }
+    remove_unlisted(inner, &temporary);
+    written.ids.retain(|written| !temporary.contains(written));
     Ok(Some(merged))
 }
 

@@ -72,9 +72,15 @@ fn full_policy() -> Retention {
         .delete_after(days(5))
 }
 
+std::thread_local! {
+    /// `target_segment_bytes` of the swept store. A test that lowers it makes each step
+    /// rewrite its segments in several groups, so that faults also hit between two groups.
+    static SWEPT_TARGET_BYTES: std::cell::Cell<u64> = const { std::cell::Cell::new(64 << 20) };
+}
+
 /// Options of the swept store: the full policy, with merges of small segments.
 fn swept_options() -> Options {
-    options(full_policy(), 64 << 20)
+    options(full_policy(), SWEPT_TARGET_BYTES.get())
 }
 
 /// Tracks and flushes batch `batch`: predictions spread over its third of a day, a label for
@@ -536,6 +542,16 @@ fn compaction_survives_io_error_everywhere() {
     assert!(count(&ops, Op::Rename) >= 4, "{ops:?}");
     assert!(count(&ops, Op::SyncDir) >= 4, "{ops:?}");
     assert!(count(&ops, Op::Remove) >= 1, "{ops:?}");
+}
+
+/// Segments of the template take about 640 bytes, so a target of 700 bytes splits the expiry
+/// and the roll-up into runs of two segments, each written before the next is read.
+#[test]
+fn compaction_in_capped_groups_survives_io_error_everywhere() {
+    SWEPT_TARGET_BYTES.set(700);
+    let ops = sweep(Fault::Io);
+    assert!(count(&ops, Op::Rename) >= 4, "{ops:?}");
+    assert!(count(&ops, Op::Create) >= 8, "{ops:?}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod compact;
+mod compact_groups;
 mod compactor;
 mod delete;
 #[cfg(test)]

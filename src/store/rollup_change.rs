@@ -8,6 +8,7 @@ use super::compact::Written;
 use super::purge::Purge;
 use crate::compaction::plan;
 use crate::compaction::rewrite::Drop;
+use crate::compaction::rolled_up::RollupBuilder;
 use crate::error::Result;
 use crate::rollup::{self, RolledUpFilter, Rollup, RollupFile};
 
@@ -17,7 +18,7 @@ pub(super) fn change(
     inner: &Inner,
     drop: Drop,
     purge: Option<&Purge>,
-    rolled_up: Vec<crate::record::Prediction>,
+    rolled_up: Option<RollupBuilder>,
     written: &mut Written,
 ) -> Result<RollupChange> {
     match drop {
@@ -32,7 +33,10 @@ pub(super) fn change(
             }),
             None => Ok(RollupChange::default()),
         },
-        Drop::RolledUp { .. } => add(inner, rolled_up, written),
+        Drop::RolledUp { .. } => match rolled_up {
+            Some(builder) => add(inner, builder, written),
+            None => Ok(RollupChange::default()),
+        },
         Drop::Expired { before_ms } => expire(inner, before_ms, written),
     }
 }
@@ -44,19 +48,12 @@ pub(super) struct RollupChange {
     pub(super) replaced: Vec<u64>,
 }
 
-/// Rolls up `predictions` at the first tier's interval into a new rollup file.
-fn add(
-    inner: &Inner,
-    predictions: Vec<crate::record::Prediction>,
-    written: &mut Written,
-) -> Result<RollupChange> {
-    let Some(tier) = inner.options.compaction.retention.tiers.first() else {
+/// Writes the rollups and filters of a roll-up step into a new rollup file.
+fn add(inner: &Inner, builder: RollupBuilder, written: &mut Written) -> Result<RollupChange> {
+    if inner.options.compaction.retention.tiers.is_empty() {
         return Ok(RollupChange::default());
-    };
-    let interval = plan::millis(tier.interval).max(1);
-    let uuids = predictions.iter().map(|p| (p.uuid, p.timestamp_ms));
-    let filters: Vec<RolledUpFilter> = RolledUpFilter::build(uuids).into_iter().collect();
-    let rollups = rollup::roll_up(predictions, interval, rollup::DEFAULT_ALPHA)?;
+    }
+    let (rollups, filters) = builder.finish();
     if rollups.is_empty() {
         return Ok(RollupChange::default());
     }
