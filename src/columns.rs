@@ -48,17 +48,24 @@ pub(crate) fn read_columns(
 ) -> Result<Columns> {
     let mut rows = PredictionColumns::default();
     rows.values.resize_with(metrics.len(), Vec::new);
+    // Each segment and each head returns its rows in (timestamp, seq) order, so the order only
+    // needs checking where the rows of one source meet those of the next.
+    let mut starts = Vec::new();
     for segment in snapshot.segments.values() {
+        starts.push(rows.timestamps.len());
         segment.prediction_columns(model, (start_ms, end_ms), metrics, &mut rows)?;
     }
     for head in snapshot.heads() {
         let found = head
             .read()
             .predictions_in(model, start_ms, end_ms, snapshot.seq_limit);
+        starts.push(rows.timestamps.len());
         push_head_rows(&mut rows, found, metrics);
     }
-    let (mut out, seqs) = visible_rows(snapshot, model, rows);
-    out.delayed = vec![vec![None; out.len()]; delayed.len()];
+    let keys = (&rows.timestamps[..], &rows.seqs[..]);
+    let sorted = starts.iter().all(|&start| sorted_at(keys, start));
+    let (mut out, seqs) = visible_rows(snapshot, model, rows, sorted);
+    out.delayed = (0..delayed.len()).map(|_| none_column(out.len())).collect();
     if delayed.is_empty() || out.is_empty() {
         return Ok(out);
     }
@@ -85,8 +92,18 @@ fn push_head_rows(rows: &mut PredictionColumns, found: Vec<PredictionRecord>, na
     }
 }
 
+/// Returns whether the row before `row` sorts at or before it by the (timestamp, seq) keys in
+/// `keys`. Returns true at the first row and past the end.
+fn sorted_at((timestamps, seqs): (&[i64], &[Seq]), row: usize) -> bool {
+    let key = |row: usize| Some((*timestamps.get(row)?, *seqs.get(row)?));
+    match (row.checked_sub(1).and_then(key), key(row)) {
+        (Some(before), Some(at)) => before <= at,
+        _ => true,
+    }
+}
+
 /// Returns the rows that no deletion hides, in (timestamp, seq) order, with each row's seq.
-/// The delayed columns are left empty.
+/// `sorted` is true when `rows` are in that order already. The delayed columns are left empty.
 ///
 /// Segments and heads each return sorted rows, so when they do not overlap and nothing is
 /// deleted, the vectors move to the output whole.
@@ -94,8 +111,8 @@ fn visible_rows(
     snapshot: &Snapshot,
     model: &str,
     mut rows: PredictionColumns,
+    sorted: bool,
 ) -> (Columns, Vec<Seq>) {
-    let sorted = rows.timestamps.iter().zip(&rows.seqs).is_sorted();
     if sorted && snapshot.deletions.is_empty() {
         let out = Columns {
             uuids: rows.uuids,
@@ -129,6 +146,12 @@ fn visible_rows(
     (out, gather_copies(&rows.seqs, &order))
 }
 
+/// Returns a column of `len` absent values. `vec![None; len]` clones its element per row,
+/// while this writes each `None` in place.
+fn none_column(len: usize) -> Vec<Option<Value>> {
+    std::iter::repeat_with(|| None).take(len).collect()
+}
+
 fn gather_copies<T: Copy>(values: &[T], order: &[usize]) -> Vec<T> {
     order
         .iter()
@@ -148,11 +171,15 @@ fn stored_delayed(
 ) -> Result<StoredDelayed> {
     let mut rows = DelayedColumns::default();
     rows.values.resize_with(names.len(), Vec::new);
+    // Each segment returns its rows sorted by prediction, so the order only needs checking
+    // where the rows of one segment meet those of the next.
+    let mut starts = Vec::new();
     for segment in snapshot.segments.values() {
+        starts.push(rows.prediction_seqs.len());
         segment.delayed_columns(model, window, names, &mut rows)?;
     }
-    let keys = rows.prediction_timestamps.iter().zip(&rows.prediction_seqs);
-    let order = match keys.is_sorted() {
+    let keys = (&rows.prediction_timestamps[..], &rows.prediction_seqs[..]);
+    let order = match starts.iter().all(|&start| sorted_at(keys, start)) {
         true => None,
         false => {
             let mut order: Vec<usize> = (0..rows.prediction_seqs.len()).collect();

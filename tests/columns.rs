@@ -205,3 +205,50 @@ fn columns_repeat_a_delayed_metric_asked_twice() {
     assert_eq!(columns.delayed[0], vec![Some(Value::Bool(true))]);
     assert_eq!(columns.delayed[1], vec![Some(Value::Bool(true))]);
 }
+
+/// Tracks a prediction of model "a" with a score, and when `label` is given, its label.
+fn track(store: &Store, id: u128, ts: i64, label: Option<bool>) {
+    let score = Metrics::new().with("score", id as f64 / 8.0);
+    store.track_metrics("a", uuid(id), ts, &score).unwrap();
+    if let Some(label) = label {
+        let label = Metrics::new().with("label", label);
+        store.track_delayed_metrics(uuid(id), 100, &label).unwrap();
+    }
+}
+
+#[test]
+fn columns_of_segments_sorted_and_interleaved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // The second segment starts at the first one's last timestamp, with a later seq, so their
+    // rows together are sorted, and so are their labels.
+    track(&store, 1, 10, None);
+    track(&store, 2, 20, None);
+    track(&store, 3, 30, Some(true));
+    store.flush().unwrap();
+    track(&store, 4, 30, Some(false));
+    track(&store, 5, 40, Some(true));
+    store.flush().unwrap();
+    check_window(&store, "a", 0, 50);
+    check_window(&store, "a", 30, 31);
+    let sorted = store.read_columns("a", (0, 50), &[], &["label"]).unwrap();
+    assert_eq!(sorted.uuids, [1, 2, 3, 4, 5].map(uuid));
+    let labels = [None, None, Some(true), Some(false), Some(true)];
+    assert_eq!(sorted.delayed[0], labels.map(|l| l.map(Value::Bool)));
+
+    // A third segment and the head contain rows and labels that sort before the others'.
+    track(&store, 6, 25, Some(true));
+    let label = Metrics::new().with("label", false);
+    store.track_delayed_metrics(uuid(1), 101, &label).unwrap();
+    let label = Metrics::new().with("label", true);
+    store.track_delayed_metrics(uuid(2), 102, &label).unwrap();
+    store.flush().unwrap();
+    track(&store, 7, 5, Some(false));
+    check_window(&store, "a", 0, 50);
+    check_window(&store, "a", 20, 31);
+    let mixed = store.read_columns("a", (0, 50), &[], &["label"]).unwrap();
+    assert_eq!(mixed.uuids, [7, 1, 2, 6, 3, 4, 5].map(uuid));
+    assert_eq!(mixed.timestamps, [5, 10, 20, 25, 30, 30, 40]);
+    let labels = [false, false, true, true, true, false, true];
+    assert_eq!(mixed.delayed[0], labels.map(|l| Some(Value::Bool(l))));
+}

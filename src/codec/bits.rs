@@ -4,6 +4,8 @@
 //! `w` bits, its low bit first. The writer pads the last byte with zero bits, and the reader
 //! rejects a stream whose padding is not zero.
 
+mod groups;
+
 use super::{DecodeError, DecodeResult};
 
 /// Returns the mask of the low `width` bits, for `width` in 0..=64.
@@ -59,6 +61,13 @@ pub fn write_fixed_width(out: &mut Vec<u8>, width: u32, values: impl Iterator<It
         tail.get(..pending_bits.div_ceil(8) as usize)
             .unwrap_or_default(),
     );
+}
+
+/// Returns how many values of `step` bits come before the first one that starts on a byte
+/// boundary, from bit `position` on, or `None` when none ever does.
+fn values_to_byte_boundary(position: usize, step: usize) -> Option<usize> {
+    // The bit offset within a byte repeats after 8 values.
+    (0..8).find(|&k| (position + k * step).is_multiple_of(8))
 }
 
 /// Appends values bit by bit to a byte vector.
@@ -189,16 +198,15 @@ impl<'a> BitReader<'a> {
             _ => 0,
         };
         let (head, tail) = out.split_at_mut(fast);
-        for slot in head {
-            let byte = position / 8;
-            let word = self
-                .bytes
-                .get(byte..byte + 8)
-                .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
-                .map_or(0, u64::from_le_bytes);
-            *slot = map((word >> (position % 8)) & mask);
-            position += step;
-        }
+        // Values before the first one that starts on a byte boundary, then groups of eight,
+        // then the rest of the values whose load fits.
+        let lead = values_to_byte_boundary(position, step).unwrap_or(head.len());
+        let (lead, rest) = head.split_at_mut(lead.min(head.len()));
+        position = self.read_loaded(position, width, lead, &map);
+        let grouped = groups::read_groups(self.bytes, position / 8, width, rest, &map);
+        position += grouped * step;
+        let rest = rest.get_mut(grouped..).unwrap_or_default();
+        position = self.read_loaded(position, width, rest, &map);
         for slot in tail {
             let byte = position / 8;
             let shift = (position % 8) as u32;
@@ -212,6 +220,30 @@ impl<'a> BitReader<'a> {
         }
         self.bit_position = position;
         Ok(())
+    }
+
+    /// Reads one value of `width` bits, up to 56, into each slot from bit `position` on, and
+    /// returns the position after them. Each value's 8-byte load must lie inside the input;
+    /// one that does not reads as 0.
+    fn read_loaded<T>(
+        &self,
+        mut position: usize,
+        width: u32,
+        slots: &mut [T],
+        map: &impl Fn(u64) -> T,
+    ) -> usize {
+        let mask = low_bits(width);
+        for slot in slots {
+            let byte = position / 8;
+            let word = self
+                .bytes
+                .get(byte..byte + 8)
+                .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
+                .map_or(0, u64::from_le_bytes);
+            *slot = map((word >> (position % 8)) & mask);
+            position += width as usize;
+        }
+        position
     }
 
     /// Moves past `bits` bits without reading them.
@@ -391,6 +423,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn read_many_in_groups_every_width_and_offset() {
+        // Inputs long enough for the 64-byte loads of groups of eight, with starts on and off
+        // byte boundaries, so that some reads take groups and some never reach a boundary.
+        for len in [64, 65, 71, 72, 100, 137] {
+            let bytes = patterned_bytes(len);
+            for start in (0..=17).chain([61, 8 * len - 70]) {
+                for width in 0..=64 {
+                    check_read_many(&bytes, start, width);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_reach_a_byte_boundary() {
+        assert_eq!(values_to_byte_boundary(0, 7), Some(0));
+        assert_eq!(values_to_byte_boundary(3, 7), Some(3));
+        assert_eq!(values_to_byte_boundary(1, 2), None);
+        assert_eq!(values_to_byte_boundary(4, 4), Some(1));
     }
 
     #[test]

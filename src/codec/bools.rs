@@ -9,8 +9,10 @@
 //! There is no header: the row count comes from the block. The padding bits of the last byte
 //! are zero, and a block of zero rows is zero bytes.
 
+use std::ops::Range;
+
 use super::bits::{BitReader, BitWriter, packed_len};
-use super::{DecodeResult, Reader, decode_atomically, try_reserve};
+use super::{DecodeError, DecodeResult, Reader, decode_atomically, try_reserve};
 
 /// Appends the encoding of `values`.
 pub fn encode(values: &[bool], out: &mut Vec<u8>) {
@@ -37,6 +39,32 @@ pub fn decode(bytes: &[u8], n: usize, out: &mut Vec<bool>) -> DecodeResult<()> {
         bits.read_many(1, slots, |bit| bit == 1)?;
         bits.check_end()
     })
+}
+
+/// Appends the values of `rows` of an encoding of `n` values, read in place. The length of
+/// the encoding is checked, but not the padding bits, which `decode` checks.
+pub fn decode_rows(
+    bytes: &[u8],
+    n: usize,
+    rows: Range<usize>,
+    out: &mut Vec<bool>,
+) -> DecodeResult<()> {
+    if rows.start > rows.end || rows.end > n {
+        let reason = format!("rows {rows:?} requested of {n} values");
+        return Err(DecodeError::new(0, reason));
+    }
+    if packed_len(n, 1) != Some(bytes.len()) {
+        let reason = format!("{} bytes for {n} values of one bit", bytes.len());
+        return Err(DecodeError::new(0, reason));
+    }
+    try_reserve(out, rows.len(), 0)?;
+    let bit = |row: usize| {
+        bytes
+            .get(row / 8)
+            .is_some_and(|byte| byte >> (row % 8) & 1 == 1)
+    };
+    out.extend(rows.map(bit));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -93,7 +121,32 @@ mod tests {
         assert_prefixes_rejected(&bytes, |prefix, out| decode(prefix, values.len(), out));
     }
 
+    #[test]
+    fn rows_of_a_wrong_length_are_rejected() {
+        let bytes = encoded(&[true; 9]);
+        let mut out = vec![false];
+        assert!(decode_rows(&bytes, 8, 0..8, &mut out).is_err());
+        assert!(decode_rows(&bytes, 17, 0..8, &mut out).is_err());
+        assert!(decode_rows(&bytes, 9, 5..10, &mut out).is_err());
+        assert_eq!(out, [false]);
+    }
+
     proptest! {
+        #[test]
+        fn rows_match_full_decode(
+            values in proptest::collection::vec(any::<bool>(), 0..300),
+            start in 0usize..300,
+            len in 0usize..300,
+        ) {
+            let bytes = encoded(&values);
+            let start = start.min(values.len());
+            let end = (start + len).min(values.len());
+            let mut out = vec![true];
+            decode_rows(&bytes, values.len(), start..end, &mut out).unwrap();
+            prop_assert!(out[0]);
+            prop_assert_eq!(&out[1..], &values[start..end]);
+        }
+
         #[test]
         fn any_values_round_trip(values in proptest::collection::vec(any::<bool>(), 0..300)) {
             let bytes = round_trip(&values);

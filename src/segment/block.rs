@@ -53,7 +53,7 @@ impl ColumnValues {
 /// Appends the typed `values` of the rows in `rows` to `out`, when every row has a value.
 fn extend<T>(
     values: Vec<T>,
-    wrap: fn(T) -> Value,
+    wrap: impl Fn(T) -> Value,
     rows: Range<usize>,
     out: &mut Vec<Option<Value>>,
 ) {
@@ -73,7 +73,7 @@ fn extend<T>(
 /// Moves the typed `values` of the present rows among `rows` into their slots.
 fn place<T>(
     values: Vec<T>,
-    wrap: fn(T) -> Value,
+    wrap: impl Fn(T) -> Value,
     presence: Option<&[bool]>,
     rows: Range<usize>,
     slots: &mut [Option<Value>],
@@ -388,7 +388,8 @@ impl<'s> BlockReader<'s> {
     ///
     /// A chunk of f64 or i64 values that every row has is read only for `rows` when its
     /// integers have a fixed width (frame packing of order 0). In other integer modes it is
-    /// read up to `rows.end`, and the XOR float mode decodes the whole chunk.
+    /// read up to `rows.end`, and the XOR float mode decodes the whole chunk. A bool chunk that
+    /// every row has is read only for `rows`.
     /// TODO: other chunks decode every row of the block, also for a window of a few rows.
     /// Restarts in the group index for metric columns would let them skip rows too.
     pub fn named_values_into(

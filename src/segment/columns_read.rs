@@ -55,9 +55,9 @@ impl Segment {
         out.values
             .iter_mut()
             .for_each(|column| column.reserve(rows));
+        let mut scratch = Vec::new();
         for WindowBlock { reader, rows } in found {
-            let seqs = reader.u64_rows(FixedColumn::Seq, rows.clone())?;
-            out.seqs.extend(seqs);
+            reader.u64_rows_into(FixedColumn::Seq, rows.clone(), &mut scratch, &mut out.seqs)?;
             reader.uuids_into(rows.clone(), &mut out.uuids)?;
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
                 reader.named_values_into(name, rows.clone(), column)?;
@@ -84,9 +84,10 @@ impl Segment {
         out.values
             .iter_mut()
             .for_each(|column| column.reserve(rows));
+        let mut scratch = Vec::new();
         for WindowBlock { reader, rows } in found {
-            let seqs = reader.u64_rows(FixedColumn::PredictionSeq, rows.clone())?;
-            out.prediction_seqs.extend(seqs);
+            let seqs = &mut out.prediction_seqs;
+            reader.u64_rows_into(FixedColumn::PredictionSeq, rows.clone(), &mut scratch, seqs)?;
             for (name, column) in names.iter().zip(out.values.iter_mut()) {
                 reader.named_values_into(name, rows.clone(), column)?;
             }
@@ -118,13 +119,10 @@ impl Segment {
                 continue;
             }
             let reader = self.block_reader(table, index)?;
-            let window = reader.rows_between(column, |t| t < start_ms, |t| t < end_ms)?;
-            if !window.rows.is_empty() {
-                timestamps.extend(window.values);
-                found.push(WindowBlock {
-                    reader,
-                    rows: window.rows,
-                });
+            let below_start = |t| t < start_ms;
+            let rows = reader.rows_between_into(column, below_start, |t| t < end_ms, timestamps)?;
+            if !rows.is_empty() {
+                found.push(WindowBlock { reader, rows });
             }
         }
         Ok(found)

@@ -51,6 +51,10 @@ impl GroupIndex {
             return Ok(GroupIndex { columns });
         }
         let groups = rows.saturating_sub(1) / GROUP_ROWS;
+        // Each restart takes at least one byte, so the bytes bound what is reserved.
+        for restarts in &mut columns {
+            restarts.reserve(groups.min(bytes.len()));
+        }
         let mut reader = Reader::new(bytes);
         let mut previous = vec![Restart::default(); tags.len()];
         for group in 1..=groups {

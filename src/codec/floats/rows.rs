@@ -52,13 +52,22 @@ fn decimal_rows(
         return Err(DecodeError::new(1, reason));
     };
     let integers = integer_rows(bytes, 2, n, rows)?;
-    out.reserve(integers.len());
-    for integer in integers {
-        if integer.unsigned_abs() >= EXACT_INTEGER_LIMIT as u64 {
-            let reason = format!("decimal integer {integer} is not below 2^53 in magnitude");
-            return Err(DecodeError::new(2, reason));
-        }
-        out.push(integer as f64 / power);
+    // A magnitude is at least 2^53 exactly when it has a bit at 53 or above, so the bitwise OR
+    // of all magnitudes is at least 2^53 exactly when one of them is. One check after the loop
+    // replaces a branch per value.
+    let start = out.len();
+    let mut magnitudes = 0u64;
+    out.extend(integers.iter().map(|&integer| {
+        magnitudes |= integer.unsigned_abs();
+        integer as f64 / power
+    }));
+    let limit = EXACT_INTEGER_LIMIT as u64;
+    if magnitudes >= limit {
+        out.truncate(start);
+        let integer = integers.iter().find(|i| i.unsigned_abs() >= limit);
+        let integer = integer.copied().unwrap_or_default();
+        let reason = format!("decimal integer {integer} is not below 2^53 in magnitude");
+        return Err(DecodeError::new(2, reason));
     }
     Ok(())
 }
@@ -146,6 +155,23 @@ mod tests {
         }
         assert_eq!(tags[0], TAG_DECIMAL);
         assert_eq!(tags[1], TAG_BINARY);
+    }
+
+    #[test]
+    fn decimal_integer_of_2_pow_53_is_rejected() {
+        let integers = [5, -(1 << 53) + 1, 1 << 53, 7];
+        let mut bytes = vec![TAG_DECIMAL, 2];
+        ints::encode(&integers, &mut bytes);
+        let mut out = vec![7.5];
+        decode_rows(&bytes, 4, 0..2, &mut out).unwrap();
+        assert_eq!(out, [7.5, 0.05, (-(1i64 << 53) + 1) as f64 / 100.0]);
+        let error = decode_rows(&bytes, 4, 1..4, &mut out).unwrap_err();
+        assert!(
+            error.reason.contains(&(1i64 << 53).to_string()),
+            "{}",
+            error.reason
+        );
+        assert_eq!(out.len(), 3, "a failed decode left values behind");
     }
 
     #[test]

@@ -197,20 +197,32 @@ fn decode_after(
     read_packed_from(packing, &mut reader, total, first, count, out)?;
 
     let residuals = out.get_mut(start + 1..).unwrap_or_default();
+    accumulate(residuals, order, restart);
+    Ok(())
+}
+
+/// Replaces the residuals of the rows after `restart` with their values, in an encoding of
+/// order `order`. One loop per order keeps the order's test out of the loop.
+fn accumulate(residuals: &mut [i64], order: usize, restart: &Restart) {
     let mut value = restart.value;
-    let mut delta = restart.delta;
-    for slot in residuals {
-        match order {
-            0 => value = *slot,
-            1 => value = value.wrapping_add(*slot),
-            _ => {
-                delta = delta.wrapping_add(*slot);
-                value = value.wrapping_add(delta);
+    match order {
+        // Order 0 residuals are the values.
+        0 => {}
+        1 => {
+            for slot in residuals {
+                value = value.wrapping_add(*slot);
+                *slot = value;
             }
         }
-        *slot = value;
+        _ => {
+            let mut delta = restart.delta;
+            for slot in residuals {
+                delta = delta.wrapping_add(*slot);
+                value = value.wrapping_add(delta);
+                *slot = value;
+            }
+        }
     }
-    Ok(())
 }
 
 fn read_tag(reader: &mut Reader) -> DecodeResult<(u8, Packing)> {

@@ -3,10 +3,10 @@
 
 use std::ops::Range;
 
-use crate::codec::{floats, ints};
+use crate::codec::{bools, floats, ints};
 use crate::error::Result;
 use crate::segment::block::BlockReader;
-use crate::segment::block::ColumnValues::{self, F64, I64};
+use crate::segment::block::ColumnValues::{self, Bool, F64, I64};
 use crate::segment::footer::{ChunkRef, ColumnDef};
 use crate::segment::group_index::{GROUP_ROWS, GroupIndex};
 use crate::segment::layout::{Encoding, FixedColumn, ValueType, fixed_columns};
@@ -55,20 +55,46 @@ impl BlockReader<'_> {
     /// Decodes the rows `rows` of a fixed integer or timestamp column, from the last restart
     /// of the group index at or before `rows.start`.
     pub fn i64_rows(&self, column: FixedColumn, rows: Range<usize>) -> Result<Vec<i64>> {
+        let mut out = Vec::with_capacity(rows.len());
+        self.i64_rows_into(column, rows, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the rows `rows` of a fixed integer or timestamp column to `out`, decoded as
+    /// `i64_rows` does.
+    fn i64_rows_into(
+        &self,
+        column: FixedColumn,
+        rows: Range<usize>,
+        out: &mut Vec<i64>,
+    ) -> Result<()> {
         let data = self.chunk_data(self.fixed_chunk(column)?, column.name())?;
         self.check_mode(&data, column.name(), &data.bytes)?;
         let position = self.indexed_position(column)?;
         let restart = self.groups()?.restart(position, rows.start);
-        let mut out = Vec::with_capacity(rows.len());
-        ints::decode_rows(&data.bytes, self.rows(), restart, rows, &mut out)
-            .map_err(|e| self.decode_error(&data, column.name(), 0, e))?;
-        Ok(out)
+        ints::decode_rows(&data.bytes, self.rows(), restart, rows, out)
+            .map_err(|e| self.decode_error(&data, column.name(), 0, e))
     }
 
     /// Decodes the rows `rows` of a fixed column of sequence numbers, as `i64_rows` does.
     pub fn u64_rows(&self, column: FixedColumn, rows: Range<usize>) -> Result<Vec<u64>> {
         let values = self.i64_rows(column, rows)?;
         Ok(values.into_iter().map(|value| value as u64).collect())
+    }
+
+    /// Appends the rows `rows` of a fixed column of sequence numbers to `out`, as `u64_rows`
+    /// returns them. `scratch` is a buffer for the decoded integers, reused across calls.
+    pub fn u64_rows_into(
+        &self,
+        column: FixedColumn,
+        rows: Range<usize>,
+        scratch: &mut Vec<i64>,
+        out: &mut Vec<u64>,
+    ) -> Result<()> {
+        scratch.clear();
+        self.i64_rows_into(column, rows, scratch)?;
+        out.extend(scratch.iter().map(|&value| value as u64));
+        Ok(())
     }
 
     /// Returns the rows whose value `v` of `column`, which must be sorted, has `below_start(v)`
@@ -80,48 +106,67 @@ impl BlockReader<'_> {
         below_start: impl Fn(i64) -> bool,
         below_end: impl Fn(i64) -> bool,
     ) -> Result<FoundRows> {
+        let mut values = Vec::new();
+        let rows = self.rows_between_into(column, below_start, below_end, &mut values)?;
+        Ok(FoundRows { rows, values })
+    }
+
+    /// Returns the rows that `rows_between` returns, and appends their values to `out`
+    /// instead of to a vector of their own.
+    pub fn rows_between_into(
+        &self,
+        column: FixedColumn,
+        below_start: impl Fn(i64) -> bool,
+        below_end: impl Fn(i64) -> bool,
+        out: &mut Vec<i64>,
+    ) -> Result<Range<usize>> {
         let data = self.chunk_data(self.fixed_chunk(column)?, column.name())?;
         self.check_mode(&data, column.name(), &data.bytes)?;
         let position = self.indexed_position(column)?;
         let groups = self.groups()?;
         let (restart, decoded) =
             groups.rows_around(position, self.rows(), &below_start, &below_end);
-        let mut values = Vec::with_capacity(decoded.len());
-        ints::decode_rows(
-            &data.bytes,
-            self.rows(),
-            restart,
-            decoded.clone(),
-            &mut values,
-        )
-        .map_err(|e| self.decode_error(&data, column.name(), 0, e))?;
+        let base = out.len();
+        out.reserve(decoded.len());
+        ints::decode_rows(&data.bytes, self.rows(), restart, decoded.clone(), out)
+            .map_err(|e| self.decode_error(&data, column.name(), 0, e))?;
+        let values = out.get(base..).unwrap_or_default();
         let start = values.partition_point(|value| below_start(*value));
         let end = values.partition_point(|value| below_end(*value)).max(start);
-        values.truncate(end);
-        values.drain(..start);
-        let rows = decoded.start + start..decoded.start + end;
-        Ok(FoundRows { rows, values })
+        out.truncate(base + end);
+        // The decoded rows before the window are removed, which moves the window's values.
+        out.drain(base..base + start);
+        Ok(decoded.start + start..decoded.start + end)
     }
 
     /// Decodes the values of `rows` of a metric chunk that every row of the block has, when
-    /// its type is f64 or i64. Returns `None` for the other types, which decode whole.
+    /// its type is f64, i64 or bool. Returns `None` for the other types, which decode whole.
     pub(super) fn metric_rows(
         &self,
         chunk: &ChunkRef,
         def: &ColumnDef,
         rows: Range<usize>,
     ) -> Result<Option<ColumnValues>> {
-        if !matches!(def.value_type, ValueType::F64 | ValueType::I64) {
+        if !matches!(
+            def.value_type,
+            ValueType::F64 | ValueType::I64 | ValueType::Bool
+        ) {
             return Ok(None);
         }
         let name = def.name.as_str();
         let data = self.chunk_data(chunk, name)?;
-        self.check_mode(&data, name, &data.bytes)?;
+        if def.value_type.encoding().has_mode() {
+            self.check_mode(&data, name, &data.bytes)?;
+        }
         let n = self.rows();
         let decoded = match def.value_type {
             ValueType::F64 => {
                 let mut values = Vec::with_capacity(rows.len());
                 floats::decode_rows(&data.bytes, n, rows, &mut values).map(|()| F64(values))
+            }
+            ValueType::Bool => {
+                let mut values = Vec::with_capacity(rows.len());
+                bools::decode_rows(&data.bytes, n, rows, &mut values).map(|()| Bool(values))
             }
             _ => {
                 let mut values = Vec::with_capacity(rows.len());
