@@ -14,7 +14,7 @@ use super::format::{
     PAGE_ENTRY_BYTES, PAGE_SIZE, Packing, SEGMENT_ID_SIZE,
 };
 use super::writer::{RunShape, RunWriter};
-use super::{IndexEntry, RunInfo, UuidSource, index_file_name};
+use super::{EntryKind, IndexEntry, RunInfo, UuidSource, index_file_name};
 use crate::error::{Error, IoContext, Result};
 use crate::io::StoreIo;
 
@@ -211,19 +211,7 @@ impl IndexRun {
     /// Decodes entry `at` of `page` and reads its UUID from `source`.
     fn entry(&self, page: &Page<'_>, at: usize, source: &dyn UuidSource) -> Result<IndexEntry> {
         let packed = self.packing.decode(page.bytes, at);
-        let Some(&segment) = self.segments.get(packed.slot as usize) else {
-            let reason = format!(
-                "page {} entry {at} names segment slot {}, the run has {} segments",
-                page.index,
-                packed.slot,
-                self.segments.len()
-            );
-            return Err(Error::corruption(
-                &self.path,
-                format::page_offset(page.index),
-                reason,
-            ));
-        };
+        let segment = self.slot_segment(page, at, packed.slot)?;
         let uuid = source.uuid_at(segment, packed.kind, packed.row)?;
         Ok(IndexEntry {
             uuid,
@@ -231,6 +219,20 @@ impl IndexRun {
             segment,
             row: packed.row,
         })
+    }
+
+    /// Returns the segment id of `slot`, named by entry `at` of `page`.
+    fn slot_segment(&self, page: &Page<'_>, at: usize, slot: u32) -> Result<u64> {
+        let Some(&segment) = self.segments.get(slot as usize) else {
+            let reason = format!(
+                "page {} entry {at} names segment slot {slot}, the run has {} segments",
+                page.index,
+                self.segments.len()
+            );
+            let offset = format::page_offset(page.index);
+            return Err(Error::corruption(&self.path, offset, reason));
+        };
+        Ok(segment)
     }
 
     /// Iterates over all entries in sorted order, reading their UUIDs from `source` and
@@ -270,6 +272,27 @@ impl IndexRun {
         let mut previous = None;
         for page in 0..header.page_count {
             previous = self.verify_page(page, previous, source)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn bloom(&self) -> &Bloom {
+        &self.bloom
+    }
+
+    /// Calls `visit` with the segment, kind and row of every entry in sorted order, checking
+    /// the page CRCs but reading no UUID.
+    pub(crate) fn for_each_location(
+        &self,
+        mut visit: impl FnMut(u64, EntryKind, u32) -> Result<()>,
+    ) -> Result<()> {
+        for index in 0..self.header.page_count {
+            let page = self.page(index, false)?;
+            for at in 0..page.count {
+                let packed = self.packing.decode(page.bytes, at);
+                let segment = self.slot_segment(&page, at, packed.slot)?;
+                visit(segment, packed.kind, packed.row)?;
+            }
         }
         Ok(())
     }

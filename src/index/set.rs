@@ -38,13 +38,19 @@ impl IndexSet {
     /// Returns a new snapshot without the runs whose ids are in `removed` and with `added`,
     /// as after a merge. Ids that are not in the snapshot are ignored.
     pub fn replace(&self, removed: &[u64], added: Arc<IndexRun>) -> IndexSet {
+        self.replace_all(removed, vec![added])
+    }
+
+    /// Returns a new snapshot without the runs whose ids are in `removed` and with every run of
+    /// `added`, as after a compaction. Ids that are not in the snapshot are ignored.
+    pub fn replace_all(&self, removed: &[u64], added: Vec<Arc<IndexRun>>) -> IndexSet {
         let mut runs: Vec<Arc<IndexRun>> = self
             .runs
             .iter()
             .filter(|run| !removed.contains(&run.info().id))
             .cloned()
             .collect();
-        runs.push(added);
+        runs.extend(added);
         IndexSet::new(runs)
     }
 

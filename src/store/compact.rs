@@ -5,9 +5,9 @@
 //!
 //! 1. the new segments and a run of their index entries are written and synced, with no lock
 //!    held, from a snapshot of the segments;
-//! 2. holding `index_lock` (flushes skip their own index merges meanwhile), the runs that point
-//!    into replaced segments are merged with that run into one new run, dropping the entries of
-//!    replaced segments;
+//! 2. holding `index_lock` (flushes skip their own index merges meanwhile), each run that
+//!    points into replaced segments is rewritten without their entries, or dropped when it
+//!    points into no other segment, and that run is listed beside them;
 //! 3. holding `flush_lock` for a moment, a new manifest replaces the segments and runs and is
 //!    switched atomically; the store's state follows.
 //!
@@ -442,7 +442,7 @@ fn write_output(
     Ok((Segment::open(&inner.dir, id)?, entries))
 }
 
-/// Writes the index entries of the new segments as a run of their own, merged into the live
+/// Writes the index entries of the new segments as a run of their own, listed beside the live
 /// runs at install.
 fn write_entries(
     inner: &Inner,
@@ -477,11 +477,7 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
         .cloned()
         .collect();
     let affected_ids: Vec<u64> = affected.iter().map(|run| run.info().id).collect();
-    let added: Vec<Arc<Segment>> = replacements
-        .iter()
-        .flat_map(|r| r.segments.clone())
-        .collect();
-    let merged = merge_runs(inner, &live, &added, affected, new_run, &removed, written)?;
+    let new_runs = replace_runs(inner, &live, &affected, new_run, &removed, written)?;
 
     let _flushing = inner.flush_lock.lock();
     let (mut manifest, mut segments) = {
@@ -498,9 +494,8 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     }
     manifest.segments = segments.ids().to_vec();
     manifest.index_runs.retain(|id| !affected_ids.contains(id));
-    manifest
-        .index_runs
-        .extend(merged.as_ref().map(|run| run.info().id));
+    let new_ids = new_runs.iter().map(|run| run.info().id);
+    manifest.index_runs.extend(new_ids);
     manifest.index_runs.sort_unstable();
     let rollups = &change.rollups;
     manifest.rollups.retain(|id| !rollups.replaced.contains(id));
@@ -519,9 +514,8 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     {
         let mut state = inner.state.write();
         state.segments = Arc::new(segments);
-        if let Some(run) = merged {
-            state.index = state.index.replace(&affected_ids, Arc::new(run));
-        }
+        let new_runs = new_runs.into_iter().map(Arc::new).collect();
+        state.index = state.index.replace_all(&affected_ids, new_runs);
         let mut files: Vec<Arc<RollupFile>> = state
             .rollups
             .iter()
@@ -552,43 +546,33 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     Ok(true)
 }
 
-/// Merges the runs that point into replaced segments with the run of the new segments,
-/// dropping the entries of replaced segments. The run of new entries alone is never listed,
-/// so it is removed once merged.
-fn merge_runs(
+/// Returns the runs that replace the runs that point into replaced segments: the run of the
+/// new segments, and each of those runs without the entries of replaced segments.
+///
+/// A run that points only into replaced segments keeps no entry, so it is dropped unread. The
+/// others are filtered, which reads no UUID but one per page, so the work grows with the size
+/// of the runs that point into kept segments, not with the UUID reads of a merge.
+/// `index_merge::pending_runs` keeps those runs small. The new runs are merged later, by the
+/// policy of the flushes.
+fn replace_runs(
     inner: &Inner,
     live: &SegmentSet,
-    added: &[Arc<Segment>],
-    affected: Vec<Arc<IndexRun>>,
+    affected: &[Arc<IndexRun>],
     new_run: Option<IndexRun>,
     removed: &HashSet<u64>,
     written: &mut Written,
-) -> Result<Option<IndexRun>> {
-    let temporary = new_run.as_ref().map(|run| run.info().id);
-    let mut inputs = affected;
-    inputs.extend(new_run.map(Arc::new));
-    if inputs.is_empty() {
-        return Ok(None);
+) -> Result<Vec<IndexRun>> {
+    let mut runs: Vec<IndexRun> = new_run.into_iter().collect();
+    let mixed = affected
+        .iter()
+        .filter(|run| !run.segments().iter().all(|id| removed.contains(id)));
+    for run in mixed {
+        let id = inner.allocate_file_ids(1);
+        written.ids.push(id);
+        let io = Arc::clone(&inner.io);
+        runs.extend(index::filter_with(io, &inner.dir, id, run, removed, live)?);
     }
-    let source = SegmentSet::new(live.values().cloned().chain(added.iter().cloned()));
-    let id = inner.allocate_file_ids(1);
-    written.ids.push(id);
-    let keep = |entry: &IndexEntry| !removed.contains(&entry.segment);
-    let dropped = index::Dropped {
-        segments: removed.iter().copied().collect(),
-        entries: removed
-            .iter()
-            .filter_map(|id| live.get(id))
-            .map(|segment| u64::from(segment.prediction_count()))
-            .sum(),
-    };
-    let io = Arc::clone(&inner.io);
-    let merged = index::merge_with(io, &inner.dir, id, &inputs, (&keep, &dropped), &source)?;
-    if let Some(temporary) = temporary {
-        remove_unlisted(inner, &[temporary]);
-        written.ids.retain(|&written| written != temporary);
-    }
-    Ok(Some(merged))
+    Ok(runs)
 }
 
 /// True when a segment that a flush added since `read_from` contains rows that a roll-up or an
