@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::format::PackedEntry;
 use super::run::IndexRun;
 use super::writer::{RunShape, RunWriter};
 use super::{UuidSource, index_file_name};
@@ -32,26 +33,38 @@ pub(crate) fn filter_with(
     source: &dyn UuidSource,
 ) -> Result<Option<IndexRun>> {
     let started = Instant::now();
-    let shape = RunShape {
-        segments: (run.segments().iter())
-            .filter(|id| !removed.contains(id))
-            .copied()
-            .collect(),
-        max_row: run.max_row(),
-    };
-    if shape.segments.is_empty() {
+    // The new slot of each slot of `run`, or `None` for a removed segment.
+    let mut new_slots: Vec<Option<u32>> = Vec::with_capacity(run.segments().len());
+    let mut segments: Vec<u64> = Vec::new();
+    for &id in run.segments() {
+        if removed.contains(&id) {
+            new_slots.push(None);
+        } else {
+            new_slots.push(Some(segments.len() as u32));
+            segments.push(id);
+        }
+    }
+    if segments.is_empty() {
         return Ok(None);
     }
 
+    let shape = RunShape {
+        segments,
+        max_row: run.max_row(),
+    };
     let bloom = run.bloom().clone();
     let mut writer = RunWriter::create_with_bloom(io, dir, new_id, bloom, shape)?;
     let mut kept_entries = 0u64;
-    run.for_each_location(|segment, kind, row| {
-        if removed.contains(&segment) {
+    run.for_each_packed(|packed| {
+        let Some(&Some(slot)) = new_slots.get(packed.slot as usize) else {
             return Ok(());
-        }
+        };
         kept_entries += 1;
-        writer.push_located(segment, kind, row, || source.uuid_at(segment, kind, row))
+        let fence = || {
+            let segment = run.segments().get(packed.slot as usize).copied();
+            source.uuid_at(segment.unwrap_or_default(), packed.kind, packed.row)
+        };
+        writer.push_packed(PackedEntry { slot, ..packed }, fence)
     })?;
 
     if kept_entries == 0 {

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 use uuid::Uuid;
 
-use super::bloom::{BLOCK_BITS, Bloom, MAX_HASHES};
+use super::bloom::{BLOCK_BITS, Bloom, MAX_HASHES, UuidHash};
 use super::format::{
     self, DATA_OFFSET, FENCE_SIZE, FOOTER_SIZE, Footer, HEADER_SIZE, Header, PAGE_CRC_OFFSET,
-    PAGE_ENTRY_BYTES, PAGE_SIZE, Packing, SEGMENT_ID_SIZE,
+    PAGE_ENTRY_BYTES, PAGE_SIZE, PackedEntry, Packing, SEGMENT_ID_SIZE,
 };
 use super::writer::{RunShape, RunWriter};
-use super::{EntryKind, IndexEntry, RunInfo, UuidSource, index_file_name};
+use super::{IndexEntry, RunInfo, UuidSource, index_file_name};
 use crate::error::{Error, IoContext, Result};
 use crate::io::StoreIo;
 
@@ -154,6 +154,12 @@ impl IndexRun {
         self.bloom.may_contain(uuid)
     }
 
+    /// Returns false when the run contains no entry for the UUID of `hash`, as `may_contain`
+    /// does.
+    pub(crate) fn may_contain_hash(&self, hash: UuidHash) -> bool {
+        self.bloom.may_contain_hash(hash)
+    }
+
     /// Appends every entry of `uuid` to `out`, in sorted order. `source` reads the UUIDs that
     /// the entries point to.
     pub fn lookup(
@@ -280,18 +286,18 @@ impl IndexRun {
         &self.bloom
     }
 
-    /// Calls `visit` with the segment, kind and row of every entry in sorted order, checking
-    /// the page CRCs but reading no UUID.
-    pub(crate) fn for_each_location(
+    /// Calls `visit` with every packed entry, whose slot is checked against the segment table,
+    /// in sorted order. It checks the page CRCs but reads no UUID.
+    pub(crate) fn for_each_packed(
         &self,
-        mut visit: impl FnMut(u64, EntryKind, u32) -> Result<()>,
+        mut visit: impl FnMut(PackedEntry) -> Result<()>,
     ) -> Result<()> {
         for index in 0..self.header.page_count {
             let page = self.page(index, false)?;
             for at in 0..page.count {
                 let packed = self.packing.decode(page.bytes, at);
-                let segment = self.slot_segment(&page, at, packed.slot)?;
-                visit(segment, packed.kind, packed.row)?;
+                self.slot_segment(&page, at, packed.slot)?;
+                visit(packed)?;
             }
         }
         Ok(())

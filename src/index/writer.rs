@@ -15,7 +15,7 @@ use super::format::{
 };
 use uuid::Uuid;
 
-use super::{EntryKind, IndexEntry, index_file_name};
+use super::{IndexEntry, index_file_name};
 use crate::error::{Error, IoContext, Result};
 use crate::io::{CreateMode, StoreFile, StoreIo};
 
@@ -95,7 +95,7 @@ impl RunWriter {
     }
 
     /// Creates run file `run_id` like `create_with`, starting from `bloom` as its filter. The
-    /// caller of `push_located` passes a filter that already contains every UUID it pushes.
+    /// caller of `push_packed` passes a filter that already contains every UUID it pushes.
     pub(crate) fn create_with_bloom(
         io: Arc<dyn StoreIo>,
         dir: &Path,
@@ -150,23 +150,29 @@ impl RunWriter {
         Ok(())
     }
 
-    /// Appends an entry given by its location alone, for a copy of entries already in order.
-    /// The writer neither checks the order nor adds to the bloom filter, and calls `fence` for
-    /// the UUID of the entry only when it starts a page.
-    pub(crate) fn push_located(
+    /// Appends an entry given by its slot in the writer's segment table, kind and row, for a
+    /// copy of entries already in order. The writer neither checks the order nor adds to the
+    /// bloom filter, and calls `fence` for the UUID of the entry only when it starts a page.
+    pub(crate) fn push_packed(
         &mut self,
-        segment: u64,
-        kind: EntryKind,
-        row: u32,
+        packed: PackedEntry,
         fence: impl FnOnce() -> Result<Uuid>,
     ) -> Result<()> {
-        let located = IndexEntry {
-            uuid: Uuid::nil(),
-            kind,
-            segment,
-            row,
-        };
-        let packed = self.pack(&located)?;
+        if packed.slot as usize >= self.shape.segments.len() {
+            let reason = format!(
+                "the run's segment table has {} slots",
+                self.shape.segments.len()
+            );
+            return Err(Error::invalid(
+                "segment slot",
+                packed.slot.to_string(),
+                reason,
+            ));
+        }
+        if packed.row > self.shape.max_row {
+            let reason = format!("the run addresses rows up to {}", self.shape.max_row);
+            return Err(Error::invalid("row", packed.row.to_string(), reason));
+        }
         if self.in_page == 0 {
             self.fences.extend_from_slice(fence()?.as_bytes());
         }
