@@ -137,6 +137,12 @@ fn plan_coarsen(newest: i64, marks: &Watermarks, policy: &Compaction) -> Option<
     None
 }
 
+/// True when a segment of `bytes` is small enough for `plan_merge` to merge it with its
+/// neighbours: under half of `target_bytes`.
+pub(crate) fn is_small(bytes: u64, target_bytes: u64) -> bool {
+    bytes < target_bytes / 2
+}
+
 /// Finds the first run of at least `MIN_MERGE_INPUTS` adjacent small segments, of at most
 /// twice the target size in all, that is not in `unproductive`. A run is unproductive when an
 /// earlier merge of it gave as many segments as it read, because its rows fall into that many
@@ -150,7 +156,7 @@ fn plan_merge(
     let mut run_bytes = 0u64;
     let mut candidates: Vec<Vec<u64>> = Vec::new();
     for segment in segments {
-        let small = segment.bytes < target_bytes / 2;
+        let small = is_small(segment.bytes, target_bytes);
         if !small || run_bytes.saturating_add(segment.bytes) > target_bytes.saturating_mul(2) {
             candidates.push(std::mem::take(&mut run));
             run_bytes = 0;

@@ -39,6 +39,17 @@ fn mix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The two hashes of a UUID, computed once for the filters of all runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UuidHash(u64, u64);
+
+impl UuidHash {
+    pub(crate) fn of(uuid: &Uuid) -> UuidHash {
+        let (h1, h2) = hash_pair(uuid);
+        UuidHash(h1, h2)
+    }
+}
+
 /// Computes the two hashes of a UUID. The second is odd, so its multiples cycle through all
 /// residues.
 fn hash_pair(uuid: &Uuid) -> (u64, u64) {
@@ -99,7 +110,11 @@ impl Bloom {
 
     /// Returns the first word of the block of `h1` and the bit positions inside the block.
     fn positions(&self, uuid: &Uuid) -> (usize, impl Iterator<Item = u64> + use<>) {
-        let (h1, h2) = hash_pair(uuid);
+        self.positions_of(UuidHash::of(uuid))
+    }
+
+    fn positions_of(&self, hash: UuidHash) -> (usize, impl Iterator<Item = u64> + use<>) {
+        let UuidHash(h1, h2) = hash;
         let blocks = self.bits() / BLOCK_BITS;
         let first_word = (reduce(h1, blocks) * BLOCK_WORDS) as usize;
         let mask = (1u64 << POSITION_BITS) - 1;
@@ -119,7 +134,12 @@ impl Bloom {
 
     /// Returns false when `uuid` was never inserted; true means it probably was.
     pub(crate) fn may_contain(&self, uuid: &Uuid) -> bool {
-        let (first_word, mut positions) = self.positions(uuid);
+        self.may_contain_hash(UuidHash::of(uuid))
+    }
+
+    /// Returns false when the UUID of `hash` was never inserted, as `may_contain` does.
+    pub(crate) fn may_contain_hash(&self, hash: UuidHash) -> bool {
+        let (first_word, mut positions) = self.positions_of(hash);
         let Some(block) = self
             .words
             .get(first_word..first_word + BLOCK_WORDS as usize)

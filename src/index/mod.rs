@@ -10,6 +10,7 @@
 //! docs/format/index.md describes the file layout, the bloom filter and the merge policy.
 
 pub(crate) mod bloom;
+mod filter;
 mod format;
 mod merge;
 mod run;
@@ -19,8 +20,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use filter::filter_with;
 pub(crate) use merge::{Dropped, merge_with};
-pub use merge::{MERGE_MIN_RUNS, MERGE_SIZE_RATIO, merge, plan_merge};
+pub use merge::{MERGE_MIN_RUNS, MERGE_SIZE_RATIO, merge, plan_merge, plan_merge_apart};
 pub use run::IndexRun;
 pub use set::IndexSet;
 

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use memmap2::Mmap;
 use uuid::Uuid;
 
-use super::bloom::{BLOCK_BITS, Bloom, MAX_HASHES};
+use super::bloom::{BLOCK_BITS, Bloom, MAX_HASHES, UuidHash};
 use super::format::{
     self, DATA_OFFSET, FENCE_SIZE, FOOTER_SIZE, Footer, HEADER_SIZE, Header, PAGE_CRC_OFFSET,
-    PAGE_ENTRY_BYTES, PAGE_SIZE, Packing, SEGMENT_ID_SIZE,
+    PAGE_ENTRY_BYTES, PAGE_SIZE, PackedEntry, Packing, SEGMENT_ID_SIZE,
 };
 use super::writer::{RunShape, RunWriter};
 use super::{IndexEntry, RunInfo, UuidSource, index_file_name};
@@ -154,6 +154,12 @@ impl IndexRun {
         self.bloom.may_contain(uuid)
     }
 
+    /// Returns false when the run contains no entry for the UUID of `hash`, as `may_contain`
+    /// does.
+    pub(crate) fn may_contain_hash(&self, hash: UuidHash) -> bool {
+        self.bloom.may_contain_hash(hash)
+    }
+
     /// Appends every entry of `uuid` to `out`, in sorted order. `source` reads the UUIDs that
     /// the entries point to.
     pub fn lookup(
@@ -211,19 +217,7 @@ impl IndexRun {
     /// Decodes entry `at` of `page` and reads its UUID from `source`.
     fn entry(&self, page: &Page<'_>, at: usize, source: &dyn UuidSource) -> Result<IndexEntry> {
         let packed = self.packing.decode(page.bytes, at);
-        let Some(&segment) = self.segments.get(packed.slot as usize) else {
-            let reason = format!(
-                "page {} entry {at} names segment slot {}, the run has {} segments",
-                page.index,
-                packed.slot,
-                self.segments.len()
-            );
-            return Err(Error::corruption(
-                &self.path,
-                format::page_offset(page.index),
-                reason,
-            ));
-        };
+        let segment = self.slot_segment(page, at, packed.slot)?;
         let uuid = source.uuid_at(segment, packed.kind, packed.row)?;
         Ok(IndexEntry {
             uuid,
@@ -231,6 +225,20 @@ impl IndexRun {
             segment,
             row: packed.row,
         })
+    }
+
+    /// Returns the segment id of `slot`, named by entry `at` of `page`.
+    fn slot_segment(&self, page: &Page<'_>, at: usize, slot: u32) -> Result<u64> {
+        let Some(&segment) = self.segments.get(slot as usize) else {
+            let reason = format!(
+                "page {} entry {at} names segment slot {slot}, the run has {} segments",
+                page.index,
+                self.segments.len()
+            );
+            let offset = format::page_offset(page.index);
+            return Err(Error::corruption(&self.path, offset, reason));
+        };
+        Ok(segment)
     }
 
     /// Iterates over all entries in sorted order, reading their UUIDs from `source` and
@@ -270,6 +278,27 @@ impl IndexRun {
         let mut previous = None;
         for page in 0..header.page_count {
             previous = self.verify_page(page, previous, source)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn bloom(&self) -> &Bloom {
+        &self.bloom
+    }
+
+    /// Calls `visit` with every packed entry, whose slot is checked against the segment table,
+    /// in sorted order. It checks the page CRCs but reads no UUID.
+    pub(crate) fn for_each_packed(
+        &self,
+        mut visit: impl FnMut(PackedEntry) -> Result<()>,
+    ) -> Result<()> {
+        for index in 0..self.header.page_count {
+            let page = self.page(index, false)?;
+            for at in 0..page.count {
+                let packed = self.packing.decode(page.bytes, at);
+                self.slot_segment(&page, at, packed.slot)?;
+                visit(packed)?;
+            }
         }
         Ok(())
     }

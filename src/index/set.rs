@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::bloom::UuidHash;
 use super::run::IndexRun;
 use super::{EntryKind, IndexEntry, UuidSource};
 use crate::error::Result;
@@ -38,13 +39,19 @@ impl IndexSet {
     /// Returns a new snapshot without the runs whose ids are in `removed` and with `added`,
     /// as after a merge. Ids that are not in the snapshot are ignored.
     pub fn replace(&self, removed: &[u64], added: Arc<IndexRun>) -> IndexSet {
+        self.replace_all(removed, vec![added])
+    }
+
+    /// Returns a new snapshot without the runs whose ids are in `removed` and with every run of
+    /// `added`, as after a compaction. Ids that are not in the snapshot are ignored.
+    pub fn replace_all(&self, removed: &[u64], added: Vec<Arc<IndexRun>>) -> IndexSet {
         let mut runs: Vec<Arc<IndexRun>> = self
             .runs
             .iter()
             .filter(|run| !removed.contains(&run.info().id))
             .cloned()
             .collect();
-        runs.push(added);
+        runs.extend(added);
         IndexSet::new(runs)
     }
 
@@ -70,6 +77,31 @@ impl IndexSet {
             }
         }
         Ok(false)
+    }
+
+    /// Returns, for each of `uuids`, whether some run contains a prediction entry for it.
+    ///
+    /// Each UUID is hashed once for all runs. The bloom filters are asked one run at a time, so
+    /// the cache misses of the independent queries of one run overlap instead of coming one
+    /// after another.
+    pub fn contains_predictions(
+        &self,
+        uuids: &[Uuid],
+        source: &dyn UuidSource,
+    ) -> Result<Vec<bool>> {
+        let hashes: Vec<UuidHash> = uuids.iter().map(UuidHash::of).collect();
+        let mut found = vec![false; uuids.len()];
+        let mut entries = Vec::new();
+        for run in &self.runs {
+            let candidates = (uuids.iter().zip(&hashes).zip(found.iter_mut()))
+                .filter(|((_, hash), found)| !**found && run.may_contain_hash(**hash));
+            for ((uuid, _), found) in candidates {
+                entries.clear();
+                run.lookup(uuid, source, &mut entries)?;
+                *found = entries.iter().any(|e| e.kind == EntryKind::Prediction);
+            }
+        }
+        Ok(found)
     }
 
     /// Heap bytes held by the runs (bloom filters and fences) and by this snapshot.

@@ -13,6 +13,8 @@ use super::*;
 use crate::error::Error;
 
 mod bloom_sizes;
+mod contains;
+mod filter;
 
 /// SplitMix64 step, for reproducible pseudo-random UUIDs without a generator crate.
 fn mix(mut x: u64) -> u64 {

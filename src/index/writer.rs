@@ -13,6 +13,8 @@ use super::format::{
     self, DATA_OFFSET, Footer, Header, MAX_ROW_BITS, MAX_SLOT_BITS, PAGE_CRC_OFFSET, PAGE_SIZE,
     PackedEntry, Packing,
 };
+use uuid::Uuid;
+
 use super::{IndexEntry, index_file_name};
 use crate::error::{Error, IoContext, Result};
 use crate::io::{CreateMode, StoreFile, StoreIo};
@@ -88,6 +90,19 @@ impl RunWriter {
         expected_entries: u64,
         shape: RunShape,
     ) -> Result<RunWriter> {
+        let bloom = Bloom::with_capacity(expected_entries);
+        RunWriter::create_with_bloom(io, dir, run_id, bloom, shape)
+    }
+
+    /// Creates run file `run_id` like `create_with`, starting from `bloom` as its filter. The
+    /// caller of `push_packed` passes a filter that already contains every UUID it pushes.
+    pub(crate) fn create_with_bloom(
+        io: Arc<dyn StoreIo>,
+        dir: &Path,
+        run_id: u64,
+        bloom: Bloom,
+        shape: RunShape,
+    ) -> Result<RunWriter> {
         let packing = shape.check()?;
         let path = dir.join(index_file_name(run_id));
         let file = io
@@ -106,7 +121,7 @@ impl RunWriter {
             pages: 0,
             entries: 0,
             fences: Vec::new(),
-            bloom: Bloom::with_capacity(expected_entries),
+            bloom,
             last: None,
         };
         writer.write_bytes(&[0; DATA_OFFSET as usize])?;
@@ -127,6 +142,41 @@ impl RunWriter {
         self.packing.encode(packed, self.in_page, &mut self.page);
         self.bloom.insert(&entry.uuid);
         self.last = Some(*entry);
+        self.entries += 1;
+        self.in_page += 1;
+        if self.in_page == self.per_page {
+            self.write_page()?;
+        }
+        Ok(())
+    }
+
+    /// Appends an entry given by its slot in the writer's segment table, kind and row, for a
+    /// copy of entries already in order. The writer neither checks the order nor adds to the
+    /// bloom filter, and calls `fence` for the UUID of the entry only when it starts a page.
+    pub(crate) fn push_packed(
+        &mut self,
+        packed: PackedEntry,
+        fence: impl FnOnce() -> Result<Uuid>,
+    ) -> Result<()> {
+        if packed.slot as usize >= self.shape.segments.len() {
+            let reason = format!(
+                "the run's segment table has {} slots",
+                self.shape.segments.len()
+            );
+            return Err(Error::invalid(
+                "segment slot",
+                packed.slot.to_string(),
+                reason,
+            ));
+        }
+        if packed.row > self.shape.max_row {
+            let reason = format!("the run addresses rows up to {}", self.shape.max_row);
+            return Err(Error::invalid("row", packed.row.to_string(), reason));
+        }
+        if self.in_page == 0 {
+            self.fences.extend_from_slice(fence()?.as_bytes());
+        }
+        self.packing.encode(packed, self.in_page, &mut self.page);
         self.entries += 1;
         self.in_page += 1;
         if self.in_page == self.per_page {

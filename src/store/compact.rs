@@ -6,9 +6,9 @@
 //! 1. the new segments and a run of their index entries per group are written and synced, one
 //!    group at a time (src/store/compact_groups.rs), with no lock held, from a snapshot of the
 //!    segments;
-//! 2. holding `index_lock` (flushes skip their own index merges meanwhile), the runs that point
-//!    into replaced segments are merged with those runs into one new run, dropping the entries
-//!    of replaced segments;
+//! 2. holding `index_lock` (flushes skip their own index merges meanwhile), each run that
+//!    points into replaced segments is rewritten without their entries, or dropped when it
+//!    points into no other segment, and the runs of the new segments are listed beside them;
 //! 3. holding `flush_lock` for a moment, a new manifest replaces the segments and runs and is
 //!    switched atomically; the store's state follows.
 //!
@@ -28,7 +28,7 @@ use crate::compaction::plan::{self, SegmentInfo, Step, Watermarks};
 use crate::compaction::rewrite::Drop;
 use crate::deletions::Deletions;
 use crate::error::Result;
-use crate::index::{self, IndexEntry, IndexRun};
+use crate::index::{self, IndexRun};
 use crate::manifest::CompactionRecord;
 use crate::manifest::Deletion;
 use crate::rollup::{self, RollupFile};
@@ -293,11 +293,7 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
         .cloned()
         .collect();
     let affected_ids: Vec<u64> = affected.iter().map(|run| run.info().id).collect();
-    let added: Vec<Arc<Segment>> = replacements
-        .iter()
-        .flat_map(|r| r.segments.clone())
-        .collect();
-    let merged = merge_runs(inner, &live, &added, affected, new_runs, &removed, written)?;
+    let new_runs = replace_runs(inner, &live, &affected, new_runs, &removed, written)?;
 
     let _flushing = inner.flush_lock.lock();
     let (mut manifest, mut segments) = {
@@ -314,9 +310,8 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     }
     manifest.segments = segments.ids().to_vec();
     manifest.index_runs.retain(|id| !affected_ids.contains(id));
-    manifest
-        .index_runs
-        .extend(merged.as_ref().map(|run| run.info().id));
+    let new_ids = new_runs.iter().map(|run| run.info().id);
+    manifest.index_runs.extend(new_ids);
     manifest.index_runs.sort_unstable();
     let rollups = &change.rollups;
     manifest.rollups.retain(|id| !rollups.replaced.contains(id));
@@ -335,9 +330,8 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     {
         let mut state = inner.state.write();
         state.segments = Arc::new(segments);
-        if let Some(run) = merged {
-            state.index = state.index.replace(&affected_ids, Arc::new(run));
-        }
+        let new_runs = new_runs.into_iter().map(Arc::new).collect();
+        state.index = state.index.replace_all(&affected_ids, new_runs);
         let mut files: Vec<Arc<RollupFile>> = state
             .rollups
             .iter()
@@ -368,41 +362,34 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
     Ok(true)
 }
 
-/// Merges the runs that point into replaced segments with the runs of the new segments,
-/// dropping the entries of replaced segments. The runs of new entries alone are never listed,
-/// so they are removed once merged.
-fn merge_runs(
+/// Returns the runs that replace the runs that point into replaced segments: the runs of the
+/// new segments, one per rewritten run of a group, and each of those runs without the entries
+/// of replaced segments.
+///
+/// A run that points only into replaced segments keeps no entry, so it is dropped unread. The
+/// others are filtered, which reads no UUID but one per page, so the work grows with the size
+/// of the runs that point into kept segments, not with the UUID reads of a merge.
+/// `index_merge::pending_runs` keeps those runs small. The new runs are merged later, by the
+/// policy of the flushes.
+fn replace_runs(
     inner: &Inner,
     live: &SegmentSet,
-    added: &[Arc<Segment>],
-    affected: Vec<Arc<IndexRun>>,
+    affected: &[Arc<IndexRun>],
     new_runs: Vec<IndexRun>,
     removed: &HashSet<u64>,
     written: &mut Written,
-) -> Result<Option<IndexRun>> {
-    let temporary: Vec<u64> = new_runs.iter().map(|run| run.info().id).collect();
-    let mut inputs = affected;
-    inputs.extend(new_runs.into_iter().map(Arc::new));
-    if inputs.is_empty() {
-        return Ok(None);
+) -> Result<Vec<IndexRun>> {
+    let mut runs = new_runs;
+    let mixed = affected
+        .iter()
+        .filter(|run| !run.segments().iter().all(|id| removed.contains(id)));
+    for run in mixed {
+        let id = inner.allocate_file_ids(1);
+        written.ids.push(id);
+        let io = Arc::clone(&inner.io);
+        runs.extend(index::filter_with(io, &inner.dir, id, run, removed, live)?);
     }
-    let source = SegmentSet::new(live.values().cloned().chain(added.iter().cloned()));
-    let id = inner.allocate_file_ids(1);
-    written.ids.push(id);
-    let keep = |entry: &IndexEntry| !removed.contains(&entry.segment);
-    let dropped = index::Dropped {
-        segments: removed.iter().copied().collect(),
-        entries: removed
-            .iter()
-            .filter_map(|id| live.get(id))
-            .map(|segment| u64::from(segment.prediction_count()))
-            .sum(),
-    };
-    let io = Arc::clone(&inner.io);
-    let merged = index::merge_with(io, &inner.dir, id, &inputs, (&keep, &dropped), &source)?;
-    remove_unlisted(inner, &temporary);
-    written.ids.retain(|written| !temporary.contains(written));
-    Ok(Some(merged))
+    Ok(runs)
 }
 
 /// True when a segment that a flush added since `read_from` contains rows that a roll-up or an

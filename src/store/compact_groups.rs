@@ -268,7 +268,7 @@ fn write_output(
     Ok((Segment::open(&inner.dir, id)?, entries))
 }
 
-/// Writes the index entries of the new segments as a run of their own, merged into the live
+/// Writes the index entries of the new segments as a run of their own, listed beside the live
 /// runs at install.
 fn write_entries(
     inner: &Inner,

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use super::Inner;
+use super::{Inner, index_merge};
 use crate::error::Result;
 use crate::head::{Head, HeadData};
 use crate::index::{self, EntryKind, IndexEntry, IndexRun, IndexSet};
@@ -52,7 +52,7 @@ fn flush_locked(inner: &Inner) -> Result<()> {
     if let Some((head, wal_start)) = freeze(inner)? {
         write_frozen(inner, &head, wal_start)?;
     }
-    merge_index_runs(inner)
+    index_merge::merge_index_runs(inner)
 }
 
 /// Swaps in an empty head and starts a new log file; returns the old head, or `None` when it
@@ -343,71 +343,5 @@ pub(super) fn remove_unlisted(inner: &Inner, ids: &[u64]) {
                 Err(e) => log::warn!("removing unlisted file {} failed: {e}", path.display()),
             }
         }
-    }
-}
-
-/// Merges index runs whenever the merge policy plans a merge, so lookups read few runs.
-/// Skipped while a compaction rewrites index runs: the next flush merges instead.
-fn merge_index_runs(inner: &Inner) -> Result<()> {
-    let Some(_index) = inner.index_lock.try_lock() else {
-        return Ok(());
-    };
-    loop {
-        let (index, segments, mut manifest) = {
-            let state = inner.state.read();
-            let segments = Arc::clone(&state.segments);
-            (state.index.clone(), segments, state.manifest.clone())
-        };
-        let infos: Vec<_> = index.runs().iter().map(|run| run.info()).collect();
-        let Some(ids) = index::plan_merge(&infos) else {
-            return Ok(());
-        };
-        let inputs: Vec<_> = index
-            .runs()
-            .iter()
-            .filter(|run| ids.contains(&run.info().id))
-            .cloned()
-            .collect();
-        let new_id = inner.allocate_file_ids(1);
-        let started = Instant::now();
-        let io = Arc::clone(&inner.io);
-        let keep_all = index::Dropped::default();
-        let merged = index::merge_with(
-            io,
-            &inner.dir,
-            new_id,
-            &inputs,
-            (&|_| true, &keep_all),
-            &*segments,
-        );
-        let run = match merged {
-            Ok(run) => run,
-            Err(e) => {
-                remove_unlisted(inner, &[new_id]);
-                return Err(e);
-            }
-        };
-        manifest.next_file_id = inner.next_file_id.load(Ordering::SeqCst);
-        manifest.index_runs.retain(|id| !ids.contains(id));
-        manifest.index_runs.push(new_id);
-        manifest.index_runs.sort_unstable();
-        install_manifest(inner, &manifest, &[new_id])?;
-        let entries = run.info().entries;
-        {
-            let mut state = inner.state.write();
-            state.index = state.index.replace(&ids, Arc::new(run));
-            state.manifest = manifest;
-        }
-        for id in &ids {
-            let path = inner.dir.join(index::index_file_name(*id));
-            if let Err(e) = inner.io.remove(&path) {
-                log::warn!("removing merged index run {} failed: {e}", path.display());
-            }
-        }
-        log::info!(
-            "merged {} index runs into run {new_id} ({entries} entries) in {:?}",
-            ids.len(),
-            started.elapsed()
-        );
     }
 }

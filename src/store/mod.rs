@@ -14,6 +14,7 @@ mod fault_tests_group_commit;
 #[cfg(test)]
 mod fault_tests_wal;
 mod flush;
+mod index_merge;
 mod lock;
 mod open;
 mod purge;

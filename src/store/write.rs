@@ -369,18 +369,25 @@ fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -
         }
         state.index.contains_prediction(uuid, &*state.segments)
     };
+    // The index is asked for the whole batch at once, which overlaps the cache misses of its
+    // bloom filters.
+    let new_uuids: Vec<Uuid> = records.iter().flat_map(prediction_uuids).copied().collect();
+    let in_index = state
+        .index
+        .contains_predictions(&new_uuids, &*state.segments)?;
+    let in_head = |uuid: &Uuid| {
+        active.contains_prediction(uuid)
+            || frozen.as_ref().is_some_and(|f| f.contains_prediction(uuid))
+    };
+    let duplicate = new_uuids
+        .iter()
+        .zip(&in_index)
+        .find(|(uuid, indexed)| **indexed || in_head(uuid));
+    if let Some((uuid, _)) = duplicate {
+        return Err(Error::DuplicatePrediction { uuid: *uuid });
+    }
     for record in records {
         match record {
-            LogRecord::Prediction(p) if holds(&p.uuid)? => {
-                return Err(Error::DuplicatePrediction { uuid: p.uuid });
-            }
-            LogRecord::PredictionColumns(b) => {
-                for uuid in &b.uuids {
-                    if holds(uuid)? {
-                        return Err(Error::DuplicatePrediction { uuid: *uuid });
-                    }
-                }
-            }
             LogRecord::Delayed(d)
                 if inner.options.reject_unknown_predictions
                     && !tracks_prediction(records, &d.uuid)
@@ -399,6 +406,15 @@ fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -
         }
     }
     Ok(())
+}
+
+/// Returns the prediction UUIDs that `record` tracks.
+fn prediction_uuids(record: &LogRecord) -> &[Uuid] {
+    match record {
+        LogRecord::Prediction(p) => std::slice::from_ref(&p.uuid),
+        LogRecord::PredictionColumns(b) => &b.uuids,
+        _ => &[],
+    }
 }
 
 /// Returns true when one of `records` tracks the prediction `uuid`.
