@@ -28,20 +28,29 @@ use crate::segment::{self, HeadSegmentData, Segment};
 
 /// Flushes the head. A head left frozen by a failed flush is written first, then the active
 /// head, so that on return every record tracked before the call is in a segment.
+///
+/// The index merge that may follow runs after `flush_lock` is released, so writers that fill
+/// the next head meanwhile can flush it.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
-    let _flushing = inner.flush_lock.lock();
-    flush_locked(inner)
+    {
+        let _flushing = inner.flush_lock.lock();
+        flush_locked(inner)?;
+    }
+    index_merge::merge_index_runs(inner)
 }
 
 /// Flushes as `flush` does if `needed` is still true once no other flush runs. The background
 /// thread flushes this way: a flush in progress keeps a frozen head, which must not make the
 /// thread run a second flush, with its index merge, right after it.
 pub(crate) fn flush_if(inner: &Inner, needed: impl Fn(&Inner) -> bool) -> Result<()> {
-    let _flushing = inner.flush_lock.lock();
-    if !needed(inner) {
-        return Ok(());
+    {
+        let _flushing = inner.flush_lock.lock();
+        if !needed(inner) {
+            return Ok(());
+        }
+        flush_locked(inner)?;
     }
-    flush_locked(inner)
+    index_merge::merge_index_runs(inner)
 }
 
 fn flush_locked(inner: &Inner) -> Result<()> {
@@ -52,7 +61,7 @@ fn flush_locked(inner: &Inner) -> Result<()> {
     if let Some((head, wal_start)) = freeze(inner)? {
         write_frozen(inner, &head, wal_start)?;
     }
-    index_merge::merge_index_runs(inner)
+    Ok(())
 }
 
 /// Swaps in an empty head and starts a new log file; returns the old head, or `None` when it

@@ -15,19 +15,17 @@ use crate::segment_set::SegmentSet;
 /// Merges index runs whenever the merge policy plans a merge, so lookups read few runs.
 /// Skipped while a compaction rewrites index runs: the next flush merges instead.
 ///
-/// NOTE: the caller holds `flush_lock` for the whole merge, so a writer whose head grows to
-/// twice its size meanwhile waits for the merge. A merge of 7 million entries took 3.6 s in the scale bench
-/// (docs/benchmarks.md). Holding the lock only for the manifest switch, as a compaction does,
-/// would end that wait.
+/// The merge holds `index_lock` throughout, so no compaction replaces its input runs, and
+/// `flush_lock` only for the manifest switch: flushes that add segments and runs meanwhile
+/// go on, and the switch starts from the manifest they left.
 pub(super) fn merge_index_runs(inner: &Inner) -> Result<()> {
     let Some(_index) = inner.index_lock.try_lock() else {
         return Ok(());
     };
     loop {
-        let (index, segments, mut manifest) = {
+        let (index, segments) = {
             let state = inner.state.read();
-            let segments = Arc::clone(&state.segments);
-            (state.index.clone(), segments, state.manifest.clone())
+            (state.index.clone(), Arc::clone(&state.segments))
         };
         let infos: Vec<_> = index.runs().iter().map(|run| run.info()).collect();
         let pending = pending_runs(
@@ -63,6 +61,8 @@ pub(super) fn merge_index_runs(inner: &Inner) -> Result<()> {
                 return Err(e);
             }
         };
+        let _flushing = inner.flush_lock.lock();
+        let mut manifest = inner.state.read().manifest.clone();
         manifest.next_file_id = inner.next_file_id.load(Ordering::SeqCst);
         manifest.index_runs.retain(|id| !ids.contains(id));
         manifest.index_runs.push(new_id);
