@@ -1,5 +1,5 @@
 //! `close` racing durable writers under `Durability::Sync` while an I/O operation fails: a sync
-//! of the log, or a write of the flush that `close` runs. Whichever of the close, the failure
+//! of the log, the creation of a log file, or a write of the flush that `close` runs. Whichever of the close, the failure
 //! and the group's waiters comes first, no call may hang. A writer ends
 //! with `Error::Closed` or `Error::Poisoned`, a call that starts after `close` returned never
 //! succeeds, and every call that returned `Ok` is in a power-loss image of the store.
@@ -55,6 +55,9 @@ fn track_until_error(store: &Store, writer: u64, closed: &AtomicBool) -> Outcome
                 );
                 acked.push(uuid);
             }
+            // A log file that cannot be created or preallocated fails only its call, and the
+            // store stays usable, so the writer goes on. The fault fires once.
+            Err(Error::Io { .. }) => {}
             Err(error) => {
                 return Outcome {
                     acked,
