@@ -8,6 +8,8 @@ mod delete;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod fault_tests_close_race;
+#[cfg(test)]
 mod fault_tests_compaction;
 #[cfg(test)]
 mod fault_tests_group_commit;

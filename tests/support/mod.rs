@@ -107,14 +107,19 @@ pub fn metric(name: &str, value: impl Into<modelmetrics::Value>) -> Metrics {
     Metrics::new().with(name, value)
 }
 
-/// Returns the names and sizes of the files in `dir`, sorted by name.
+/// Returns the names and sizes of the files in `dir`, sorted by name. A file that an open
+/// store removes between the listing and its size is left out.
 pub fn list_files(dir: &Path) -> BTreeMap<String, u64> {
     fs::read_dir(dir)
         .unwrap()
-        .map(|entry| {
+        .filter_map(|entry| {
             let entry = entry.unwrap();
             let name = entry.file_name().to_string_lossy().into_owned();
-            (name, entry.metadata().unwrap().len())
+            match entry.metadata() {
+                Ok(metadata) => Some((name, metadata.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => panic!("size of {name} in {}: {e}", dir.display()),
+            }
         })
         .collect()
 }
