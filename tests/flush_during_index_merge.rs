@@ -1,4 +1,4 @@
-//! An index merge holds `flush_lock` only while it switches the manifest, so flushes from
+//! An index merge takes `flush_lock` only while it switches the manifest, so flushes from
 //! other threads run while it merges. Whatever the interleaving, the manifest that the last
 //! switch writes must list every segment and index run that any flush added: after the
 //! threads stop and the store reopens, every prediction is found once, every listed run

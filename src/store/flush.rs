@@ -29,8 +29,8 @@ use crate::segment::{self, HeadSegmentData, Segment};
 /// Flushes the head. A head left frozen by a failed flush is written first, then the active
 /// head, so that on return every record tracked before the call is in a segment.
 ///
-/// The index merge that may follow runs after `flush_lock` is released, so writers that fill
-/// the next head meanwhile can flush it.
+/// The index merge that may follow runs after `flush_lock` is released, so other threads can
+/// flush while it merges.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
     {
         let _flushing = inner.flush_lock.lock();

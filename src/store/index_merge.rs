@@ -15,8 +15,8 @@ use crate::segment_set::SegmentSet;
 /// Merges index runs whenever the merge policy plans a merge, so lookups read few runs.
 /// Skipped while a compaction rewrites index runs: the next flush merges instead.
 ///
-/// The merge holds `index_lock` throughout, so no compaction replaces its input runs, and
-/// `flush_lock` only for the manifest switch: flushes that add segments and runs meanwhile
+/// The merge keeps `index_lock` throughout, so no compaction replaces its input runs, and
+/// takes `flush_lock` only for the manifest switch: flushes that add segments and runs meanwhile
 /// go on, and the switch starts from the manifest they left.
 ///
 /// NOTE: the background flush thread runs this merge itself, so it flushes the next head only
