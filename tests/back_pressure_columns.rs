@@ -2,46 +2,14 @@
 //! than fit in the head keep the store's memory bounded, and no prediction is lost. The head
 //! counts a batch's arrays and what the flush allocates per row.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use modelmetrics::{Compaction, MetricColumn, NewPredictionColumns, Options, Store, Uuid};
 
-/// Counts live heap bytes and keeps the peak.
-struct Peak;
+#[path = "support/peak_heap.rs"]
+mod peak_heap;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn record(delta: isize) {
-    let live = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-// SAFETY: every call forwards to the system allocator with the caller's layout; the counters
-// only observe sizes.
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size() as isize);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        record(-(layout.size() as isize));
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size as isize - layout.size() as isize);
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Peak = Peak;
+use peak_heap::{LIVE, PEAK};
 
 const THREADS: u64 = 4;
 const BATCHES_PER_THREAD: u64 = 200;
