@@ -1,6 +1,6 @@
 //! SIGKILL of a writer process whose compactions rewrite their groups in capped runs and whose
 //! flushes merge index runs. Each step tracks a batch of predictions and flushes, and every
-//! eighth step compacts, with a target segment size so small that a merge writes more than one
+//! eighth step compacts. The target segment size is so small that a merge writes more than one
 //! run and leaves index runs that point into both replaced and kept segments.
 //!
 //! After each kill the store opens with no file outside its manifest. Every acknowledged

@@ -1,8 +1,8 @@
 //! An index merge takes `flush_lock` only while it switches the manifest, so flushes from
 //! other threads run while it merges. Whatever the interleaving, the manifest that the last
-//! switch writes must list every segment and index run that any flush added: after the
-//! threads stop and the store reopens, every prediction is found once, every listed run
-//! opens, and its entries add up to the tracked predictions.
+//! switch writes must list every segment and index run that any flush added. So after the
+//! threads stop and the store reopens, every prediction is found once and every listed run
+//! opens. The entries of the runs add up to the tracked predictions.
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -7,8 +7,8 @@
 //!    group at a time (src/store/compact_groups.rs), with no lock held, from a snapshot of the
 //!    segments;
 //! 2. holding `index_lock` (flushes skip their own index merges meanwhile), each run that
-//!    points into replaced segments is rewritten without their entries, or dropped when it
-//!    points into no other segment, and the runs of the new segments are listed beside them;
+//!    points into replaced segments is rewritten without their entries. A run that points into
+//!    no other segment is dropped instead. The runs of the new segments are listed beside them;
 //! 3. holding `flush_lock` for a moment, a new manifest replaces the segments and runs and is
 //!    switched atomically; the store's state follows.
 //!

@@ -4,7 +4,6 @@
 //! with `Error::Closed` or `Error::Poisoned`, a call that starts after `close` returned never
 //! succeeds, and every call that returned `Ok` is in a power-loss image of the store.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -17,6 +16,8 @@ use crate::io::fault::{Fault, FaultyIo};
 use crate::options::{Compaction, Durability, Options};
 use crate::store::Store;
 use crate::value::Metrics;
+
+use super::fault_tests_group_commit::uuids_after_power_loss;
 
 const WRITERS: u64 = 6;
 /// Calls after which a writer stops if no error came, far more than it makes before `close`.
@@ -129,16 +130,7 @@ fn check_close_race(at: Option<u64>, close_after: Duration) {
         "{context}: a second close failed"
     );
 
-    let image = tempfile::tempdir().unwrap();
-    let image = image.path().join("image");
-    io.crash_image(dir.path(), &image).unwrap();
-    io.disarm();
-    let reopened = Store::open_with(&image, options()).unwrap();
-    let stored: HashSet<Uuid> = reopened
-        .read_metrics("m", i64::MIN, i64::MAX)
-        .unwrap()
-        .map(|p| p.unwrap().uuid)
-        .collect();
+    let stored = uuids_after_power_loss(&io, dir.path(), options());
     for (writer, outcome) in outcomes.iter().enumerate() {
         for uuid in &outcome.acked {
             assert!(

@@ -109,16 +109,7 @@ fn check_failed_sync(at: u64) {
     let late = store.track_metrics("m", Uuid::from_u128(1), 0, &Metrics::new());
     assert!(matches!(late, Err(Error::Poisoned { .. })), "{late:?}");
 
-    let image = tempfile::tempdir().unwrap();
-    let image = image.path().join("image");
-    io.crash_image(dir.path(), &image).unwrap();
-    io.disarm();
-    let reopened = Store::open_with(&image, options()).unwrap();
-    let stored: HashSet<Uuid> = reopened
-        .read_metrics("m", i64::MIN, i64::MAX)
-        .unwrap()
-        .map(|p| p.unwrap().uuid)
-        .collect();
+    let stored = uuids_after_power_loss(&io, dir.path(), options());
     for (thread, outcome) in outcomes.iter().enumerate() {
         for uuid in &outcome.acked {
             assert!(
@@ -134,4 +125,23 @@ fn failed_sync_reaches_every_waiter() {
     for at in [1, 2, 7, 60] {
         check_failed_sync(at);
     }
+}
+
+/// Returns the UUIDs of model `m` that a store opened on the crash image of `dir` reads: what
+/// survives a power loss at this moment. Disarms the faults first.
+pub(super) fn uuids_after_power_loss(
+    io: &FaultyIo,
+    dir: &std::path::Path,
+    options: Options,
+) -> HashSet<Uuid> {
+    let image = tempfile::tempdir().unwrap();
+    let image = image.path().join("image");
+    io.crash_image(dir, &image).unwrap();
+    io.disarm();
+    let reopened = Store::open_with(&image, options).unwrap();
+    reopened
+        .read_metrics("m", i64::MIN, i64::MAX)
+        .unwrap()
+        .map(|p| p.unwrap().uuid)
+        .collect()
 }

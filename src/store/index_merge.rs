@@ -20,8 +20,8 @@ use crate::segment_set::SegmentSet;
 /// go on, and the switch starts from the manifest they left.
 ///
 /// NOTE: the background flush thread runs this merge itself, so it flushes the next head only
-/// after the merge, and a writer that fills that head meanwhile waits (3 s for a merge of 7
-/// million entries in the scale bench). A merge on a thread of its own would end the wait.
+/// after the merge. A writer that fills that head meanwhile waits, 3 s for a merge of 7 million
+/// entries in the scale bench. A merge on a thread of its own would end the wait.
 pub(super) fn merge_index_runs(inner: &Inner) -> Result<()> {
     let Some(_index) = inner.index_lock.try_lock() else {
         return Ok(());
