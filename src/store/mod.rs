@@ -408,7 +408,13 @@ impl Inner {
     }
 
     /// Rejects further writes after a failure that left the log in an unknown state.
+    ///
+    /// `Error::Closed` is no such failure: a flush or sync that meets a log closed under it by
+    /// `close` leaves nothing unknown, and a writer racing the close must see `Error::Closed`.
     pub(crate) fn set_poison(&self, error: &Error) {
+        if matches!(error, Error::Closed) {
+            return;
+        }
         let mut poison = self.poison.lock();
         if poison.is_none() {
             log::error!(
@@ -428,5 +434,24 @@ mod tests {
     fn store_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Store>();
+    }
+
+    /// A flush that meets the log closed by `close` must not turn the store's later errors
+    /// into `Error::Poisoned`: a writer racing the close expects `Error::Closed`.
+    #[test]
+    fn closed_log_does_not_poison_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.inner.set_poison(&Error::Closed);
+        assert!(store.inner.check_poison().is_ok());
+
+        let failure = Error::Poisoned {
+            reason: "fdatasync failed".into(),
+        };
+        store.inner.set_poison(&failure);
+        assert!(matches!(
+            store.inner.check_poison(),
+            Err(Error::Poisoned { reason }) if reason.contains("fdatasync failed")
+        ));
     }
 }
