@@ -279,8 +279,8 @@ impl Store {
     /// twice its size because background flushes fall behind or fail. A failed flush fails the
     /// call, so memory stays bounded and the caller sees why.
     fn apply_back_pressure(&self) -> Result<()> {
-        // The size is read without the head's lock: callers that wait for the writer lock
-        // would otherwise also queue on the head's lock, which the writer holds to insert.
+        // The size is read without the head's lock, because callers that wait for the writer
+        // lock would otherwise also queue on the head's lock, which the writer holds to insert.
         let head_bytes = self.inner.state.read().active.bytes();
         if head_bytes >= self.inner.head_limit().saturating_mul(2) {
             flush::flush(&self.inner)?;

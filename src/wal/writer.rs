@@ -24,8 +24,8 @@ pub(crate) struct SyncTarget {
     pub file: Arc<File>,
 }
 
-impl SyncTarget {
-    fn of(file: &LogFile) -> Self {
+impl From<&LogFile> for SyncTarget {
+    fn from(file: &LogFile) -> Self {
         SyncTarget {
             number: file.number,
             path: Arc::from(file.path.as_path()),
@@ -90,7 +90,7 @@ impl Writer {
             dir,
             file_size,
             io,
-            active_target: active.as_ref().map(SyncTarget::of),
+            active_target: active.as_ref().map(SyncTarget::from),
             active,
             next_number,
             retired: Vec::new(),
@@ -156,7 +156,7 @@ impl Writer {
             let target = self
                 .active_target
                 .take()
-                .unwrap_or_else(|| SyncTarget::of(&active));
+                .unwrap_or_else(|| SyncTarget::from(&active));
             self.retired.push(target);
             self.next_number = self.next_number.max(active.number + 1);
         }
@@ -247,7 +247,7 @@ impl Writer {
                 self.file_size
             );
         }
-        self.active_target = Some(SyncTarget::of(&file));
+        self.active_target = Some(SyncTarget::from(&file));
         self.active = Some(file);
         self.next_number = number + 1;
         self.dir_changed = true;
