@@ -4,6 +4,8 @@ mod delayed;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use foldhash::fast::RandomState;
@@ -27,6 +29,34 @@ const METRIC_OVERHEAD: usize = 48;
 #[derive(Debug, Default)]
 pub(crate) struct Head {
     data: RwLock<HeadData>,
+    /// `HeadData::bytes` as of the last write guard's release, readable without the lock.
+    bytes: AtomicUsize,
+}
+
+/// A write guard of a head that publishes the head's size in `Head::bytes` when released.
+pub(crate) struct HeadWriteGuard<'a> {
+    data: RwLockWriteGuard<'a, HeadData>,
+    bytes: &'a AtomicUsize,
+}
+
+impl Deref for HeadWriteGuard<'_> {
+    type Target = HeadData;
+
+    fn deref(&self) -> &HeadData {
+        &self.data
+    }
+}
+
+impl DerefMut for HeadWriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut HeadData {
+        &mut self.data
+    }
+}
+
+impl Drop for HeadWriteGuard<'_> {
+    fn drop(&mut self) {
+        self.bytes.store(self.data.bytes, Ordering::Relaxed);
+    }
 }
 
 /// The records of a head. Its maps hash with foldhash in place of the standard library's
@@ -78,8 +108,17 @@ impl Head {
         self.data.read()
     }
 
-    pub fn write(&self) -> RwLockWriteGuard<'_, HeadData> {
-        self.data.write()
+    pub fn write(&self) -> HeadWriteGuard<'_> {
+        HeadWriteGuard {
+            data: self.data.write(),
+            bytes: &self.bytes,
+        }
+    }
+
+    /// Returns the estimated heap bytes of the head without taking its lock. A write in
+    /// progress is not counted until its guard is released.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -323,6 +362,24 @@ mod tests {
             timestamp_ms: seq as i64,
             metrics: Metrics::new().with("score", 0.5),
         })
+    }
+
+    #[test]
+    fn bytes_published_when_write_guard_released() {
+        let head = Head::default();
+        assert_eq!(head.bytes(), 0);
+
+        let mut guard = head.write();
+        guard.insert(prediction(1, 1));
+        assert_eq!(head.bytes(), 0, "published before the guard was released");
+        let inserted = guard.bytes();
+        drop(guard);
+        assert!(inserted > 0);
+        assert_eq!(head.bytes(), inserted);
+
+        head.write().insert(prediction(2, 2));
+        assert_eq!(head.bytes(), head.read().bytes());
+        assert!(head.bytes() > inserted);
     }
 
     fn seqs_of(data: &HeadData, uuid: u128, limit: Seq) -> Vec<Seq> {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Inner, Store, flush};
 use crate::batch::{ColumnBatch, DelayedColumnBatch, NewDelayedColumns, NewPredictionColumns};
 use crate::error::{Error, Result};
+use crate::head::HeadData;
 use crate::options::Durability;
 use crate::record::{
     AggregateRecord, DelayedRecord, LogRecord, NewAggregate, NewDelayed, NewPrediction,
@@ -37,7 +38,7 @@ impl Store {
             timestamp_ms,
             metrics: metrics.clone(),
         };
-        self.append(vec![LogRecord::Prediction(record)])
+        self.append(Records::One(LogRecord::Prediction(record)))
     }
 
     /// Tracks one prediction as `track_metrics` does, but takes its metrics by value. The store
@@ -59,7 +60,7 @@ impl Store {
             timestamp_ms,
             metrics,
         };
-        self.append(vec![LogRecord::Prediction(record)])
+        self.append(Records::One(LogRecord::Prediction(record)))
     }
 
     /// Tracks many predictions at once: all of them or, on any error, none.
@@ -74,7 +75,7 @@ impl Store {
                 metrics: p.metrics.clone(),
             })
         });
-        self.append(records.collect())
+        self.append(Records::Many(records.collect()))
     }
 
     /// Tracks many predictions at once, as `track_metrics_batch` does, but takes the batch by
@@ -91,7 +92,7 @@ impl Store {
                 metrics: p.metrics,
             })
         });
-        self.append(records.collect())
+        self.append(Records::Many(records.collect()))
     }
 
     /// Tracks many predictions of one model given as columns: one array of UUIDs, one of
@@ -107,10 +108,10 @@ impl Store {
         check_batch_len(batch.len())?;
         batch.validate()?;
         if batch.is_empty() {
-            return self.append(Vec::new());
+            return self.append(Records::Many(Vec::new()));
         }
         let records = vec![LogRecord::PredictionColumns(ColumnBatch::new(batch))];
-        self.append(records)
+        self.append(Records::Many(records))
     }
 
     /// Tracks metrics that became known later for the prediction `prediction_uuid`, such as
@@ -133,7 +134,7 @@ impl Store {
             timestamp_ms,
             metrics: metrics.clone(),
         };
-        self.append(vec![LogRecord::Delayed(record)])
+        self.append(Records::One(LogRecord::Delayed(record)))
     }
 
     /// Tracks delayed metrics for many predictions at once: all of them or none.
@@ -150,7 +151,7 @@ impl Store {
                 metrics: d.metrics.clone(),
             })
         });
-        self.append(records.collect())
+        self.append(Records::Many(records.collect()))
     }
 
     /// Tracks delayed metrics for many predictions at once, as `track_delayed_metrics_batch`
@@ -168,7 +169,7 @@ impl Store {
                 metrics: d.metrics,
             }));
         }
-        self.append(records)
+        self.append(Records::Many(records))
     }
 
     /// Tracks delayed metrics for many predictions given as columns: one array of prediction
@@ -186,10 +187,10 @@ impl Store {
         check_batch_len(batch.len())?;
         batch.validate()?;
         if batch.is_empty() {
-            return self.append(Vec::new());
+            return self.append(Records::Many(Vec::new()));
         }
         let records = vec![LogRecord::DelayedColumns(DelayedColumnBatch::new(batch))];
-        self.append(records)
+        self.append(Records::Many(records))
     }
 
     /// Tracks metrics of `model` over the window `[start_ms, end_ms)`, such as last week's
@@ -226,13 +227,13 @@ impl Store {
                 metrics: a.metrics.clone(),
             }));
         }
-        self.append(records)
+        self.append(Records::Many(records))
     }
 
     /// Checks, numbers, logs and inserts one batch of validated records.
-    fn append(&self, mut records: Vec<LogRecord>) -> Result<()> {
+    fn append(&self, mut records: Records) -> Result<()> {
         self.check_open()?;
-        if records.is_empty() {
+        if records.as_mut_slice().is_empty() {
             return Ok(());
         }
         self.apply_back_pressure()?;
@@ -241,19 +242,20 @@ impl Store {
             let _writer = inner.writer.lock();
             inner.check_poison()?;
             let state = inner.state.read();
-            check_existence(inner, &state, &records)?;
+            let batch = records.as_mut_slice();
+            check_existence(inner, &state, batch)?;
             let first = inner.last_seq.load(Ordering::Relaxed) + 1;
             let mut next = first;
-            for record in &mut records {
+            for record in batch.iter_mut() {
                 prepare(record, next);
                 next += record.seq_count();
             }
             // A failed append kept nothing (a log file could not be created, or a write failed
             // and was zeroed), so the store stays usable: the next call tries again.
-            let position = inner.wal.append(&records)?;
+            let position = inner.wal.append(batch)?;
             let last = next - 1;
             let mut head = state.active.write();
-            head.insert_batch(records);
+            records.insert_into(&mut head);
             let head_bytes = head.bytes();
             drop(head);
             inner.last_seq.store(last, Ordering::Release);
@@ -277,7 +279,9 @@ impl Store {
     /// twice its size because background flushes fall behind or fail. A failed flush fails the
     /// call, so memory stays bounded and the caller sees why.
     fn apply_back_pressure(&self) -> Result<()> {
-        let head_bytes = self.inner.state.read().active.read().bytes();
+        // The size is read without the head's lock, because callers that wait for the writer
+        // lock would otherwise also queue on the head's lock, which the writer holds to insert.
+        let head_bytes = self.inner.state.read().active.bytes();
         if head_bytes >= self.inner.head_limit().saturating_mul(2) {
             flush::flush(&self.inner)?;
         }
@@ -290,6 +294,28 @@ impl Inner {
         self.options
             .head_size_bytes
             .max(crate::options::Options::MIN_HEAD_SIZE_BYTES)
+    }
+}
+
+/// The records of one `track_*` call. A single record skips the vector's allocation.
+enum Records {
+    One(LogRecord),
+    Many(Vec<LogRecord>),
+}
+
+impl Records {
+    fn as_mut_slice(&mut self) -> &mut [LogRecord] {
+        match self {
+            Records::One(record) => std::slice::from_mut(record),
+            Records::Many(records) => records,
+        }
+    }
+
+    fn insert_into(self, head: &mut HeadData) {
+        match self {
+            Records::One(record) => head.insert(record),
+            Records::Many(records) => head.insert_batch(records),
+        }
     }
 }
 
@@ -369,22 +395,33 @@ fn check_existence(inner: &Inner, state: &super::State, records: &[LogRecord]) -
         }
         state.index.contains_prediction(uuid, &*state.segments)
     };
-    // The index is asked for the whole batch at once, which overlaps the cache misses of its
-    // bloom filters.
-    let new_uuids: Vec<Uuid> = records.iter().flat_map(prediction_uuids).copied().collect();
-    let in_index = state
-        .index
-        .contains_predictions(&new_uuids, &*state.segments)?;
     let in_head = |uuid: &Uuid| {
         active.contains_prediction(uuid)
             || frozen.as_ref().is_some_and(|f| f.contains_prediction(uuid))
     };
-    let duplicate = new_uuids
-        .iter()
-        .zip(&in_index)
-        .find(|(uuid, indexed)| **indexed || in_head(uuid));
-    if let Some((uuid, _)) = duplicate {
-        return Err(Error::DuplicatePrediction { uuid: *uuid });
+    let duplicate = match records {
+        // One prediction, the case of `track_metrics`, needs no vectors of UUIDs and results.
+        [LogRecord::Prediction(p)] => {
+            let found =
+                in_head(&p.uuid) || state.index.contains_prediction(&p.uuid, &*state.segments)?;
+            found.then_some(p.uuid)
+        }
+        _ => {
+            // The index is asked for the whole batch at once, which overlaps the cache misses
+            // of its bloom filters.
+            let new_uuids: Vec<Uuid> = records.iter().flat_map(prediction_uuids).copied().collect();
+            let in_index = state
+                .index
+                .contains_predictions(&new_uuids, &*state.segments)?;
+            new_uuids
+                .iter()
+                .zip(&in_index)
+                .find(|(uuid, indexed)| **indexed || in_head(uuid))
+                .map(|(uuid, _)| *uuid)
+        }
+    };
+    if let Some(uuid) = duplicate {
+        return Err(Error::DuplicatePrediction { uuid });
     }
     for record in records {
         match record {

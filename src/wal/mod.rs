@@ -301,7 +301,7 @@ impl Wal {
     /// covered, or the reason the sync failed.
     fn sync_once(&self) -> std::result::Result<LogPosition, String> {
         let plan = self.writer.lock().plan_sync();
-        for target in &plan.files {
+        for target in plan.files() {
             self.io
                 .sync_data(&target.file, &target.path)
                 .map_err(|e| format!("fdatasync of {} failed: {e}", target.path.display()))?;

@@ -971,5 +971,8 @@ fn new_file_syncs_retired_file_of_pending_plan() {
 
     writer.forget_synced(&plan);
     let next = writer.plan_sync();
-    assert_eq!(next.retired, 0, "file 1 is still planned after its sync");
+    assert!(
+        next.retired.is_empty(),
+        "file 1 is still planned after its sync"
+    );
 }

@@ -1,7 +1,7 @@
 //! The append side of the log: which file takes the next frame, and what a sync must cover.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::LogPosition;
@@ -15,24 +15,43 @@ use crate::record::LogRecord;
 /// Largest frame buffer kept between appends; a larger one, left by a large batch, is freed.
 pub(crate) const MAX_KEPT_FRAME_CAPACITY: usize = 16 << 20;
 
-/// A file with bytes that a sync has not covered yet.
+/// A file that a sync may have to cover. Cloning it only counts references, so a sync plan
+/// allocates nothing while no file is retired.
 #[derive(Clone)]
 pub(crate) struct SyncTarget {
     pub number: u64,
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     pub file: Arc<File>,
+}
+
+impl From<&LogFile> for SyncTarget {
+    fn from(file: &LogFile) -> Self {
+        SyncTarget {
+            number: file.number,
+            path: Arc::from(file.path.as_path()),
+            file: Arc::clone(&file.file),
+        }
+    }
 }
 
 /// Files and end position that one sync covers to make everything appended so far durable.
 pub(crate) struct SyncPlan {
     /// Position after the last frame appended before the plan was made.
     pub end: LogPosition,
-    pub files: Vec<SyncTarget>,
-    /// How many of `files`, from the first, were retired when the plan was made. They take no
-    /// more frames, so once synced they leave the writer's list of retired files.
-    pub retired: usize,
+    /// Files retired when the plan was made. They take no more frames, so once synced they
+    /// leave the writer's list of retired files.
+    pub retired: Vec<SyncTarget>,
+    /// The active file when the plan was made.
+    pub active: Option<SyncTarget>,
     /// The directory, when a file was created in it since the last sync.
     pub dir: Option<PathBuf>,
+}
+
+impl SyncPlan {
+    /// Returns the files to sync, the retired ones first.
+    pub fn files(&self) -> impl Iterator<Item = &SyncTarget> {
+        self.retired.iter().chain(&self.active)
+    }
 }
 
 /// State behind the write-ahead log's lock.
@@ -42,6 +61,8 @@ pub(crate) struct Writer {
     io: Arc<dyn StoreIo>,
     /// File that takes the next frame if it fits; `None` after a rotation or a failed creation.
     active: Option<LogFile>,
+    /// The sync target of `active`, kept so that a sync plan need not copy its path.
+    active_target: Option<SyncTarget>,
     /// Number of the next file to create.
     next_number: u64,
     /// Files closed for appending whose bytes a sync has not covered yet.
@@ -69,6 +90,7 @@ impl Writer {
             dir,
             file_size,
             io,
+            active_target: active.as_ref().map(SyncTarget::from),
             active,
             next_number,
             retired: Vec::new(),
@@ -131,11 +153,11 @@ impl Writer {
         if let Some(active) = self.active.take() {
             // Unmapping keeps the written pages in the page cache, and the sync of the file
             // descriptor writes them back.
-            self.retired.push(SyncTarget {
-                number: active.number,
-                path: active.path,
-                file: active.file,
-            });
+            let target = self
+                .active_target
+                .take()
+                .unwrap_or_else(|| SyncTarget::from(&active));
+            self.retired.push(target);
             self.next_number = self.next_number.max(active.number + 1);
         }
         self.next_number
@@ -169,29 +191,22 @@ impl Writer {
     /// A new file created meanwhile then syncs them again before its first frame, so a frame
     /// never reaches the disk in a file whose predecessor may still be torn.
     pub fn plan_sync(&mut self) -> SyncPlan {
-        let mut files = self.retired.clone();
-        let retired = files.len();
-        if let Some(active) = &self.active {
-            files.push(SyncTarget {
-                number: active.number,
-                path: active.path.clone(),
-                file: Arc::clone(&active.file),
-            });
-        }
         let dir = std::mem::take(&mut self.dir_changed).then(|| self.dir.clone());
         SyncPlan {
             end: self.end,
-            files,
-            retired,
+            retired: self.retired.clone(),
+            active: self.active_target.clone(),
             dir,
         }
     }
 
     /// Drops the files that `plan` found retired from the next sync, after a sync of them.
     pub fn forget_synced(&mut self, plan: &SyncPlan) {
-        let synced = plan.files.get(..plan.retired).unwrap_or_default();
+        if plan.retired.is_empty() {
+            return;
+        }
         self.retired
-            .retain(|target| !synced.iter().any(|s| s.number == target.number));
+            .retain(|target| !plan.retired.iter().any(|s| s.number == target.number));
     }
 
     /// Returns the number of the file that the next frame goes to if it fits.
@@ -232,6 +247,7 @@ impl Writer {
                 self.file_size
             );
         }
+        self.active_target = Some(SyncTarget::from(&file));
         self.active = Some(file);
         self.next_number = number + 1;
         self.dir_changed = true;
