@@ -11,6 +11,9 @@
 //! apart so that 10,000,000 predictions span about 7 days, tracked in batches of 10,000 with
 //! default options.
 //!
+//! The slowest `track_metrics_batch` call of each million gives the writer's maximum stall, for
+//! example a call that found the head at twice its size and flushed it first.
+//!
 //! Each million pays for its own work. After its batches, the bench calls `flush` and
 //! `compact`, so the million's head is in segments, the index runs are merged and the segments
 //! compacted before the next million starts. Without that step, the background flushes, index
@@ -96,6 +99,8 @@ impl Cost {
 #[derive(Clone, Copy)]
 struct Million {
     ingest: Cost,
+    /// Duration of the slowest batch call of the ingest.
+    max_batch: Duration,
     settle: Cost,
     p99_us: f64,
 }
@@ -133,9 +138,12 @@ fn main() {
         uuids.extend(batch_rows.iter().map(|r| r.uuid));
 
         phase_mark("ingest", million);
+        let mut max_batch = Duration::ZERO;
         let ingest = measure(|| {
             for batch in &batches {
+                let started = Instant::now();
                 store.track_metrics_batch(batch).expect("track");
+                max_batch = max_batch.max(started.elapsed());
             }
         });
         phase_mark("settle", million);
@@ -147,6 +155,7 @@ fn main() {
         let (p50, p99) = lookup_latency(&store, &uuids, million as u64);
         let figures = Million {
             ingest,
+            max_batch,
             settle,
             p99_us: p99,
         };
@@ -161,9 +170,10 @@ fn main() {
 fn print_header() {
     println!(
         "| predictions | ingest s | ingest CPU s | flush and compact s | flush and compact CPU s \
-         | µs per prediction | CPU µs per prediction | lookup p50 µs | lookup p99 µs |"
+         | µs per prediction | CPU µs per prediction | lookup p50 µs | lookup p99 µs \
+         | max batch ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 }
 
 fn print_row(done: usize, count: usize, figures: &Million, p50: f64) {
@@ -171,14 +181,15 @@ fn print_row(done: usize, count: usize, figures: &Million, p50: f64) {
     let both = ingest.plus(settle);
     let per = |d: Duration| d.as_secs_f64() * 1e6 / count as f64;
     println!(
-        "| {done} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {p50:.2} | {:.2} |",
+        "| {done} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} | {:.3} | {p50:.2} | {:.2} | {:.1} |",
         ingest.wall.as_secs_f64(),
         ingest.cpu.as_secs_f64(),
         settle.wall.as_secs_f64(),
         settle.cpu.as_secs_f64(),
         per(both.wall),
         per(both.cpu),
-        figures.p99_us
+        figures.p99_us,
+        figures.max_batch.as_secs_f64() * 1e3
     );
 }
 
@@ -214,6 +225,11 @@ fn print_growth(millions: &[Million], total: usize) {
         per_first * 1e6,
         per_whole * 1e6,
         per_whole / per_first.max(1e-12)
+    );
+    let max_batch = millions.iter().map(|m| m.max_batch).max();
+    println!(
+        "writer's maximum stall (slowest batch call of {BATCH_LEN} predictions): {:.1} ms",
+        max_batch.unwrap_or_default().as_secs_f64() * 1e3
     );
 }
 

@@ -6,7 +6,7 @@
 //! 1. the new segments and a run of their index entries per group are written and synced, one
 //!    group at a time (src/store/compact_groups.rs), with no lock held, from a snapshot of the
 //!    segments;
-//! 2. holding `index_lock` (flushes skip their own index merges meanwhile), each run that
+//! 2. holding `index_lock` (index merges are put off meanwhile), each run that
 //!    points into replaced segments is rewritten without their entries. A run that points into
 //!    no other segment is dropped instead. The runs of the new segments are listed beside them;
 //! 3. holding `flush_lock` for a moment, a new manifest replaces the segments and runs and is
@@ -370,7 +370,7 @@ fn install(inner: &Inner, mut change: Change, written: &mut Written) -> Result<b
 /// others are filtered, which reads no UUID but one per page, so the work grows with the size
 /// of the runs that point into kept segments, not with the UUID reads of a merge.
 /// `index_merge::pending_runs` keeps those runs small. The new runs are merged later, by the
-/// policy of the flushes.
+/// index merge that the next flush requests.
 fn replace_runs(
     inner: &Inner,
     live: &SegmentSet,

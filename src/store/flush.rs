@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
-use super::{Inner, index_merge};
+use super::Inner;
+use super::index_merge::{self, Merged};
 use crate::error::Result;
 use crate::head::{Head, HeadData};
 use crate::index::{self, EntryKind, IndexEntry, IndexRun, IndexSet};
@@ -29,19 +30,42 @@ use crate::segment::{self, HeadSegmentData, Segment};
 /// Flushes the head. A head left frozen by a failed flush is written first, then the active
 /// head, so that on return every record tracked before the call is in a segment.
 ///
-/// The index merge that may follow runs after `flush_lock` is released, so other threads can
-/// flush while it merges.
+/// The index merge thread merges the new run with the others later, so a writer that flushes
+/// because of back-pressure waits for a merge only while the merge switches the manifest.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
     {
         let _flushing = inner.flush_lock.lock();
         flush_locked(inner)?;
     }
-    index_merge::merge_index_runs(inner)
+    inner.merge_requests.nudge();
+    Ok(())
+}
+
+/// Flushes as `flush` does, then merges the index runs in the calling thread: `Store::flush`.
+/// On return the runs meet the merge policy, unless another merge or a compaction held them.
+/// Then the call returns without merging, and the merge thread merges once they are free. A
+/// failed merge returns its error, and the merge thread retries it.
+pub(crate) fn flush_and_merge(inner: &Inner) -> Result<()> {
+    {
+        let _flushing = inner.flush_lock.lock();
+        flush_locked(inner)?;
+    }
+    match index_merge::merge_index_runs(inner) {
+        Ok(Merged::Done) => Ok(()),
+        Ok(Merged::Busy) => {
+            inner.merge_requests.nudge();
+            Ok(())
+        }
+        Err(e) => {
+            inner.merge_requests.nudge();
+            Err(e)
+        }
+    }
 }
 
 /// Flushes as `flush` does if `needed` is still true once no other flush runs. The background
-/// thread flushes this way: a flush in progress keeps a frozen head, which must not make the
-/// thread run a second flush, with its index merge, right after it.
+/// flush thread flushes this way: a flush in progress keeps a frozen head, which must not make
+/// the thread run a second flush right after it.
 pub(crate) fn flush_if(inner: &Inner, needed: impl Fn(&Inner) -> bool) -> Result<()> {
     {
         let _flushing = inner.flush_lock.lock();
@@ -50,7 +74,8 @@ pub(crate) fn flush_if(inner: &Inner, needed: impl Fn(&Inner) -> bool) -> Result
         }
         flush_locked(inner)?;
     }
-    index_merge::merge_index_runs(inner)
+    inner.merge_requests.nudge();
+    Ok(())
 }
 
 fn flush_locked(inner: &Inner) -> Result<()> {

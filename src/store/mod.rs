@@ -14,10 +14,13 @@ mod fault_tests_compaction;
 #[cfg(test)]
 mod fault_tests_group_commit;
 #[cfg(test)]
+mod fault_tests_merge_thread;
+#[cfg(test)]
 mod fault_tests_wal;
 mod flush;
 mod index_merge;
 mod lock;
+mod merger;
 mod open;
 mod purge;
 mod read_only;
@@ -55,6 +58,7 @@ pub struct Store {
     inner: Arc<Inner>,
     worker: Mutex<Option<worker::Worker>>,
     compactor: Mutex<Option<compactor::Compactor>>,
+    merger: Mutex<Option<merger::IndexMerger>>,
 }
 
 /// State shared by the store's callers and its background thread.
@@ -69,8 +73,11 @@ pub(crate) struct Inner {
     pub state: RwLock<State>,
     /// Serialises flushes and manifest changes.
     pub flush_lock: Mutex<()>,
-    /// Held while a compaction rewrites index runs; flushes skip their index merges meanwhile.
+    /// Held by an index merge, and by a compaction while it rewrites index runs, so that one of
+    /// them at a time replaces runs.
     pub index_lock: Mutex<()>,
+    /// Requests for the index merge thread, sent after each flush that does not merge itself.
+    pub merge_requests: merger::MergeRequests,
     /// Serialises compactions. It guards the merges that gave as many segments as they read,
     /// which are not tried again.
     pub compaction_lock: Mutex<HashSet<Vec<u64>>>,
@@ -128,10 +135,21 @@ impl Store {
                 return Err(e);
             }
         };
+        let merger = match merger::IndexMerger::start(Arc::clone(&inner)) {
+            Ok(merger) => merger,
+            Err(e) => {
+                let _ = worker.stop();
+                if let Some(compactor) = compactor {
+                    let _ = compactor.stop();
+                }
+                return Err(e);
+            }
+        };
         Ok(Store {
             inner,
             worker: Mutex::new(Some(worker)),
             compactor: Mutex::new(compactor),
+            merger: Mutex::new(Some(merger)),
         })
     }
 
@@ -246,10 +264,13 @@ impl Store {
         query::orphans(&self.snapshot())
     }
 
-    /// Writes the head to a segment and starts a new head, so the log can be trimmed.
+    /// Writes the head to a segment and starts a new head, so the log can be trimmed, then
+    /// merges the UUID index's runs that the merge policy selects, in the calling thread. If a
+    /// merge or a compaction holds the runs at that moment, the call does not wait, and the
+    /// store's index merge thread merges them later.
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;
-        flush::flush(&self.inner)
+        flush::flush_and_merge(&self.inner)
     }
 
     /// Writes a consistent copy of the store into `dir`, which must be missing or empty, while
@@ -331,7 +352,9 @@ impl Store {
             .inspect_err(|e| self.inner.set_poison(e))
     }
 
-    /// Flushes the head, syncs and closes the store, and stops its background thread.
+    /// Flushes the head, syncs and closes the store, and stops its background threads. It waits
+    /// for an index merge in progress to finish, and merges no more runs itself: the next open
+    /// merges them after its first flush, if the merge policy selects them.
     ///
     /// After `close` the log contains no records, so the next open replays nothing, and the
     /// directory is unlocked, so it can be opened again while this value still exists. Calling
@@ -349,7 +372,12 @@ impl Store {
             Some(worker) => worker.stop(),
             None => Ok(()),
         };
-        let stopped = compactor_stopped.and(stopped);
+        // Waits for a merge in progress, which may take seconds on a large index.
+        let merger_stopped = match self.merger.lock().take() {
+            Some(merger) => merger.stop(),
+            None => Ok(()),
+        };
+        let stopped = compactor_stopped.and(stopped).and(merger_stopped);
         let closed = open::close(&self.inner);
         // Released last, so that no other store can open the directory while this one writes.
         self.inner.dir_lock.lock().take();

@@ -94,6 +94,7 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
         }),
         flush_lock: Mutex::new(()),
         index_lock: Mutex::new(()),
+        merge_requests: super::merger::MergeRequests::new(),
         compaction_lock: Mutex::new(HashSet::new()),
         next_file_id: AtomicU64::new(next_file_id),
         last_seq: AtomicU64::new(last_seq),
