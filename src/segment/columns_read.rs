@@ -9,6 +9,7 @@ use crate::columns::Column;
 use crate::error::Result;
 use crate::segment::Segment;
 use crate::segment::block::BlockReader;
+use crate::segment::footer::BlockDir;
 use crate::segment::layout::{FixedColumn, Table};
 
 /// Predictions read as columns; entry `i` of every vector belongs to the same row.
@@ -107,6 +108,12 @@ impl Segment {
         (start_ms, end_ms): (i64, i64),
         timestamps: &mut Vec<i64>,
     ) -> Result<Vec<WindowBlock<'_>>> {
+        let blocks = self.blocks(table).get(self.model_blocks(table, model));
+        let overlapping = |block: &&BlockDir| block.max_ts >= start_ms && block.min_ts < end_ms;
+        // Room for the rows of every overlapping block, an upper bound, saves copying
+        // `timestamps` each time a block's rows outgrow it.
+        let bound = blocks.unwrap_or_default().iter().filter(overlapping);
+        timestamps.reserve(bound.map(|block| block.rows as usize).sum());
         let mut found = Vec::new();
         for index in self.model_blocks(table, model) {
             let Some(block) = self.blocks(table).get(index) else {
