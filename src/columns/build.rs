@@ -42,6 +42,16 @@ cell_type!(String, Str);
 cell_type!(Vec<u8>, Bytes);
 
 impl Column {
+    /// Returns a column of `len` rows, none of which has a value.
+    pub(crate) fn absent(len: usize) -> Column {
+        Column {
+            len,
+            presence: (len > 0).then(|| vec![false; len]),
+            values: ColumnValues::Empty,
+            capacity: len,
+        }
+    }
+
     /// Returns the vector of values of type `T` to append rows to, after turning a column
     /// without values into one of `T` with a default value for each row. Returns `None` when
     /// the column stores another type.
@@ -131,17 +141,33 @@ impl Column {
 
     /// Appends the values of the rows `rows` of a block chunk: `values` contains the value of
     /// each present row of the block, and `presence` flags the block's rows, `None` when all
-    /// are present. Stops at the end of `values` if it has fewer values than `presence` marks present.
+    /// are present. A row whose value or flag is missing gets no value, so the column grows
+    /// by `rows.len()` rows whatever the chunk decoded to.
     pub(crate) fn extend_block_rows<T: CellType>(
         &mut self,
         values: Vec<T>,
         presence: Option<&[bool]>,
         rows: Range<usize>,
     ) {
-        let Some(presence) = presence else {
-            let values = values.into_iter().skip(rows.start).take(rows.len());
-            return self.extend_present(values);
-        };
+        let target = self.len + rows.len();
+        match presence {
+            None => {
+                let values = values.into_iter().skip(rows.start).take(rows.len());
+                self.extend_present(values);
+            }
+            Some(presence) => self.extend_flagged(values, presence, rows),
+        }
+        self.push_absent(target.saturating_sub(self.len));
+    }
+
+    /// Appends the rows `rows` of a block chunk whose rows `presence` flags, as
+    /// `extend_block_rows` does.
+    fn extend_flagged<T: CellType>(
+        &mut self,
+        values: Vec<T>,
+        presence: &[bool],
+        rows: Range<usize>,
+    ) {
         let before = presence.get(..rows.start).unwrap_or_default();
         let skipped = before.iter().filter(|present| **present).count();
         let mut values = values.into_iter().skip(skipped);

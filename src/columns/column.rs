@@ -59,16 +59,6 @@ pub enum ColumnValues {
 }
 
 impl Column {
-    /// Returns a column of `len` rows, none of which has a value.
-    pub fn absent(len: usize) -> Column {
-        Column {
-            len,
-            presence: (len > 0).then(|| vec![false; len]),
-            values: ColumnValues::Empty,
-            capacity: len,
-        }
-    }
-
     /// Returns the number of rows.
     pub fn len(&self) -> usize {
         self.len

@@ -66,6 +66,32 @@ fn normalize_types_mixed_column_of_one_type() {
     assert!(column.all_present());
 }
 
+#[test]
+fn block_rows_skip_values_before_window() {
+    let mut column = Column::default();
+    let presence = [true, false, true, true];
+    column.extend_block_rows(vec![1i64, 2, 3], Some(&presence), 1..4);
+    assert_eq!(column.as_i64(), Some(&[0, 2, 3][..]));
+    assert_eq!(
+        column.to_values(),
+        [None, Some(Value::I64(2)), Some(Value::I64(3))]
+    );
+}
+
+#[test]
+fn block_rows_short_of_values_keep_row_count() {
+    let mut column = Column::default();
+    column.extend_block_rows(vec![0.5, 1.5], None, 1..4);
+    assert_eq!(column.len(), 3);
+    assert_eq!(column.to_values(), [Some(Value::F64(1.5)), None, None]);
+
+    let presence = [true, true];
+    column.extend_block_rows(vec![true], Some(&presence), 0..3);
+    assert_eq!(column.len(), 6);
+    assert_eq!(column.get(3), None);
+    assert_eq!(column.present_count(), 1);
+}
+
 proptest! {
     #[test]
     fn column_ops_match_value_vectors(
