@@ -41,7 +41,7 @@ mod store;
 mod tiers;
 
 pub use batch::{MetricColumn, NewDelayedColumns, NewPredictionColumns};
-pub use columns::Columns;
+pub use columns::{Column, ColumnValues, Columns};
 pub use error::{Error, Result};
 pub use options::{Compaction, Durability, Options, Retention, RollupTier};
 pub use query::ReadMetrics;

@@ -253,13 +253,17 @@ fn check_read_columns(store: &Store, oracle: &[Tracked], window: (i64, i64)) {
     for (column, name) in names.iter().enumerate() {
         let values: Vec<Option<Value>> =
             want.iter().map(|t| t.metrics.get(*name).cloned()).collect();
-        assert_eq!(got.metrics[column], values, "{name} of {context}");
+        assert_eq!(
+            got.metrics[column].to_values(),
+            values,
+            "{name} of {context}"
+        );
     }
     let labels: Vec<Option<Value>> = want
         .iter()
         .map(|t| t.delayed.get("label").cloned())
         .collect();
-    assert_eq!(got.delayed[0], labels, "labels of {context}");
+    assert_eq!(got.delayed[0].to_values(), labels, "labels of {context}");
 }
 
 fn check_all(store: &Store, oracle: &[Tracked], rows: usize, stage: &str) {

@@ -247,14 +247,14 @@ fn check(store: &Store, oracle: &Oracle, stage: Stage) {
         for (row, id) in columns.uuids.iter().enumerate() {
             let t = &oracle[id];
             for (column, name) in ["x", "y", "blob"].iter().enumerate() {
-                let found = columns.metrics[column][row].as_ref().map(text);
+                let found = columns.metrics[column].get(row).as_ref().map(text);
                 assert_eq!(
                     found.as_ref(),
                     t.metrics.get(*name),
                     "{context}: {name} of {id}"
                 );
             }
-            let label = columns.delayed[0][row].as_ref().map(text);
+            let label = columns.delayed[0].get(row).as_ref().map(text);
             assert_eq!(
                 label.as_ref(),
                 t.delayed.get("label"),

@@ -117,7 +117,11 @@ fn check(store: &Store, oracle: &Oracle, stage: Stage) {
             let timestamps: Vec<i64> = want.iter().map(|(_, t, _, _)| *t).collect();
             assert_eq!(columns.timestamps, timestamps, "read_columns of {context}");
             let labels: Vec<_> = want.iter().map(|(_, _, _, l)| l.map(Value::I64)).collect();
-            assert_eq!(columns.delayed[0], labels, "labels of {context}");
+            assert_eq!(
+                columns.delayed[0].to_values(),
+                labels,
+                "labels of {context}"
+            );
         }
     }
 }

@@ -175,9 +175,13 @@ fn check_window(store: &Store, oracle: &Oracle, start: i64, end: i64, stage: &st
     let buckets: Vec<Option<Value>> = column(|t| t.metrics.get("bucket").cloned());
     let late: Vec<Option<Value>> = column(|t| t.delayed.get("late").cloned());
     let label: Vec<Option<Value>> = column(|t| t.delayed.get("label").cloned());
-    assert_eq!(columns.metrics[0], buckets, "bucket of {context}");
-    assert_eq!(columns.delayed[0], late, "late of {context}");
-    assert_eq!(columns.delayed[1], label, "label of {context}");
+    assert_eq!(
+        columns.metrics[0].to_values(),
+        buckets,
+        "bucket of {context}"
+    );
+    assert_eq!(columns.delayed[0].to_values(), late, "late of {context}");
+    assert_eq!(columns.delayed[1].to_values(), label, "label of {context}");
 }
 
 fn check(store: &Store, oracle: &Oracle, stage: &str) {

@@ -79,15 +79,27 @@ fn check_window(store: &Store, width: u32, (first, end): (i64, i64)) {
         .unwrap();
     let expected = &values(width)[first as usize..end as usize];
     let ints: Vec<Option<Value>> = expected.iter().map(|v| Some(Value::I64(*v))).collect();
-    assert_eq!(columns.metrics[0], ints, "{context}: int column");
+    assert_eq!(
+        columns.metrics[0].to_values(),
+        ints,
+        "{context}: int column"
+    );
     let flags: Vec<Option<Value>> = (first..end)
         .map(|row| Some(Value::Bool(row % 3 == 1)))
         .collect();
-    assert_eq!(columns.metrics[1], flags, "{context}: flag column");
+    assert_eq!(
+        columns.metrics[1].to_values(),
+        flags,
+        "{context}: flag column"
+    );
     let floats: Vec<Option<Value>> = (first..end)
         .map(|row| Some(Value::F64(row as f64 * 0.5)))
         .collect();
-    assert_eq!(columns.metrics[2], floats, "{context}: float column");
+    assert_eq!(
+        columns.metrics[2].to_values(),
+        floats,
+        "{context}: float column"
+    );
 
     let rows = support::read(store, &model(width), window.0, window.1);
     let uuids: Vec<_> = rows.iter().map(|p| p.uuid).collect();

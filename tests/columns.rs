@@ -2,6 +2,8 @@
 //! same order, the same inline values and the same latest delayed values, whether the records
 //! are in the head, in segments, orphaned or tracked again.
 
+#[path = "support/columns.rs"]
+mod column_checks;
 mod support;
 
 use modelmetrics::{Metrics, Options, Prediction, Store, Value};
@@ -124,7 +126,7 @@ fn check_window(store: &Store, model: &str, start: i64, end: i64) {
         );
         for (j, name) in INLINE.iter().enumerate() {
             assert_eq!(
-                columns.metrics[j][i].as_ref(),
+                columns.metrics[j].get(i).as_ref(),
                 row.metrics.get(name),
                 "{name} of row {i}"
             );
@@ -132,11 +134,24 @@ fn check_window(store: &Store, model: &str, start: i64, end: i64) {
         for (j, name) in DELAYED.iter().enumerate() {
             let expected = row.delayed.get(name);
             assert_eq!(
-                columns.delayed[j][i].as_ref(),
+                columns.delayed[j].get(i).as_ref(),
                 expected,
                 "delayed {name} of row {i}"
             );
         }
+    }
+    let window = format!("{model} [{start}, {end})");
+    for (column, name) in columns.metrics.iter().zip(INLINE) {
+        let expected: Vec<Option<Value>> =
+            rows.iter().map(|r| r.metrics.get(name).cloned()).collect();
+        let checked = column_checks::check_column(column, &expected);
+        assert_eq!(checked, Ok(()), "{name} column of {window}");
+    }
+    for (column, name) in columns.delayed.iter().zip(DELAYED) {
+        let expected: Vec<Option<Value>> =
+            rows.iter().map(|r| r.delayed.get(name).cloned()).collect();
+        let checked = column_checks::check_column(column, &expected);
+        assert_eq!(checked, Ok(()), "delayed {name} column of {window}");
     }
 }
 
@@ -202,8 +217,14 @@ fn columns_repeat_a_delayed_metric_asked_twice() {
     let columns = store
         .read_columns("a", (0, 10), &[], &["label", "label"])
         .unwrap();
-    assert_eq!(columns.delayed[0], vec![Some(Value::Bool(true))]);
-    assert_eq!(columns.delayed[1], vec![Some(Value::Bool(true))]);
+    assert_eq!(
+        columns.delayed[0].to_values(),
+        vec![Some(Value::Bool(true))]
+    );
+    assert_eq!(
+        columns.delayed[1].to_values(),
+        vec![Some(Value::Bool(true))]
+    );
 }
 
 /// Tracks a prediction of model "a" with a score, and when `label` is given, its label.
@@ -234,7 +255,10 @@ fn columns_of_segments_sorted_and_interleaved() {
     let sorted = store.read_columns("a", (0, 50), &[], &["label"]).unwrap();
     assert_eq!(sorted.uuids, [1, 2, 3, 4, 5].map(uuid));
     let labels = [None, None, Some(true), Some(false), Some(true)];
-    assert_eq!(sorted.delayed[0], labels.map(|l| l.map(Value::Bool)));
+    assert_eq!(
+        sorted.delayed[0].to_values(),
+        labels.map(|l| l.map(Value::Bool))
+    );
 
     // A third segment and the head contain rows and labels that sort before the others'.
     track(&store, 6, 25, Some(true));
@@ -250,5 +274,8 @@ fn columns_of_segments_sorted_and_interleaved() {
     assert_eq!(mixed.uuids, [7, 1, 2, 6, 3, 4, 5].map(uuid));
     assert_eq!(mixed.timestamps, [5, 10, 20, 25, 30, 30, 40]);
     let labels = [false, false, true, true, true, false, true];
-    assert_eq!(mixed.delayed[0], labels.map(|l| Some(Value::Bool(l))));
+    assert_eq!(
+        mixed.delayed[0].to_values(),
+        labels.map(|l| Some(Value::Bool(l)))
+    );
 }

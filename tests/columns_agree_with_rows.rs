@@ -275,13 +275,13 @@ fn check_window(store: &Store, model: &str, start: i64, end: i64) -> Result<(), 
     for (column, name) in columns.metrics.iter().zip(REQUESTED_INLINE) {
         for (i, row) in rows.iter().enumerate() {
             let context = format!("{name} of row {i} ({}) in {window}", row.uuid);
-            prop_assert_eq!(column[i].as_ref(), row.metrics.get(name), "{}", context);
+            prop_assert_eq!(column.get(i), row.metrics.get(name).cloned(), "{}", context);
         }
     }
     for (column, name) in columns.delayed.iter().zip(REQUESTED_DELAYED) {
         for (i, row) in rows.iter().enumerate() {
             let context = format!("delayed {name} of row {i} ({}) in {window}", row.uuid);
-            prop_assert_eq!(column[i].as_ref(), row.delayed.get(name), "{}", context);
+            prop_assert_eq!(column.get(i), row.delayed.get(name).cloned(), "{}", context);
         }
     }
     Ok(())

@@ -96,8 +96,8 @@ fn check_window(store: &Store, start: i64, end: i64) {
         .collect();
     assert_eq!(columns.uuids, uuids, "UUIDs of {window}");
     assert_eq!(columns.timestamps, timestamps, "timestamps of {window}");
-    assert_eq!(columns.metrics[0], scores, "scores of {window}");
-    assert_eq!(columns.delayed[0], labels, "labels of {window}");
+    assert_eq!(columns.metrics[0].to_values(), scores, "scores of {window}");
+    assert_eq!(columns.delayed[0].to_values(), labels, "labels of {window}");
 
     let rows: Vec<modelmetrics::Prediction> = store
         .read_metrics(MODEL, start, end)

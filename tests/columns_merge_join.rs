@@ -64,12 +64,18 @@ fn assert_agrees(store: &Store, start: i64, end: i64) -> usize {
     assert_eq!(columns.uuids, uuids, "UUIDs of {window}");
     let timestamps: Vec<i64> = rows.iter().map(|p| p.timestamp_ms).collect();
     assert_eq!(columns.timestamps, timestamps, "timestamps of {window}");
-    let scores: Vec<Option<&Value>> = rows.iter().map(|p| p.metrics.get("score")).collect();
-    let read_scores: Vec<Option<&Value>> = columns.metrics[0].iter().map(Option::as_ref).collect();
+    let scores: Vec<Option<Value>> = rows
+        .iter()
+        .map(|p| p.metrics.get("score").cloned())
+        .collect();
+    let read_scores = columns.metrics[0].to_values();
     assert_eq!(read_scores, scores, "scores of {window}");
-    let labels: Vec<Option<&Value>> = rows.iter().map(|p| p.delayed.get("label")).collect();
+    let labels: Vec<Option<Value>> = rows
+        .iter()
+        .map(|p| p.delayed.get("label").cloned())
+        .collect();
     for column in &columns.delayed {
-        let read_labels: Vec<Option<&Value>> = column.iter().map(Option::as_ref).collect();
+        let read_labels = column.to_values();
         assert_eq!(read_labels, labels, "labels of {window}");
     }
     labels.iter().filter(|label| label.is_some()).count()
@@ -131,11 +137,11 @@ fn later_segment_label_wins() {
     let columns = store
         .read_columns(MODEL, (100, 101), &[], &["label"])
         .unwrap();
-    assert_eq!(columns.delayed[0], vec![Some(Value::I64(2))]);
+    assert_eq!(columns.delayed[0].to_values(), vec![Some(Value::I64(2))]);
     let columns = store
         .read_columns(MODEL, (102, 103), &[], &["label"])
         .unwrap();
-    assert_eq!(columns.delayed[0], vec![Some(Value::I64(1))]);
+    assert_eq!(columns.delayed[0].to_values(), vec![Some(Value::I64(1))]);
 }
 
 #[test]
@@ -177,7 +183,7 @@ fn head_labels_replace_segment_labels() {
         .read_columns(MODEL, (499, 501), &[], &["label"])
         .unwrap();
     let expected = ["stored", "head"].map(|text| Some(Value::Str(text.to_owned())));
-    assert_eq!(columns.delayed[0], expected);
+    assert_eq!(columns.delayed[0].to_values(), expected);
 }
 
 #[test]
@@ -201,9 +207,9 @@ fn adopted_orphans_join_predictions() {
         .read_columns(MODEL, (0, 600), &[], &["label"])
         .unwrap();
     let labels = &columns.delayed[0];
-    assert_eq!(labels[99], Some(Value::F64(0.25)));
-    assert_eq!(labels[100], Some(Value::F64(0.75)));
-    assert_eq!(labels[200], None);
+    assert_eq!(labels.get(99), Some(Value::F64(0.25)));
+    assert_eq!(labels.get(100), Some(Value::F64(0.75)));
+    assert_eq!(labels.get(200), None);
 }
 
 #[test]
@@ -221,5 +227,5 @@ fn deleted_predictions_leave_join() {
     }
     let columns = store.read_columns(MODEL, (0, 18), &[], &["label"]).unwrap();
     assert_eq!(columns.len(), 16);
-    assert!(columns.delayed[0].iter().all(Option::is_some));
+    assert!(columns.delayed[0].all_present());
 }

@@ -10,11 +10,14 @@
 
 use std::path::Path;
 
+#[path = "support/columns.rs"]
+mod column_checks;
+
 use modelmetrics::record::{DelayedRecord, PredictionKey, PredictionRecord, ResolvedDelayed};
 use modelmetrics::segment::{
     BLOCK_ROWS, DelayedColumns, PredictionColumns, Segment, SegmentData, write_segment,
 };
-use modelmetrics::{Metrics, Uuid, Value};
+use modelmetrics::{Column, Metrics, Uuid, Value};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -322,22 +325,14 @@ impl Case {
 
 /// Asserts that a column holds, for each row, the value of `name` in that row's metrics.
 fn assert_column(
-    column: &[Option<Value>],
+    column: &Column,
     rows: &[&Metrics],
     name: &str,
     context: &str,
 ) -> Result<(), TestCaseError> {
-    prop_assert_eq!(column.len(), rows.len(), "length of {} {}", name, context);
-    for (row, (value, metrics)) in column.iter().zip(rows).enumerate() {
-        prop_assert_eq!(
-            value.as_ref(),
-            metrics.get(name),
-            "{} of row {} {}",
-            name,
-            row,
-            context
-        );
-    }
+    let expected: Vec<Option<Value>> = rows.iter().map(|m| m.get(name).cloned()).collect();
+    let checked = column_checks::check_values(column, &expected);
+    prop_assert!(checked.is_ok(), "{} {}: {:?}", name, context, checked);
     Ok(())
 }
 

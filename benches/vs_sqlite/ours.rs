@@ -1,6 +1,7 @@
 //! The workload on a modelmetrics store with default options, or `Durability::Sync` in durable
 //! mode.
 
+use std::iter::zip;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -138,19 +139,31 @@ impl Peer for Ours {
                 .read_columns(MODEL, (start_ms, end_ms), &["score"], &["label"])?;
         std::hint::black_box((&columns.uuids, &columns.timestamps));
         let scores = columns.metrics.first().ok_or("no score column")?;
-        let labels = columns.delayed.first().ok_or("no label column")?;
-        let mut out = Vec::with_capacity(columns.len());
-        for (score, label) in scores.iter().zip(labels) {
-            let score = score
-                .as_ref()
-                .and_then(Value::as_f64)
-                .ok_or("a prediction has no f64 score")?;
-            let label = match label {
-                Some(value) => Some(value.as_bool().ok_or("the label is not a bool")?),
-                None => None,
-            };
-            out.push(Scored { score, label });
+        if !scores.all_present() {
+            return Err("a prediction has no score".into());
         }
+        let scores = scores.as_f64().ok_or("the scores are not all f64")?;
+        let labels = columns.delayed.first().ok_or("no label column")?;
+        let out: Vec<Scored> = match (labels.as_bool(), labels.presence()) {
+            (Some(flags), None) => zip(scores, flags)
+                .map(|(&score, &label)| Scored {
+                    score,
+                    label: Some(label),
+                })
+                .collect(),
+            (Some(flags), Some(present)) => zip(zip(scores, flags), present)
+                .map(|((&score, &label), &present)| Scored {
+                    score,
+                    label: present.then_some(label),
+                })
+                .collect(),
+            // A window without labels has a label column without values.
+            (None, _) if labels.present_count() == 0 => {
+                let unlabelled = |&score| Scored { score, label: None };
+                scores.iter().map(unlabelled).collect()
+            }
+            (None, _) => return Err("the labels are not all bool".into()),
+        };
         Ok(out)
     }
 

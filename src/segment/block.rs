@@ -1,5 +1,6 @@
 //! Reading the columns of one block: CRC check, zstd, codec, presence bitmaps.
 
+mod named;
 mod window;
 
 use std::borrow::Cow;
@@ -10,6 +11,7 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::codec::{self, DecodeError, DecodeResult, Reader};
+use crate::columns::Column;
 use crate::error::{Error, Result};
 use crate::segment::footer::{BlockDir, ChunkRef, ColumnDef, Footer};
 use crate::segment::group_index::GroupIndex;
@@ -38,36 +40,17 @@ impl ColumnValues {
         }
     }
 
-    /// Appends the values of the rows in `rows` to `out`, for a column that every row has.
-    fn extend_into(self, rows: Range<usize>, out: &mut Vec<Option<Value>>) {
+    /// Appends the values of the rows in `rows` to `out`. `presence` marks the rows of the
+    /// block that have a value, `None` when all do.
+    fn extend_column(self, presence: Option<&[bool]>, rows: Range<usize>, out: &mut Column) {
         match self {
-            ColumnValues::F64(v) => extend(v, Value::F64, rows, out),
-            ColumnValues::I64(v) => extend(v, Value::I64, rows, out),
-            ColumnValues::Bool(v) => extend(v, Value::Bool, rows, out),
-            ColumnValues::Str(v) => extend(v, Value::Str, rows, out),
-            ColumnValues::Bytes(v) => extend(v, Value::Bytes, rows, out),
+            ColumnValues::F64(v) => out.extend_block_rows(v, presence, rows),
+            ColumnValues::I64(v) => out.extend_block_rows(v, presence, rows),
+            ColumnValues::Bool(v) => out.extend_block_rows(v, presence, rows),
+            ColumnValues::Str(v) => out.extend_block_rows(v, presence, rows),
+            ColumnValues::Bytes(v) => out.extend_block_rows(v, presence, rows),
         }
     }
-}
-
-/// Appends the typed `values` of the rows in `rows` to `out`, when every row has a value.
-fn extend<T>(
-    values: Vec<T>,
-    wrap: impl Fn(T) -> Value,
-    rows: Range<usize>,
-    out: &mut Vec<Option<Value>>,
-) {
-    let target = out.len() + rows.len();
-    if rows.start == 0 && rows.len() == values.len() {
-        // The values of exactly `rows`, as a windowed decode returns them: an extend of known
-        // length, without the per-value capacity check of the skipping path below.
-        out.extend(values.into_iter().map(|value| Some(wrap(value))));
-        return;
-    }
-    let values = values.into_iter().skip(rows.start).take(rows.len());
-    out.extend(values.map(|value| Some(wrap(value))));
-    // Decoding yields a value per row; should it not, rows keep their place in the columns.
-    out.resize(target, None);
 }
 
 /// Moves the typed `values` of the present rows among `rows` into their slots.
@@ -380,55 +363,6 @@ impl<'s> BlockReader<'s> {
             }
         }
         Ok(out)
-    }
-
-    /// Appends to `out` the values of metric `name` for the rows in `rows`: `None` where a row
-    /// lacks it. Only the chunks of that name are decoded. A name tracked with several types
-    /// has one chunk per type, and each row is present in at most one of them.
-    ///
-    /// A chunk of f64 or i64 values that every row has is read only for `rows` when its
-    /// integers have a fixed width (frame packing of order 0). In other integer modes it is
-    /// read up to `rows.end`, and the XOR float mode decodes the whole chunk. A bool chunk that
-    /// every row has is read only for `rows`.
-    /// TODO: other chunks decode every row of the block, also for a window of a few rows.
-    /// Restarts in the group index for metric columns would let them skip rows too.
-    pub fn named_values_into(
-        &self,
-        name: &str,
-        rows: Range<usize>,
-        out: &mut Vec<Option<Value>>,
-    ) -> Result<()> {
-        let fixed = fixed_columns(self.table, self.block.model.is_none()).len();
-        let mut chunks = Vec::new();
-        for chunk in self.chunks.iter().skip(fixed) {
-            let Some(def) = self.footer.columns.get(chunk.column as usize) else {
-                return Err(self.corrupt(chunk.offset, "?", "the column is not in the directory"));
-            };
-            if def.name == name {
-                chunks.push((chunk, def));
-            }
-        }
-        // A chunk that every row is present in is the name's only one: its values move to `out`
-        // without a pass over empty slots first.
-        if let [(chunk, def)] = chunks[..]
-            && chunk.present as usize == self.rows()
-        {
-            if let Some(values) = self.metric_rows(chunk, def, rows.clone())? {
-                values.extend_into(0..rows.len(), out);
-                return Ok(());
-            }
-            let (_, values) = self.metric_column(chunk, def)?;
-            values.extend_into(rows, out);
-            return Ok(());
-        }
-        let first = out.len();
-        out.resize(first + rows.len(), None);
-        let slots = out.get_mut(first..).unwrap_or_default();
-        for (chunk, def) in chunks {
-            let (presence, values) = self.metric_column(chunk, def)?;
-            values.place(presence.as_deref(), rows.clone(), slots);
-        }
-        Ok(())
     }
 
     /// Decodes one metric column: the presence of each row, `None` when every row has a

@@ -5,11 +5,12 @@ use std::ops::Range;
 
 use uuid::Uuid;
 
+use crate::columns::Column;
 use crate::error::Result;
 use crate::segment::Segment;
 use crate::segment::block::BlockReader;
+use crate::segment::footer::BlockDir;
 use crate::segment::layout::{FixedColumn, Table};
-use crate::value::Value;
 
 /// Predictions read as columns; entry `i` of every vector belongs to the same row.
 #[derive(Debug, Default)]
@@ -17,8 +18,8 @@ pub struct PredictionColumns {
     pub timestamps: Vec<i64>,
     pub seqs: Vec<u64>,
     pub uuids: Vec<Uuid>,
-    /// One vector per metric asked for, in the order asked.
-    pub values: Vec<Vec<Option<Value>>>,
+    /// One column per metric asked for, in the order asked.
+    pub values: Vec<Column>,
 }
 
 /// Resolved delayed rows read as columns, in segment row order: each row's prediction
@@ -27,7 +28,7 @@ pub struct PredictionColumns {
 pub struct DelayedColumns {
     pub prediction_timestamps: Vec<i64>,
     pub prediction_seqs: Vec<u64>,
-    pub values: Vec<Vec<Option<Value>>>,
+    pub values: Vec<Column>,
 }
 
 impl Segment {
@@ -40,7 +41,7 @@ impl Segment {
         names: &[&str],
         out: &mut PredictionColumns,
     ) -> Result<()> {
-        out.values.resize_with(names.len(), Vec::new);
+        out.values.resize_with(names.len(), Column::default);
         let column = FixedColumn::Timestamp;
         let found = self.window_blocks(
             Table::Predictions,
@@ -75,7 +76,7 @@ impl Segment {
         names: &[&str],
         out: &mut DelayedColumns,
     ) -> Result<()> {
-        out.values.resize_with(names.len(), Vec::new);
+        out.values.resize_with(names.len(), Column::default);
         let column = FixedColumn::PredictionTimestamp;
         let timestamps = &mut out.prediction_timestamps;
         let found = self.window_blocks(Table::Delayed, column, model, window, timestamps)?;
@@ -107,6 +108,12 @@ impl Segment {
         (start_ms, end_ms): (i64, i64),
         timestamps: &mut Vec<i64>,
     ) -> Result<Vec<WindowBlock<'_>>> {
+        let blocks = self.blocks(table).get(self.model_blocks(table, model));
+        let overlapping = |block: &&BlockDir| block.max_ts >= start_ms && block.min_ts < end_ms;
+        // Room for the rows of every overlapping block, an upper bound, saves copying
+        // `timestamps` each time a block's rows outgrow it.
+        let bound = blocks.unwrap_or_default().iter().filter(overlapping);
+        timestamps.reserve(bound.map(|block| block.rows as usize).sum());
         let mut found = Vec::new();
         for index in self.model_blocks(table, model) {
             let Some(block) = self.blocks(table).get(index) else {

@@ -13,6 +13,7 @@ use super::group_index::GROUP_ROWS;
 use super::layout::FORMAT_VERSION;
 use super::trailer::Trailer;
 use super::*;
+use crate::columns::Column;
 use crate::record::{DelayedRecord, PredictionKey, PredictionRecord, ResolvedDelayed};
 use crate::value::{Metrics, Value};
 
@@ -124,7 +125,11 @@ fn check_windows(segment: &Segment, edges: &[i64]) {
             assert_eq!(columns.timestamps, timestamps, "window {start}..{end}");
             assert_eq!(columns.seqs, seqs, "window {start}..{end}");
             assert_eq!(columns.uuids, uuids, "window {start}..{end}");
-            assert_eq!(columns.values, [scores], "window {start}..{end}");
+            assert_eq!(
+                columns.values,
+                [Column::from(scores)],
+                "window {start}..{end}"
+            );
 
             let scanned: Vec<PredictionRecord> = segment
                 .scan_predictions("m", start, end)
@@ -163,7 +168,7 @@ fn check_delayed_window(segment: &Segment, delayed: &[ResolvedDelayed], start: i
         .collect();
     assert_eq!(columns.prediction_timestamps, timestamps);
     assert_eq!(columns.prediction_seqs, seqs);
-    assert_eq!(columns.values, [labels]);
+    assert_eq!(columns.values, [Column::from(labels)]);
 }
 
 /// Writes the rows of `gaps` as segment 1, checks windows around every group boundary, then

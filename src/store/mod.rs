@@ -174,12 +174,14 @@ impl Store {
 
     /// Returns the predictions of `model` with `start_ms <= timestamp < end_ms` as columns:
     /// their UUIDs and timestamps, the inline metrics `metrics` and the delayed metrics
-    /// `delayed`, each as one vector with `None` where a prediction lacks the metric.
+    /// `delayed`, each as one [`Column`](crate::Column) of its type with the rows where a
+    /// prediction lacks the metric marked absent.
     ///
     /// The rows and values are those `read_metrics` returns, in the same order, for a
-    /// consistent snapshot taken by this call. Only the metrics named are decoded, and nothing
-    /// is allocated per row for numbers, so a job that needs a few metrics of a window reads
-    /// them several times faster than through `read_metrics`. The whole window is held in
+    /// consistent snapshot taken by this call. Only the metrics named are decoded, and numbers
+    /// go from the segments into vectors of their type without a `Value` per row. So a job
+    /// that needs a few metrics of a window reads them several times faster than through
+    /// `read_metrics`. The whole window is held in
     /// memory: read a long history window by window.
     pub fn read_columns(
         &self,

@@ -205,15 +205,19 @@ impl Harness {
             "{context}: {call} timestamps"
         );
         for (column, name) in columns.metrics.iter().zip(names) {
-            let values: Vec<Option<&Value>> =
-                expected.iter().map(|p| p.metrics.get(name)).collect();
-            let read: Vec<Option<&Value>> = column.iter().map(Option::as_ref).collect();
+            let values: Vec<Option<Value>> = expected
+                .iter()
+                .map(|p| p.metrics.get(name).cloned())
+                .collect();
+            let read = column.to_values();
             assert_eq!(read, values, "{context}: {call} inline {name:?}");
         }
         for (column, name) in columns.delayed.iter().zip(names) {
-            let values: Vec<Option<&Value>> =
-                expected.iter().map(|p| p.delayed.get(name)).collect();
-            let read: Vec<Option<&Value>> = column.iter().map(Option::as_ref).collect();
+            let values: Vec<Option<Value>> = expected
+                .iter()
+                .map(|p| p.delayed.get(name).cloned())
+                .collect();
+            let read = column.to_values();
             assert_eq!(read, values, "{context}: {call} delayed {name:?}");
         }
     }

@@ -2,7 +2,12 @@
 //!
 //! `Store::read_columns` returns what `read_metrics` returns for the metrics asked for, in the
 //! same row order, but decodes only those metrics and allocates per column rather than per row
-//! and metric. A monitoring job that needs a score and a label reads them this way.
+//! and metric. A monitoring job that needs a score and a label reads them this way. Each
+//! metric comes back as a [`Column`] of its type, decoded from the segments without a `Value`
+//! per row.
+
+mod build;
+mod column;
 
 use uuid::Uuid;
 
@@ -10,7 +15,9 @@ use crate::error::Result;
 use crate::query::Snapshot;
 use crate::record::{PredictionRecord, Seq};
 use crate::segment::{DelayedColumns, PredictionColumns};
-use crate::value::Value;
+
+pub(crate) use build::CellType;
+pub use column::{Column, ColumnValues};
 
 /// The predictions of one window as columns: entry `i` of every vector belongs to the same
 /// prediction. Rows are in timestamp order, ties in tracking order, as `read_metrics` returns
@@ -19,12 +26,12 @@ use crate::value::Value;
 pub struct Columns {
     pub uuids: Vec<Uuid>,
     pub timestamps: Vec<i64>,
-    /// One column per inline metric asked for, in the order asked: the value, or `None` where
-    /// the prediction lacks the metric.
-    pub metrics: Vec<Vec<Option<Value>>>,
+    /// One column per inline metric asked for, in the order asked: the value of each row,
+    /// absent where the prediction lacks the metric.
+    pub metrics: Vec<Column>,
     /// One column per delayed metric asked for, in the order asked: the latest value tracked
-    /// for the prediction, or `None` where none was.
-    pub delayed: Vec<Vec<Option<Value>>>,
+    /// for each row's prediction, absent where none was.
+    pub delayed: Vec<Column>,
 }
 
 impl Columns {
@@ -42,12 +49,32 @@ impl Columns {
 pub(crate) fn read_columns(
     snapshot: &Snapshot,
     model: &str,
-    (start_ms, end_ms): (i64, i64),
+    window: (i64, i64),
     metrics: &[&str],
     delayed: &[&str],
 ) -> Result<Columns> {
+    let (mut out, seqs) = read_predictions(snapshot, model, window, metrics)?;
+    out.delayed = (0..delayed.len())
+        .map(|_| Column::absent(out.len()))
+        .collect();
+    if !delayed.is_empty() && !out.is_empty() {
+        join_delayed(snapshot, model, window, delayed, (&mut out, &seqs))?;
+    }
+    out.metrics.iter_mut().for_each(Column::normalize);
+    out.delayed.iter_mut().for_each(Column::normalize);
+    Ok(out)
+}
+
+/// Reads the visible predictions of the window with their inline metrics `metrics`, and
+/// returns each row's seq. The delayed columns are left empty.
+fn read_predictions(
+    snapshot: &Snapshot,
+    model: &str,
+    (start_ms, end_ms): (i64, i64),
+    metrics: &[&str],
+) -> Result<(Columns, Vec<Seq>)> {
     let mut rows = PredictionColumns::default();
-    rows.values.resize_with(metrics.len(), Vec::new);
+    rows.values.resize_with(metrics.len(), Column::default);
     // Each segment and each head returns its rows in (timestamp, seq) order, so the order only
     // needs checking where the rows of one source meet those of the next.
     let mut starts = Vec::new();
@@ -64,21 +91,29 @@ pub(crate) fn read_columns(
     }
     let keys = (&rows.timestamps[..], &rows.seqs[..]);
     let sorted = starts.iter().all(|&start| sorted_at(keys, start));
-    let (mut out, seqs) = visible_rows(snapshot, model, rows, sorted);
-    out.delayed = (0..delayed.len()).map(|_| none_column(out.len())).collect();
-    if delayed.is_empty() || out.is_empty() {
-        return Ok(out);
-    }
-    let mut stored = stored_delayed(snapshot, model, (start_ms, end_ms), delayed)?;
-    join_stored(&mut stored, (&out.timestamps, &seqs), &mut out.delayed);
+    Ok(visible_rows(snapshot, model, rows, sorted))
+}
+
+/// Fills the delayed columns of `out`, whose rows have the seqs `seqs`, with the latest value
+/// of each delayed metric `names`: from the segments first, then from the records that no
+/// segment row contains.
+fn join_delayed(
+    snapshot: &Snapshot,
+    model: &str,
+    window: (i64, i64),
+    names: &[&str],
+    (out, seqs): (&mut Columns, &[Seq]),
+) -> Result<()> {
+    let mut stored = stored_delayed(snapshot, model, window, names)?;
+    join_stored(&mut stored, (&out.timestamps, seqs), &mut out.delayed);
     // Records tracked after the snapshot are invisible to it, so heads without delayed records
     // now need no lookup per row.
     let unstored =
         !snapshot.orphans.is_empty() || snapshot.heads().any(|h| !h.read().delayed.is_empty());
     if unstored {
-        join_unstored(snapshot, &out.uuids, delayed, &mut out.delayed)?;
+        join_unstored(snapshot, &out.uuids, names, &mut out.delayed)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn push_head_rows(rows: &mut PredictionColumns, found: Vec<PredictionRecord>, names: &[&str]) {
@@ -138,18 +173,9 @@ fn visible_rows(
         delayed: Vec::new(),
     };
     for column in &mut rows.values {
-        let moved = order
-            .iter()
-            .map(|&row| column.get_mut(row).and_then(Option::take));
-        out.metrics.push(moved.collect());
+        out.metrics.push(column.take_rows(&order));
     }
     (out, gather_copies(&rows.seqs, &order))
-}
-
-/// Returns a column of `len` absent values. `vec![None; len]` clones its element per row,
-/// while this writes each `None` in place.
-fn none_column(len: usize) -> Vec<Option<Value>> {
-    std::iter::repeat_with(|| None).take(len).collect()
 }
 
 fn gather_copies<T: Copy>(values: &[T], order: &[usize]) -> Vec<T> {
@@ -170,7 +196,7 @@ fn stored_delayed(
     names: &[&str],
 ) -> Result<StoredDelayed> {
     let mut rows = DelayedColumns::default();
-    rows.values.resize_with(names.len(), Vec::new);
+    rows.values.resize_with(names.len(), Column::default);
     // Each segment returns its rows sorted by prediction, so the order only needs checking
     // where the rows of one segment meet those of the next.
     let mut starts = Vec::new();
@@ -206,11 +232,7 @@ struct StoredDelayed {
 /// Moves the values of the stored delayed rows into `columns`, in a merge join with the output
 /// rows whose (timestamp, seq) keys are `keys`, in ascending order. A later row of a
 /// prediction replaces the values of an earlier one, metric by metric.
-fn join_stored(
-    stored: &mut StoredDelayed,
-    keys: (&[i64], &[Seq]),
-    columns: &mut [Vec<Option<Value>>],
-) {
+fn join_stored(stored: &mut StoredDelayed, keys: (&[i64], &[Seq]), columns: &mut [Column]) {
     let rows = &mut stored.rows;
     match &stored.order {
         Some(order) => merge_join(rows, order.iter().copied(), keys, columns),
@@ -222,9 +244,11 @@ fn merge_join(
     rows: &mut DelayedColumns,
     order: impl Iterator<Item = usize>,
     keys: (&[i64], &[Seq]),
-    columns: &mut [Vec<Option<Value>>],
+    columns: &mut [Column],
 ) {
     let mut cursor = KeyCursor { keys, row: 0 };
+    // The (output row, stored row) pairs that match, in stored order.
+    let mut pairs = Vec::with_capacity(rows.prediction_seqs.len().min(keys.0.len()));
     for entry in order {
         let (Some(&timestamp), Some(&seq)) = (
             rows.prediction_timestamps.get(entry),
@@ -235,15 +259,12 @@ fn merge_join(
         let Some(row) = cursor.seek((timestamp, seq)) else {
             break;
         };
-        if !cursor.matches(row, (timestamp, seq)) {
-            continue;
+        if cursor.matches(row, (timestamp, seq)) {
+            pairs.push((row, entry));
         }
-        for (column, values) in columns.iter_mut().zip(rows.values.iter_mut()) {
-            let value = values.get_mut(entry).and_then(Option::take);
-            if let (Some(value), Some(slot)) = (value, column.get_mut(row)) {
-                *slot = Some(value);
-            }
-        }
+    }
+    for (column, values) in columns.iter_mut().zip(rows.values.iter_mut()) {
+        column.take_pairs(&pairs, values);
     }
 }
 
@@ -280,7 +301,7 @@ fn join_unstored(
     snapshot: &Snapshot,
     uuids: &[Uuid],
     names: &[&str],
-    columns: &mut [Vec<Option<Value>>],
+    columns: &mut [Column],
 ) -> Result<()> {
     let mut late = Vec::new();
     for (row, uuid) in uuids.iter().enumerate() {
@@ -300,18 +321,19 @@ fn join_unstored(
 /// Sets row `row` of each column of `names` whose metric `metrics` contains. A name requested
 /// twice has two columns, and both get the value.
 fn apply_metrics(
-    columns: &mut [Vec<Option<Value>>],
+    columns: &mut [Column],
     row: usize,
     names: &[&str],
     metrics: &[crate::value::Metric],
 ) {
     for metric in metrics {
         for (name, column) in names.iter().zip(columns.iter_mut()) {
-            if *name == metric.name
-                && let Some(slot) = column.get_mut(row)
-            {
-                *slot = Some(metric.value.clone());
+            if *name == metric.name {
+                column.set(row, metric.value.clone());
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
