@@ -3,7 +3,7 @@
 //! The command starts this program twice more, with a role as the first argument:
 //!
 //! - `writer`: the model server. It opens the store in `DIR/served` for writing and tracks
-//!   predictions from several threads, each labelled half a second later by a labelling thread,
+//!   predictions from several threads, each labeled half a second later by a labelling thread,
 //!   as ground truth would arrive.
 //! - `monitor`: the monitoring job. It opens `DIR/served` read-only, refreshes its view every
 //!   `--refresh-ms`, scores the last complete window, prints a line per window, and stores the

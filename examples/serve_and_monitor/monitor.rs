@@ -19,7 +19,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Default)]
 struct Scores {
     predictions: i64,
-    labelled: i64,
+    labeled: i64,
     score_sum: f64,
     /// Labelled predictions whose score is on the side of 0.5 that their label is.
     correct: i64,
@@ -81,7 +81,7 @@ fn score_window(view: &ReadOnlyStore, start: i64, end: i64) -> modelmetrics::Res
         scores.predictions += 1;
         scores.score_sum += score;
         if let Some(&Value::Bool(label)) = prediction.delayed.get("label") {
-            scores.labelled += 1;
+            scores.labeled += 1;
             scores.correct += i64::from((score >= 0.5) == label);
         }
     }
@@ -90,23 +90,23 @@ fn score_window(view: &ReadOnlyStore, start: i64, end: i64) -> modelmetrics::Res
 
 impl Scores {
     fn label_rate(&self) -> f64 {
-        self.labelled as f64 / self.predictions.max(1) as f64
+        self.labeled as f64 / self.predictions.max(1) as f64
     }
 
     fn mean_score(&self) -> f64 {
         self.score_sum / self.predictions.max(1) as f64
     }
 
-    /// Returns the share of labelled predictions scored right, or `None` without labels.
+    /// Returns the share of labeled predictions scored right, or `None` without labels.
     fn accuracy(&self) -> Option<f64> {
-        (self.labelled > 0).then(|| self.correct as f64 / self.labelled as f64)
+        (self.labeled > 0).then(|| self.correct as f64 / self.labeled as f64)
     }
 
     /// Returns the aggregate metrics stored for the window.
     fn metrics(&self) -> Metrics {
         let metrics = Metrics::new()
             .with("predictions", self.predictions)
-            .with("labelled", self.labelled)
+            .with("labeled", self.labeled)
             .with("label_rate", self.label_rate())
             .with("mean_score", self.mean_score());
         match self.accuracy() {
@@ -119,7 +119,7 @@ impl Scores {
 /// Formats one output line: the window in UTC and its scores.
 fn describe(start: i64, end: i64, scores: &Scores) -> String {
     format!(
-        "window {}-{} UTC: {:>5} predictions, {:>5.1} % labelled, mean score {:.3}, \
+        "window {}-{} UTC: {:>5} predictions, {:>5.1} % labeled, mean score {:.3}, \
          accuracy {}",
         clock(start),
         clock(end),

@@ -55,11 +55,11 @@ pub fn run(arguments: &[String]) -> Result<(), Box<dyn Error>> {
     for server in servers {
         predictions += server.join().map_err(|_| "a serving thread panicked")??;
     }
-    let labelled = labeller
+    let labeled = labeller
         .join()
         .map_err(|_| "the labelling thread panicked")??;
     store.close()?;
-    println!("writer: tracked {predictions} predictions and {labelled} labels, closed the store");
+    println!("writer: tracked {predictions} predictions and {labeled} labels, closed the store");
     Ok(())
 }
 
