@@ -21,6 +21,7 @@ mod flush;
 mod index_merge;
 mod lock;
 mod merger;
+mod models;
 mod new_dir;
 mod open;
 mod purge;
