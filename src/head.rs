@@ -192,6 +192,11 @@ impl HeadData {
         self.records == 0
     }
 
+    /// Returns the model ids that have predictions in this head, in no particular order.
+    pub fn prediction_models(&self) -> impl Iterator<Item = &str> {
+        self.by_model.keys().map(String::as_str)
+    }
+
     /// Estimated heap bytes of the records, compared with `Options::head_size_bytes`.
     pub fn bytes(&self) -> usize {
         self.bytes

@@ -319,17 +319,61 @@ fn foreign_files_are_left_alone() {
 }
 
 #[test]
-fn new_store_opens_beside_foreign_files() {
+fn new_store_beside_foreign_files_is_rejected() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("fresh");
     fs::create_dir(&dir).unwrap();
     add_foreign_files(&dir);
-    let opened = Store::open(&dir).and_then(|store| {
-        store.track_metrics(MODEL, uuid(1), T0, &metric("n", 1))?;
-        store.close()
-    });
-    assert_foreign_files_kept(&dir, "new store");
-    opened.expect("a new store in a directory with foreign files");
+    let error = Store::open(&dir)
+        .err()
+        .expect("open of a directory with foreign files");
+    assert_foreign_files_kept(&dir, "rejected open");
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains(&dir.display().to_string()),
+        "{text:?} does not name the directory"
+    );
+    assert!(
+        text.contains("\".hidden\""),
+        "{text:?} does not name a foreign file"
+    );
+    assert!(
+        text.contains("empty or new directory"),
+        "{text:?} does not say what to do"
+    );
+    let left = names(&dir);
+    assert!(
+        !left.contains(&"LOCK".to_owned()),
+        "open created LOCK: {left:?}"
+    );
+    assert!(
+        !left.contains(&"MANIFEST".to_owned()),
+        "open created MANIFEST: {left:?}"
+    );
+}
+
+#[test]
+fn new_store_opens_after_crashed_first_open() {
+    let root = tempfile::tempdir().unwrap();
+    for leftovers in [&["LOCK"][..], &["LOCK", "MANIFEST.tmp"][..]] {
+        let dir = root.path().join(leftovers.join("-"));
+        fs::create_dir(&dir).unwrap();
+        for name in leftovers {
+            fs::write(dir.join(name), b"").unwrap();
+        }
+        let opened = Store::open(&dir).and_then(|store| {
+            store.track_metrics(MODEL, uuid(1), T0, &metric("n", 1))?;
+            store.close()
+        });
+        opened.unwrap_or_else(|e| panic!("open beside {leftovers:?}: {e}"));
+        let found = open_and_read(&dir).unwrap();
+        assert_eq!(
+            found.predictions.len(),
+            1,
+            "after open beside {leftovers:?}"
+        );
+    }
 }
 
 #[test]

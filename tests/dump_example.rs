@@ -238,11 +238,22 @@ fn dump_of_open_store_lists_every_file() {
     for path in segments.iter().chain(&runs) {
         assert!(text.contains(&file_name(path)), "{path:?} missing:\n{text}");
     }
-    assert!(has_line_starting(
-        &text,
-        &format!("lock holder: process {}", std::process::id())
-    ));
+    let held = format!("lock: held by process {}", std::process::id());
+    assert!(has_line_starting(&text, &held), "{text}");
     assert!(has_line_starting(&text, "verify: OK"), "{text}");
+}
+
+#[test]
+fn dump_of_closed_store_shows_lock_free() {
+    let dir = tempfile::tempdir().unwrap();
+    build_store(dir.path()).close().unwrap();
+    let output = run_dump(&[], Some(dir.path()));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}{}", stderr(&output));
+
+    let free = format!("lock: free (last holder process {})", std::process::id());
+    assert!(has_line_starting(&text, &free), "{text}");
+    Store::open(dir.path()).expect("the dump left the store locked");
 }
 
 #[test]

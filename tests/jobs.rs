@@ -508,6 +508,8 @@ fn reference_is_read_once() {
 fn unaligned_window_is_rejected() {
     let (_dir, store) = open();
     let window = months((2019, 1), 1)[0];
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    track_predictions(&store, &mut rng, window, 1, 0.0);
     let job = Job::prepare(&store, classification_config(window)).unwrap();
     let shifted = Window::new(window.start_ms + 1, window.end_ms).unwrap();
     let error = job.run_window(&store, shifted).unwrap_err();
@@ -607,4 +609,59 @@ fn missing_features_are_counted() {
     assert_eq!(report.rows, 2);
     assert_eq!(report.missing.get("x"), Some(&1));
     assert_eq!(report.figure("ks:x"), Some(0.0));
+}
+
+#[test]
+fn misspelled_model_is_rejected() {
+    let (_dir, store) = open();
+    let window = months((2019, 1), 1)[0];
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    track_predictions(&store, &mut rng, window, 10, 0.0);
+    let config = JobConfig::builder("credt")
+        .score("score")
+        .label("label")
+        .windows(WindowScheme::Months)
+        .range(window.start_ms, window.end_ms)
+        .build()
+        .unwrap();
+    let error = Job::prepare(&store, config).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("\"credt\""), "{text}");
+    assert!(text.contains("predictions of \"credit\""), "{text}");
+    let stored = store
+        .read_aggregate_metrics("credt", window.start_ms, window.end_ms)
+        .unwrap();
+    assert!(stored.is_empty());
+}
+
+#[test]
+fn run_on_store_without_model_stores_nothing() {
+    let (_dir, store) = open();
+    let (_empty_dir, empty) = open();
+    let window = months((2019, 1), 1)[0];
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    track_predictions(&store, &mut rng, window, 10, 0.0);
+    let job = Job::prepare(&store, classification_config(window)).unwrap();
+    let error = job.run(&empty).unwrap_err();
+    assert!(
+        error.to_string().contains("no prediction of any model"),
+        "{error}"
+    );
+    let stored = empty
+        .read_aggregate_metrics(MODEL, window.start_ms, window.end_ms)
+        .unwrap();
+    assert!(stored.is_empty());
+}
+
+#[test]
+fn empty_window_of_known_model_runs() {
+    let (_dir, store) = open();
+    let windows = months((2019, 1), 2);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    track_predictions(&store, &mut rng, windows[0], 10, 0.0);
+    store.flush().unwrap();
+    let job = Job::prepare(&store, classification_config(windows[1])).unwrap();
+    let reports = job.run(&store).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].rows, 0);
 }

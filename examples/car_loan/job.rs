@@ -1,8 +1,12 @@
 //! The monthly monitoring job of the car-loan model, run with the crate's job runner.
 
-use modelmetrics::jobs::{Job, JobConfig, WindowReport, WindowScheme};
+use std::path::Path;
+
+use modelmetrics::jobs::calendar::format_timestamp;
+use modelmetrics::jobs::{Job, JobConfig, Window, WindowReport, WindowScheme};
 use modelmetrics::{Result, Store};
 
+use crate::csv::REFERENCE_FILE;
 use crate::ingest::MODEL;
 
 /// Inline metric with the model's score, in [0, 1].
@@ -50,6 +54,36 @@ pub fn config(first_ms: i64, last_ms: i64) -> Result<JobConfig> {
         .build()
 }
 
+/// Checks that some of `sorted_timestamps_ms` fall in the reference period, because without a
+/// reference prediction every drift figure is empty. `data_dir` names the data in the message.
+pub fn check_reference_covered(
+    sorted_timestamps_ms: &[i64],
+    data_dir: &Path,
+) -> Result<(), String> {
+    let start = sorted_timestamps_ms.partition_point(|&t| t < REFERENCE_START_MS);
+    let end = sorted_timestamps_ms.partition_point(|&t| t < REFERENCE_END_MS);
+    if end > start {
+        return Ok(());
+    }
+    let reference = Window {
+        start_ms: REFERENCE_START_MS,
+        end_ms: REFERENCE_END_MS,
+    };
+    let span = match (sorted_timestamps_ms.first(), sorted_timestamps_ms.last()) {
+        (Some(&first), Some(&last)) => {
+            format!("{} to {}", format_timestamp(first), format_timestamp(last))
+        }
+        _ => "nothing".to_owned(),
+    };
+    Err(format!(
+        "no prediction in {} falls in the reference period {reference}, so every drift figure \
+         would be empty: the predictions run from {span}. The example compares each month with \
+         that fixed period, so pass --data a directory whose {REFERENCE_FILE} has timestamps in \
+         it, or shift the timestamps of the data into it",
+        data_dir.display()
+    ))
+}
+
 /// Prepares the reference once and runs every month of the configuration, storing the figures
 /// of each as aggregate metrics of that month.
 pub fn run_months(store: &Store, config: JobConfig) -> Result<(Job, Vec<WindowReport>)> {
@@ -69,6 +103,34 @@ mod tests {
         assert_eq!(start, Ok(REFERENCE_START_MS));
         let end = parse_timestamp("2018-10-30 18:00:00.000");
         assert_eq!(end, Ok(REFERENCE_END_MS));
+    }
+
+    #[test]
+    fn data_outside_reference_is_rejected() {
+        let hour_ms = 3_600_000;
+        let late = [REFERENCE_END_MS, REFERENCE_END_MS + hour_ms];
+        let message = check_reference_covered(&late, Path::new("data")).unwrap_err();
+        assert!(message.contains("in data"), "{message}");
+        let period = "[2018-01-01T00:00:00.000Z, 2018-10-30T18:00:00.000Z)";
+        assert!(message.contains(period), "{message}");
+        let span = "from 2018-10-30T18:00:00.000Z to 2018-10-30T19:00:00.000Z";
+        assert!(message.contains(span), "{message}");
+        assert!(message.contains(REFERENCE_FILE), "{message}");
+    }
+
+    #[test]
+    fn data_with_one_reference_prediction_passes() {
+        let timestamps = [
+            REFERENCE_START_MS - 1,
+            REFERENCE_END_MS - 1,
+            REFERENCE_END_MS,
+        ];
+        assert_eq!(
+            check_reference_covered(&timestamps, Path::new("data")),
+            Ok(())
+        );
+        let early = [REFERENCE_START_MS - 1];
+        assert!(check_reference_covered(&early, Path::new("data")).is_err());
     }
 
     #[test]

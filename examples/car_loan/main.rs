@@ -77,6 +77,8 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     // The temporary directory, if any, lives until the end of this function.
     let (dir, _temporary) = store_dir(args.dir.as_deref())?;
     let predictions = load(&args.data)?;
+    let timestamps: Vec<i64> = predictions.iter().map(|p| p.timestamp_ms).collect();
+    job::check_reference_covered(&timestamps, &args.data)?;
     let config = job_config(&predictions)?;
 
     let store = open_store(&dir, args, &predictions)?;

@@ -9,9 +9,9 @@ Usage: dump [--verify] [--all-frames] DIR
 Prints what the modelmetrics store in DIR contains: the manifest with its compaction state,
 every file with its size, each segment (rows, blocks, time range, models, columns), each UUID
 index run, each rollup file (rollups per model and interval, with their time range) and each
-write-ahead log file with its frames. Files that the manifest does not list are marked as
-stray. The dump only reads: it takes no lock and writes no byte, so it can run while a writer
-has the store open.
+write-ahead log file with its frames, and whether a writer holds the lock. Files that the
+manifest does not list are marked as stray. The dump only reads: it writes no byte and tests
+the lock without keeping it, so it can run while a writer has the store open.
 
 Options:
   --verify       also decode every block of every segment and check every page of every

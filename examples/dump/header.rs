@@ -1,11 +1,11 @@
-//! The header of a dump: the directory, the manifest, the lock holder and the file list.
+//! The header of a dump: the directory, the manifest, the lock state and the file list.
 
 use std::fs;
 use std::io::{self, Write};
 
 use modelmetrics::manifest::{CompactionRecord, Deletion, Manifest};
 
-use crate::files::{LOCK_FILE, MANIFEST_FILE, describe, stray_reason};
+use crate::files::{MANIFEST_FILE, describe, stray_reason};
 use crate::report::{Dump, describe_error};
 use crate::table::{Align, TextTable};
 use crate::time;
@@ -13,7 +13,7 @@ use crate::time;
 /// Offset of the u32 format version in `MANIFEST` (docs/format/manifest.md).
 const MANIFEST_VERSION_OFFSET: usize = 8;
 
-/// Prints the directory, the manifest decoded from `manifest_bytes`, the lock holder and the
+/// Prints the directory, the manifest decoded from `manifest_bytes`, the lock state and the
 /// files. Returns the manifest, or `None` when it is damaged, which is recorded as a problem.
 pub fn write_header(
     dump: &mut Dump<impl Write>,
@@ -37,7 +37,7 @@ pub fn write_header(
             None
         }
     };
-    write_lock(dump)?;
+    crate::lock::write_lock(dump)?;
     write_files(dump, manifest.as_ref())?;
     Ok(manifest)
 }
@@ -182,21 +182,6 @@ fn cutoff(ms: i64, meaning: &str, unset: &str) -> String {
 /// Formats a timestamp in milliseconds and as a UTC date.
 fn timestamp(ms: i64) -> String {
     format!("{ms} ({})", time::iso8601(ms))
-}
-
-/// Prints the process id that `LOCK` names. The dump does not take the lock, so it cannot tell
-/// whether that process still holds it.
-fn write_lock(dump: &mut Dump<impl Write>) -> io::Result<()> {
-    let path = dump.dir.join(LOCK_FILE);
-    let holder = match fs::read_to_string(&path) {
-        Ok(text) => match text.trim().parse::<u32>() {
-            Ok(pid) => format!("process {pid} (if still running)"),
-            Err(_) => format!("unknown: LOCK holds {:?}", text.trim()),
-        },
-        Err(error) if error.kind() == io::ErrorKind::NotFound => "none: no LOCK file".to_owned(),
-        Err(error) => format!("unknown: reading LOCK failed: {error}"),
-    };
-    writeln!(dump.out, "lock holder: {holder}")
 }
 
 fn write_files(dump: &mut Dump<impl Write>, manifest: Option<&Manifest>) -> io::Result<()> {

@@ -5,9 +5,10 @@
 //! cargo run --example dump -- [--verify] [--all-frames] DIR
 //! ```
 //!
-//! The dump only reads files: it takes no lock, replays nothing and writes no byte, so it can
-//! run while a writer has the store open. It never calls `Store::open`, which would take the
-//! lock and repair the log. A damaged file is reported and the dump goes on with the others.
+//! The dump only reads files: it replays nothing and writes no byte, so it can run while a
+//! writer has the store open. It takes a shared lock on `LOCK` for a moment to test whether a
+//! writer holds it, and never calls `Store::open`, which would take the lock and repair the
+//! log. A damaged file is reported and the dump goes on with the others.
 //!
 //! Exit codes: 0 when no problem was found, 1 when a file is damaged or missing or DIR contains
 //! no store, 2 on invalid arguments.
@@ -16,6 +17,7 @@ mod args;
 mod files;
 mod header;
 mod index_runs;
+mod lock;
 mod logs;
 mod report;
 mod rollups;

@@ -42,9 +42,11 @@ impl Job {
     /// evaluators. The reference is read this once: predictions tracked into it later do not
     /// change the figures of this `Job`.
     ///
-    /// Returns `Error::InvalidInput` when compaction rolled up part of the reference window:
-    /// its raw predictions are gone.
+    /// Returns `Error::InvalidInput` when the store has no prediction of the job's model, as
+    /// when its id is misspelled, or when compaction rolled up part of the reference
+    /// window: its raw predictions are gone.
     pub fn prepare(store: &Store, config: JobConfig) -> Result<Job> {
+        check_model_known(store, config.model())?;
         let reference = match config.reference() {
             Some(window) if config.has_drift() => {
                 check_raw(store, window, "reference window")?;
@@ -97,10 +99,13 @@ impl Job {
     /// returns the report.
     ///
     /// Returns `Error::InvalidInput` when `window` is not a window of the job's scheme, when
-    /// compaction rolled up part of it, or when a prediction has a score, label or feature of a
-    /// type the job cannot read. Nothing is stored for the window then.
+    /// the store has no prediction of the job's model in any window, when compaction rolled up
+    /// part of the window, or when a prediction has a score, label or feature of a type the job
+    /// cannot read. Nothing is stored for the window then. A window without predictions of a
+    /// model that has some elsewhere is stored with `rows` 0.
     pub fn run_window(&self, store: &Store, window: Window) -> Result<WindowReport> {
         self.check_window(window)?;
+        check_model_known(store, self.config.model())?;
         check_raw(store, window, "window")?;
         let sample = WindowSample::read(store, &self.config, window, Columns::All)?;
         let (figures, undefined) = split_figures(self.evaluate(&sample)?);
@@ -241,6 +246,41 @@ fn check_raw(store: &Store, window: Window, what: &'static str) -> Result<()> {
              predictions are gone: compute its figures from Store::read_rollups with \
              modelmetrics::rollup::estimate"
         ),
+    ))
+}
+
+/// Number of model ids that the error of `check_model_known` lists.
+const MODELS_SHOWN: usize = 10;
+
+/// Rejects a model without any prediction in the store, because a job would store figures of
+/// empty windows under it without a sign that its id is wrong.
+fn check_model_known(store: &Store, model: &str) -> Result<()> {
+    let models = store.models()?;
+    if models.iter().any(|known| known == model) {
+        return Ok(());
+    }
+    let known = match models.len() {
+        0 => "The store has no prediction of any model yet: track predictions first".to_owned(),
+        count => {
+            let shown: Vec<String> = models
+                .iter()
+                .take(MODELS_SHOWN)
+                .map(|m| format!("{m:?}"))
+                .collect();
+            let more = match count.saturating_sub(MODELS_SHOWN) {
+                0 => String::new(),
+                rest => format!(" and {rest} more"),
+            };
+            format!(
+                "The store has predictions of {}{more}: check the model id of the JobConfig",
+                shown.join(", ")
+            )
+        }
+    };
+    Err(Error::invalid(
+        "model",
+        format!("{model:?}"),
+        format!("the store has no prediction of this model. {known}"),
     ))
 }
 

@@ -249,6 +249,11 @@ impl RollupFile {
         overlapping.map(|entry| self.decode(entry)).collect()
     }
 
+    /// Returns the model ids that have rollups in this file, ascending.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.directory.models.iter().map(String::as_str)
+    }
+
     /// Reads every rollup, sorted by (model, interval_ms, start_ms).
     pub fn all(&self) -> Result<Vec<Rollup>> {
         self.directory

@@ -216,6 +216,19 @@ impl Segment {
         self.footer.models.iter().map(String::as_str)
     }
 
+    /// Returns the model ids that have rows in the predictions table of this segment, ascending.
+    pub fn prediction_models(&self) -> impl Iterator<Item = &str> {
+        let mut previous = None;
+        let blocks = self.blocks(Table::Predictions).iter();
+        let indexes = blocks.filter_map(move |block| {
+            // Blocks are sorted by model, so a model's blocks are adjacent.
+            let model = block.model.filter(|&m| previous != Some(m))?;
+            previous = Some(model);
+            Some(model)
+        });
+        indexes.filter_map(|m| self.footer.models.get(m as usize).map(String::as_str))
+    }
+
     fn table(&self, table: Table) -> &footer::TableDir {
         self.footer.table(table)
     }

@@ -21,6 +21,8 @@ mod flush;
 mod index_merge;
 mod lock;
 mod merger;
+mod models;
+mod new_dir;
 mod open;
 mod purge;
 mod read_only;
@@ -116,6 +118,10 @@ impl Store {
     }
 
     /// Opens the store in `dir`, creating the directory when missing, and replays its log.
+    ///
+    /// A directory without a `MANIFEST` becomes a new store only when it is empty or contains
+    /// nothing but files the store writes. Otherwise the open fails with `Error::InvalidInput`,
+    /// which names the directory and some of the other files, and creates nothing.
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
         Store::open_with_io(dir.as_ref(), options, io::os_io())
     }

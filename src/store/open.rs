@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
 use super::lock::DirLock;
-use super::{Inner, State, flush};
+use super::{Inner, State, flush, new_dir};
 use crate::error::{Error, IoContext, Result};
 use crate::head::Head;
 use crate::index::{self, IndexRun, IndexSet};
@@ -30,6 +30,7 @@ pub(crate) fn open(dir: &Path, options: Options, io: Arc<dyn StoreIo>) -> Result
     let dir = dir
         .canonicalize()
         .io_context("resolve store directory", dir)?;
+    new_dir::check_new_store_dir(&dir)?;
     let lock = DirLock::acquire(&dir)?;
     let manifest = load_or_create_manifest(&dir, io.as_ref())?;
     remove_stray_files(&dir, &manifest, io.as_ref())?;
@@ -163,7 +164,7 @@ fn load_or_create_manifest(dir: &Path, io: &dyn StoreIo) -> Result<Manifest> {
 
 /// True for a segment or index run file name, exactly as the store writes them: other files
 /// in the directory, such as `seg-notes.txt`, belong to someone else and are left alone.
-fn is_data_file(name: &str) -> bool {
+pub(super) fn is_data_file(name: &str) -> bool {
     segment::parse_segment_file_name(name).is_some()
         || index::parse_index_file_name(name).is_some()
         || rollup::parse_rollup_file_name(name).is_some()

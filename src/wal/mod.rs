@@ -340,7 +340,7 @@ pub fn wal_file_name(number: u64) -> String {
 }
 
 /// Returns the number in a name that `wal_file_name` made.
-fn parse_file_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("wal-")?.strip_suffix(".log")?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
