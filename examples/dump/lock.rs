@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 
 use crate::files::LOCK_FILE;
 use crate::report::Dump;
@@ -46,22 +46,51 @@ fn read_holder(path: &std::path::Path) -> String {
     }
 }
 
-/// Tests the writer's exclusive `flock` by taking a shared one without waiting, and releases
-/// it at once.
-///
-/// NOTE: a `Store::open` that runs between the two calls fails with `Error::Locked`, although
-/// no writer has the store open.
+/// Tells whether a process holds an `flock` on `file`, from the kernel's table in
+/// `/proc/locks`. Reading the table takes no lock, so the dump never makes a writer's open fail.
 fn probe(file: &File) -> LockState {
-    // SAFETY: flock takes a valid open descriptor owned by `file` and has no memory effects.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    if rc != 0 {
-        let error = io::Error::last_os_error();
-        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return LockState::Held;
-        }
-        return LockState::Unknown(error);
+    let inode = match file.metadata() {
+        Ok(metadata) => metadata.ino(),
+        Err(error) => return LockState::Unknown(error),
+    };
+    match std::fs::read_to_string(PROC_LOCKS) {
+        Ok(table) if holds_flock(&table, inode) => LockState::Held,
+        Ok(_) => LockState::Free,
+        Err(error) => LockState::Unknown(error),
     }
-    // SAFETY: as above, and the descriptor holds the shared lock taken just now.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
-    LockState::Free
+}
+
+const PROC_LOCKS: &str = "/proc/locks";
+
+/// Returns whether a line of `/proc/locks` is an `flock` on inode `inode`. A line reads
+/// `1: FLOCK  ADVISORY  WRITE 23188 fe:00:10028837 0 EOF`, where the sixth field is the
+/// device's major and minor number and the inode. Only the inode is compared: on overlay file
+/// systems the device of the lock can differ from the one `stat` reports.
+fn holds_flock(table: &str, inode: u64) -> bool {
+    table.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let is_flock = fields.get(1) == Some(&"FLOCK");
+        let lock_inode = fields
+            .get(5)
+            .and_then(|id| id.rsplit(':').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        is_flock && lock_inode == Some(inode)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_flock;
+
+    #[test]
+    fn flock_found_by_inode() {
+        let table = "1: FLOCK  ADVISORY  WRITE 23188 fe:00:10028837 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 99 fe:00:42 0 EOF\n";
+        assert!(holds_flock(table, 10028837));
+        assert!(
+            !holds_flock(table, 42),
+            "a POSIX lock is not the writer's flock"
+        );
+        assert!(!holds_flock(table, 7));
+    }
 }

@@ -6,9 +6,9 @@
 //! ```
 //!
 //! The dump only reads files: it replays nothing and writes no byte, so it can run while a
-//! writer has the store open. It takes a shared lock on `LOCK` for a moment to test whether a
-//! writer holds it, and never calls `Store::open`, which would take the lock and repair the
-//! log. A damaged file is reported and the dump goes on with the others.
+//! writer has the store open. It reads the kernel's lock table, `/proc/locks`, to tell whether
+//! a writer holds `LOCK`, and never calls `Store::open`, which would take the lock and repair
+//! the log. A damaged file is reported and the dump goes on with the others.
 //!
 //! Exit codes: 0 when no problem was found, 1 when a file is damaged or missing or DIR contains
 //! no store, 2 on invalid arguments.
