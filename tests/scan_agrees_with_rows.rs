@@ -1,8 +1,8 @@
 //! `scan_metrics` visits the rows that `read_metrics` returns, in the same order and with the
 //! same inline and delayed metrics. The stores mix single predictions with batches that fill
-//! more than one block, metrics present in some rows only and tracked with several value
-//! types, delayed metrics in the head, in segments and in stored orphans, repeated labels
-//! whose latest value wins, and deletions before and after compaction removed them.
+//! more than one block. Metrics are present in some rows only and tracked with several value
+//! types. Delayed metrics lie in the head, in segments and in stored orphans, and a repeated
+//! label's latest value wins. Deletions are checked before and after compaction removed them.
 
 #[path = "support/store_ops.rs"]
 mod store_ops;
@@ -69,7 +69,8 @@ fn accessor_mismatch(row: &PredictionRef<'_>, owned: &Prediction) -> Option<Stri
 }
 
 /// Windows of several days are decoded in several slices, the first one hour long. Rows on
-/// both sides of each slice boundary, in segments and in the head, keep their order and labels.
+/// both sides of each slice boundary, in segments and in the head, keep their order and labels,
+/// and some rows have more metrics than a lookup by name searches in order.
 #[test]
 fn scan_matches_rows_across_slices() {
     const HOUR_MS: i64 = 3_600_000;
@@ -78,14 +79,20 @@ fn scan_matches_rows_across_slices() {
     let model = MODELS[0];
     let mut uuids = Vec::new();
     for step in 0..300i64 {
-        // Every fifth step lands exactly on an hour boundary; the others fall between.
-        let timestamp_ms = step * HOUR_MS / 5 - i64::from(step % 5 == 1);
+        // Every fifth step lands exactly on an hour boundary, where a slice may end.
+        let timestamp_ms = step * HOUR_MS / 5;
         let uuid = support::uuid(u128::from(step as u64) + 1);
         let metrics = Metrics::new().with("score", step as f64 / 300.0);
-        let metrics = match step % 3 {
+        let mut metrics = match step % 3 {
             0 => metrics.with("x", step),
             _ => metrics,
         };
+        // Rows with many metrics make lookups by name search a long column list.
+        if step % 7 == 0 {
+            for feature in 0..10 {
+                metrics.push(format!("feature-{feature}"), step * feature);
+            }
+        }
         store
             .track_metrics(model, uuid, timestamp_ms, &metrics)
             .unwrap();
@@ -94,6 +101,7 @@ fn scan_matches_rows_across_slices() {
             store.flush().unwrap();
         }
     }
+
     for (i, uuid) in uuids.iter().enumerate().step_by(4) {
         let label = Metrics::new().with("label", i % 8 == 0);
         store.track_delayed_metrics(*uuid, 0, &label).unwrap();
@@ -104,6 +112,7 @@ fn scan_matches_rows_across_slices() {
         store.track_delayed_metrics(*uuid, 0, &label).unwrap();
     }
     store.delete_prediction(uuids[42]).unwrap();
+
     let windows = [
         (i64::MIN, i64::MAX),
         (HOUR_MS / 2, 50 * HOUR_MS + 1),
@@ -112,6 +121,7 @@ fn scan_matches_rows_across_slices() {
     for (start, end) in windows {
         check_window(&store, model, start, end).unwrap();
     }
+
     let mut count = 0;
     store
         .scan_metrics(model, i64::MIN, i64::MAX, |_| count += 1)

@@ -82,8 +82,17 @@ impl<'a> PredictionRef<'a> {
     }
 }
 
+/// Columns up to this count are searched in order, comparing lengths before bytes, which
+/// settles most names without a call to `memcmp`. Longer lists are searched by bisection.
+const LINEAR_SEARCH_MAX: usize = 8;
+
 #[inline]
 fn find<'a>(columns: &'a [(&'a str, &'a Column)], name: &str) -> Option<&'a Column> {
+    if columns.len() <= LINEAR_SEARCH_MAX {
+        let same = |column_name: &str| column_name.len() == name.len() && column_name == name;
+        let found = columns.iter().find(|(column_name, _)| same(column_name));
+        return found.map(|(_, column)| *column);
+    }
     let found = columns.binary_search_by(|(column_name, _)| (*column_name).cmp(name));
     let index = found.ok()?;
     columns.get(index).map(|(_, column)| *column)
