@@ -16,7 +16,7 @@ use crate::segment_set::SegmentSet;
 use crate::value::Metrics;
 
 /// Length of the first slice of a window that `ReadMetrics` decodes, in ms.
-const FIRST_SLICE_MS: i64 = 3_600_000;
+pub(crate) const FIRST_SLICE_MS: i64 = 3_600_000;
 /// A slice with fewer rows than this doubles the next slice's length.
 const MIN_SLICE_ROWS: usize = 16_384;
 /// A slice with more rows than this halves the next slice's length.
@@ -177,11 +177,20 @@ impl ReadMetrics {
     }
 
     fn adapt_slice(&mut self, rows: usize) {
-        if rows < MIN_SLICE_ROWS {
-            self.slice_ms = self.slice_ms.saturating_mul(2);
-        } else if rows > MAX_SLICE_ROWS {
-            self.slice_ms = (self.slice_ms / 2).max(1);
-        }
+        self.slice_ms = next_slice_ms(self.slice_ms, rows);
+    }
+}
+
+/// Returns the length of the slice that follows one of `slice_ms` that held `rows` rows: longer
+/// after a sparse slice and shorter after a dense one, so that each slice holds a bounded
+/// number of rows.
+pub(crate) fn next_slice_ms(slice_ms: i64, rows: usize) -> i64 {
+    if rows < MIN_SLICE_ROWS {
+        slice_ms.saturating_mul(2)
+    } else if rows > MAX_SLICE_ROWS {
+        (slice_ms / 2).max(1)
+    } else {
+        slice_ms
     }
 }
 

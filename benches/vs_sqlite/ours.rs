@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use modelmetrics::{
     Durability, MetricColumn, Metrics, NewDelayed, NewDelayedColumns, NewPrediction,
-    NewPredictionColumns, Options, Store, Value,
+    NewPredictionColumns, Options, PredictionRef, Store, Value, ValueRef,
 };
 
 use crate::car_loan::{self, CarLoan};
@@ -93,6 +93,20 @@ fn scored(prediction: &modelmetrics::Prediction) -> BenchResult<Scored> {
     Ok(Scored { score, label })
 }
 
+/// Converts one visited prediction into its score and label, as `scored` does.
+fn scored_ref(row: &PredictionRef<'_>) -> BenchResult<Scored> {
+    let score = row
+        .metric("score")
+        .and_then(ValueRef::as_f64)
+        .ok_or_else(|| format!("prediction {} has no f64 score", row.uuid()))?;
+    let label = match row.delayed_metric("label") {
+        None => None,
+        Some(ValueRef::Bool(label)) => Some(label),
+        Some(other) => return Err(format!("label {} is not a bool", other.to_value()).into()),
+    };
+    Ok(Scored { score, label })
+}
+
 impl Peer for Ours {
     fn ingest(&mut self, rows: &[Row]) -> BenchResult<Duration> {
         let store = self.store()?;
@@ -131,6 +145,24 @@ impl Peer for Ours {
             rows.push(scored(&prediction?)?);
         }
         Ok(rows)
+    }
+
+    fn read_visited(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        let mut rows = Vec::new();
+        let mut failure = None;
+        let mut metric_count = 0;
+        self.store()?.scan_metrics(MODEL, start_ms, end_ms, |row| {
+            metric_count += row.metrics().count() + row.delayed().count();
+            match scored_ref(&row) {
+                Ok(scored) => rows.push(scored),
+                Err(e) => failure = failure.take().or(Some(e)),
+            }
+        })?;
+        std::hint::black_box(metric_count);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
     }
 
     fn read_scores(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {

@@ -31,6 +31,13 @@ pub trait Peer {
     /// order.
     fn read_window(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>>;
 
+    /// Reads what `read_window` reads through the store's visitor over borrowed rows, for a
+    /// store that has one: every metric of each row is looked at, and the score and label
+    /// kept. A store without a visitor reads as `read_window` does.
+    fn read_visited(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        self.read_window(start_ms, end_ms)
+    }
+
     /// Reads the UUID, timestamp, score and label of every prediction of `[start_ms, end_ms)`
     /// in timestamp order, and no other metric: what a job that computes ROC AUC needs.
     fn read_scores(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>>;

@@ -129,6 +129,17 @@ fn track_labels(sides: &mut [Side], workload: &Workload, started: Instant) -> Be
     Ok(())
 }
 
+/// A way to read a window of W3.
+#[derive(Clone, Copy)]
+enum Read {
+    /// Owned rows: `Peer::read_window`.
+    Rows,
+    /// Rows visited in place: `Peer::read_visited`.
+    Visited,
+    /// The score and label columns: `Peer::read_scores`.
+    Scores,
+}
+
 /// Reads the 1-hour window in the middle of the span and the whole last day.
 fn read_windows(sides: &mut [Side], predictions: usize, started: Instant) -> BenchResult<()> {
     let middle = START_MS + DAYS * MS_PER_DAY / 2;
@@ -136,21 +147,21 @@ fn read_windows(sides: &mut [Side], predictions: usize, started: Instant) -> Ben
     let hour = (middle, middle + MS_PER_HOUR);
     let day = (last_day, last_day + MS_PER_DAY);
     let windows = [
-        (report::READ_HOUR, hour, HOUR_READS, false),
-        (report::READ_DAY, day, DAY_READS, false),
-        (report::READ_HOUR_SCORES, hour, HOUR_READS, true),
-        (report::READ_DAY_SCORES, day, DAY_READS, true),
+        (report::READ_HOUR, hour, HOUR_READS, Read::Rows),
+        (report::READ_DAY, day, DAY_READS, Read::Rows),
+        (report::READ_HOUR_VISITED, hour, HOUR_READS, Read::Visited),
+        (report::READ_DAY_VISITED, day, DAY_READS, Read::Visited),
+        (report::READ_HOUR_SCORES, hour, HOUR_READS, Read::Scores),
+        (report::READ_DAY_SCORES, day, DAY_READS, Read::Scores),
     ];
-    for (key, (start_ms, end_ms), repeats, scores_only) in windows {
+    for (key, (start_ms, end_ms), repeats, read) in windows {
         let mut seen: Option<(usize, f64)> = None;
         for side in sides.iter_mut() {
             let peer = &mut side.peer;
-            let (rows, elapsed) = measure::median_timed(repeats, || {
-                if scores_only {
-                    peer.read_scores(start_ms, end_ms)
-                } else {
-                    peer.read_window(start_ms, end_ms)
-                }
+            let (rows, elapsed) = measure::median_timed(repeats, || match read {
+                Read::Rows => peer.read_window(start_ms, end_ms),
+                Read::Visited => peer.read_visited(start_ms, end_ms),
+                Read::Scores => peer.read_scores(start_ms, end_ms),
             })?;
             let auc = measure::roc_auc(&rows)?;
             side.figures.set(key, per_second(rows.len(), elapsed));

@@ -19,6 +19,8 @@ pub const DURABLE_SCALING: &str = "durable_scaling";
 pub const DELAYED: &str = "w2_delayed_per_s";
 pub const READ_HOUR: &str = "w3_hour_rows_per_s";
 pub const READ_DAY: &str = "w3_day_rows_per_s";
+pub const READ_HOUR_VISITED: &str = "w3_hour_visited_per_s";
+pub const READ_DAY_VISITED: &str = "w3_day_visited_per_s";
 pub const READ_HOUR_SCORES: &str = "w3_hour_scores_per_s";
 pub const READ_DAY_SCORES: &str = "w3_day_scores_per_s";
 pub const AGGREGATE_READS: &str = "w4_reads_per_s";
@@ -272,6 +274,18 @@ const LINES: &[Line] = &[
     line(
         "W3 last day, rows/s",
         READ_DAY,
+        Unit::PerSecond,
+        Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W3 1-hour window, rows visited, rows/s",
+        READ_HOUR_VISITED,
+        Unit::PerSecond,
+        Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W3 last day, rows visited, rows/s",
+        READ_DAY_VISITED,
         Unit::PerSecond,
         Target::RatioAtLeast(30.0),
     ),

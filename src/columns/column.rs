@@ -1,5 +1,6 @@
 //! One metric of a window read as a typed column.
 
+use crate::rows::ValueRef;
 use crate::value::Value;
 
 /// The values of one metric for the rows of a window read, stored by type.
@@ -69,6 +70,7 @@ impl Column {
     }
 
     /// Returns whether row `row` has a value; false past the last row.
+    #[inline]
     pub fn is_present(&self, row: usize) -> bool {
         match &self.presence {
             None => row < self.len,
@@ -161,6 +163,24 @@ impl Column {
             ColumnValues::Str(values) => values.get(row).cloned().map(Value::Str),
             ColumnValues::Bytes(values) => values.get(row).cloned().map(Value::Bytes),
             ColumnValues::Mixed(values) => values.get(row).cloned().flatten(),
+        }
+    }
+
+    /// Returns the value of row `row` borrowed from the column, or `None` where the row lacks
+    /// the metric or is past the last row.
+    #[inline]
+    pub fn get_ref(&self, row: usize) -> Option<ValueRef<'_>> {
+        if !self.is_present(row) {
+            return None;
+        }
+        match &self.values {
+            ColumnValues::Empty => None,
+            ColumnValues::F64(values) => values.get(row).copied().map(ValueRef::F64),
+            ColumnValues::I64(values) => values.get(row).copied().map(ValueRef::I64),
+            ColumnValues::Bool(values) => values.get(row).copied().map(ValueRef::Bool),
+            ColumnValues::Str(values) => values.get(row).map(|v| ValueRef::Str(v)),
+            ColumnValues::Bytes(values) => values.get(row).map(|v| ValueRef::Bytes(v)),
+            ColumnValues::Mixed(values) => values.get(row)?.as_ref().map(ValueRef::from),
         }
     }
 

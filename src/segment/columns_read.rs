@@ -32,6 +32,22 @@ pub struct DelayedColumns {
 }
 
 impl Segment {
+    /// Returns the names of the metric columns that some block of `table` stores, of every
+    /// model, once per value type a name was stored with.
+    pub(crate) fn metric_names(&self, table: Table) -> impl Iterator<Item = &str> {
+        let mut used = vec![false; self.footer.columns.len()];
+        let directory = self.footer.table(table);
+        for block in &directory.blocks {
+            for chunk in directory.block_chunks(block) {
+                if let Some(flag) = used.get_mut(chunk.column as usize) {
+                    *flag = true;
+                }
+            }
+        }
+        let columns = self.footer.columns.iter().zip(used);
+        columns.filter_map(|(column, used)| used.then_some(column.name.as_str()))
+    }
+
     /// Appends to `out` the predictions of `model` with `start_ms <= timestamp < end_ms`, in
     /// (timestamp, seq) order, with the values of the metrics `names`.
     pub fn prediction_columns(

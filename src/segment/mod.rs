@@ -48,13 +48,12 @@ use memmap2::Mmap;
 use crate::error::{Error, IoContext, Result};
 use block::BlockReader;
 use footer::{BlockDir, Footer};
-use layout::{
-    FOOTER_MAGIC, FORMAT_VERSION, SEGMENT_EXTENSION, TRAILER_LEN, TRAILER_VERSION, Table,
-};
+use layout::{FOOTER_MAGIC, FORMAT_VERSION, SEGMENT_EXTENSION, TRAILER_LEN, TRAILER_VERSION};
 use trailer::Trailer;
 
 pub use columns_read::{DelayedColumns, PredictionColumns};
 pub use layout::BLOCK_ROWS;
+pub(crate) use layout::Table;
 pub use query::PredictionScan;
 pub use records::SegmentRecords;
 pub use summary::{ColumnSummary, ModelSummary, RowsSummary, SegmentSummary};

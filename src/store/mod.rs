@@ -46,6 +46,7 @@ use crate::manifest::{Deletion, Manifest};
 use crate::options::Options;
 use crate::query::{self, ReadMetrics, Snapshot};
 use crate::record::{Aggregate, OrphanedDelayed, Prediction};
+use crate::rows::PredictionRef;
 use crate::tiers::TieredWindow;
 use crate::wal::Wal;
 
@@ -176,6 +177,56 @@ impl Store {
         crate::value::validate_window(start_ms, end_ms)?;
         self.check_open()?;
         Ok(ReadMetrics::new(self.snapshot(), model, start_ms, end_ms))
+    }
+
+    /// Calls `visit` with each prediction of `model` with `start_ms <= timestamp < end_ms`, as
+    /// a [`PredictionRef`] that borrows its metric names and values from the decoded window.
+    ///
+    /// The rows, their order and their inline and delayed metrics are those `read_metrics`
+    /// returns for a consistent snapshot taken by this call, and `PredictionRef::to_prediction`
+    /// gives the same `Prediction`. The scan decodes a slice of the window at a time into
+    /// typed columns, as `read_columns` does for all metrics, so visiting a row allocates
+    /// nothing: a loop over a window runs many times faster than one over `read_metrics`.
+    /// Memory grows with a slice and with the head, not with the window.
+    ///
+    /// ```
+    /// # fn main() -> modelmetrics::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use modelmetrics::{Metrics, Store, Uuid, ValueRef};
+    ///
+    /// let store = Store::open(dir.path())?;
+    /// let (first, second) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    /// store.track_metrics("m", first, 10, &Metrics::new().with("score", 0.25))?;
+    /// store.track_metrics("m", second, 20, &Metrics::new().with("score", 0.75))?;
+    /// store.track_delayed_metrics(second, 30, &Metrics::new().with("label", true))?;
+    ///
+    /// let mut labelled = Vec::new();
+    /// store.scan_metrics("m", 0, 100, |row| {
+    ///     if let Some(ValueRef::Bool(label)) = row.delayed_metric("label") {
+    ///         let score = row.metric("score").and_then(ValueRef::as_f64);
+    ///         labelled.push((row.uuid(), score, label));
+    ///     }
+    /// })?;
+    /// assert_eq!(labelled, [(second, Some(0.75), true)]);
+    ///
+    /// let mut owned = Vec::new();
+    /// store.scan_metrics("m", 0, 100, |row| owned.push(row.to_prediction()))?;
+    /// let read: Vec<_> = store.read_metrics("m", 0, 100)?.collect::<Result<_, _>>()?;
+    /// assert_eq!(owned, read);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn scan_metrics(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+        visit: impl FnMut(PredictionRef<'_>),
+    ) -> Result<()> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        self.check_open()?;
+        crate::rows::scan_metrics(&self.snapshot(), model, (start_ms, end_ms), visit)
     }
 
     /// Returns the predictions of `model` with `start_ms <= timestamp < end_ms` as columns:

@@ -181,6 +181,20 @@ impl ReadOnlyStore {
         Ok(ReadMetrics::new(self.snapshot(), model, start_ms, end_ms))
     }
 
+    /// Calls `visit` with each prediction of `model` with `start_ms <= timestamp < end_ms` in
+    /// the view, as [`Store::scan_metrics`] does.
+    pub fn scan_metrics(
+        &self,
+        model: &str,
+        start_ms: i64,
+        end_ms: i64,
+        visit: impl FnMut(crate::PredictionRef<'_>),
+    ) -> Result<()> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        crate::rows::scan_metrics(&self.snapshot(), model, (start_ms, end_ms), visit)
+    }
+
     /// Returns the aggregate metrics of `model` whose window overlaps `[start_ms, end_ms)` in
     /// the view, as [`Store::read_aggregate_metrics`] does.
     pub fn read_aggregate_metrics(

@@ -1,0 +1,120 @@
+//! Window reads as borrowed rows: `Store::scan_metrics` visits each prediction as a
+//! [`PredictionRef`] that borrows its model, metric names and values from the decoded window.
+//!
+//! The scan decodes the window a slice at a time into typed columns, as `read_columns` does,
+//! with every metric that a segment or head of the snapshot names. Each row then points into
+//! those columns, so visiting a row allocates nothing.
+
+mod row;
+mod value_ref;
+
+use std::collections::BTreeSet;
+
+use crate::columns::{self, Column, Columns};
+use crate::error::Result;
+use crate::query::{self, Snapshot};
+use crate::segment::Table;
+
+pub use row::{MetricsRef, PredictionRef};
+pub use value_ref::ValueRef;
+
+/// Calls `visit` with each prediction of `model` in `[start_ms, end_ms)`, in the order and with
+/// the metrics that `read_metrics` returns for the same snapshot.
+pub(crate) fn scan_metrics(
+    snapshot: &Snapshot,
+    model: &str,
+    (start_ms, end_ms): (i64, i64),
+    mut visit: impl FnMut(PredictionRef<'_>),
+) -> Result<()> {
+    let names = WindowNames::collect(snapshot, model, (start_ms, end_ms));
+    let inline: Vec<&str> = names.inline.iter().map(String::as_str).collect();
+    let delayed: Vec<&str> = names.delayed.iter().map(String::as_str).collect();
+    let mut cursor = start_ms;
+    let mut slice_ms = query::FIRST_SLICE_MS;
+    while cursor < end_ms {
+        let end = cursor.saturating_add(slice_ms).min(end_ms);
+        let slice = columns::read_columns(snapshot, model, (cursor, end), &inline, &delayed)?;
+        visit_slice(model, &slice, (&inline, &delayed), &mut visit);
+        slice_ms = query::next_slice_ms(slice_ms, slice.len());
+        cursor = end;
+    }
+    Ok(())
+}
+
+/// Calls `visit` with each row of `slice`, whose columns hold the metrics `names`.
+fn visit_slice(
+    model: &str,
+    slice: &Columns,
+    (inline, delayed): (&[&str], &[&str]),
+    visit: &mut impl FnMut(PredictionRef<'_>),
+) {
+    // Columns without a value in this slice are left out, so a row looks only at the metrics
+    // that some row of the slice has.
+    let inline = present_columns(inline, &slice.metrics);
+    let delayed = present_columns(delayed, &slice.delayed);
+    let rows = slice.uuids.iter().zip(&slice.timestamps);
+    for (row, (&uuid, &timestamp_ms)) in rows.enumerate() {
+        visit(PredictionRef {
+            model,
+            uuid,
+            timestamp_ms,
+            row,
+            metrics: &inline,
+            delayed: &delayed,
+        });
+    }
+}
+
+fn present_columns<'a>(names: &[&'a str], columns: &'a [Column]) -> Vec<(&'a str, &'a Column)> {
+    let pairs = names.iter().copied().zip(columns);
+    pairs
+        .filter(|(_, column)| column.present_count() > 0)
+        .collect()
+}
+
+/// The metric names that a window read asks for, each once and sorted as `read_metrics` sorts
+/// a prediction's metrics, by `str::cmp`.
+struct WindowNames {
+    inline: BTreeSet<String>,
+    delayed: BTreeSet<String>,
+}
+
+impl WindowNames {
+    /// Collects every metric name the window's rows may have: the names of the metric columns
+    /// of each segment's predictions and delayed records, those of the heads' predictions in the
+    /// window, and those of the heads' delayed records. Stored orphans are delayed records of a
+    /// segment, so their names are among the second.
+    ///
+    /// NOTE: the names of a segment's table are those of every model it stores, so a store
+    /// with many models asks each block for names it lacks. That costs a lookup per block and
+    /// name, not per row.
+    fn collect(snapshot: &Snapshot, model: &str, (start_ms, end_ms): (i64, i64)) -> WindowNames {
+        let mut names = WindowNames {
+            inline: BTreeSet::new(),
+            delayed: BTreeSet::new(),
+        };
+        for segment in snapshot.segments.values() {
+            let inline = segment.metric_names(Table::Predictions);
+            names.inline.extend(inline.map(str::to_owned));
+            let delayed = segment.metric_names(Table::Delayed);
+            names.delayed.extend(delayed.map(str::to_owned));
+        }
+        let mut records = Vec::new();
+        for head in snapshot.heads() {
+            let data = head.read();
+            let limit = snapshot.seq_limit;
+            for prediction in data.predictions_in(model, start_ms, end_ms, limit) {
+                let metrics = prediction.metrics.0.into_iter();
+                names.inline.extend(metrics.map(|metric| metric.name));
+            }
+            for uuid in data.delayed.keys() {
+                data.delayed_of(uuid, limit, &mut records);
+            }
+        }
+        for record in records {
+            let metrics = record.metrics.0.into_iter();
+            names.delayed.extend(metrics.map(|metric| metric.name));
+        }
+        names
+    }
+}
