@@ -12,6 +12,9 @@ use crate::wal;
 /// Number of foreign names that the error message lists.
 const NAMES_SHOWN: usize = 2;
 
+/// Directory that `mkfs.ext4` creates at the root of a file system, for `fsck`.
+const LOST_AND_FOUND: &str = "lost+found";
+
 /// Rejects `dir` when it has no `MANIFEST` and contains an entry that the store never writes.
 ///
 /// The store's own names pass, so a directory left by a crash during the first open (`LOCK`
@@ -27,8 +30,15 @@ pub(super) fn check_new_store_dir(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).io_context("list store directory", dir)? {
         let entry = entry.io_context("list store directory", dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        let file_type = entry.file_type().ok();
+        let is_file = file_type.is_some_and(|t| t.is_file());
+        let is_dir = file_type.is_some_and(|t| t.is_dir());
         has_data_files |= is_file && is_data_file(&name);
+        // The root of an ext2/3/4 file system always contains `lost+found`, and a store on a
+        // disk of its own is opened there.
+        if is_dir && name == LOST_AND_FOUND {
+            continue;
+        }
         if !(is_file && is_store_file_name(&name)) {
             foreign.push(name);
         }
@@ -125,6 +135,20 @@ mod tests {
         fs::create_dir(dir.path().join("LOCK")).unwrap();
         let text = check_new_store_dir(dir.path()).unwrap_err().to_string();
         assert!(text.contains("\"LOCK\""), "{text}");
+    }
+
+    #[test]
+    fn file_system_root_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(LOST_AND_FOUND)).unwrap();
+        check_new_store_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn lost_and_found_file_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        write_files(dir.path(), &[LOST_AND_FOUND]);
+        assert!(check_new_store_dir(dir.path()).is_err());
     }
 
     #[test]
