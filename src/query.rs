@@ -181,9 +181,9 @@ impl ReadMetrics {
     }
 }
 
-/// Returns the length of the slice that follows one of `slice_ms` that held `rows` rows: longer
-/// after a sparse slice and shorter after a dense one, so that each slice holds a bounded
-/// number of rows.
+/// Returns the length of the slice that follows one of `slice_ms` that contained `rows` rows:
+/// longer after a sparse slice and shorter after a dense one, so that the rows of each slice
+/// stay bounded.
 pub(crate) fn next_slice_ms(slice_ms: i64, rows: usize) -> i64 {
     if rows < MIN_SLICE_ROWS {
         slice_ms.saturating_mul(2)

@@ -46,7 +46,7 @@ fn read_holder(path: &std::path::Path) -> String {
     }
 }
 
-/// Tells whether a process holds an `flock` on `file`, from the kernel's table in
+/// Returns whether a process has an `flock` on `file`, from the kernel's table in
 /// `/proc/locks`. Reading the table takes no lock, so the dump never makes a writer's open fail.
 fn probe(file: &File) -> LockState {
     let inode = match file.metadata() {

@@ -72,7 +72,7 @@ fn present_columns<'a>(names: &[&'a str], columns: &'a [Column]) -> Vec<(&'a str
         .collect()
 }
 
-/// The metric names that a window read asks for, each once and sorted as `read_metrics` sorts
+/// The metric names that a window read requests, each once and sorted as `read_metrics` sorts
 /// a prediction's metrics, by `str::cmp`.
 struct WindowNames {
     inline: BTreeSet<String>,

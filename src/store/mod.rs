@@ -325,7 +325,7 @@ impl Store {
 
     /// Writes the head to a segment and starts a new head, so the log can be trimmed, then
     /// merges the UUID index's runs that the merge policy selects, in the calling thread. If a
-    /// merge or a compaction holds the runs at that moment, the call does not wait, and the
+    /// merge or a compaction has locked the runs at that moment, the call does not wait, and the
     /// store's index merge thread merges them later.
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;

@@ -1,5 +1,5 @@
-//! Random operations on a store for the tests that compare two reads of the same windows:
-//! single predictions and batches of two models that fill more than one block, delayed
+//! Random operations on a store for the tests that compare two reads of the same windows.
+//! They cover single predictions and batches of two models that fill more than one block, delayed
 //! metrics in the head, in segments and in stored orphans adopted later, deletions of
 //! predictions and models, flushes, reopens and compactions. Metrics are present in some rows
 //! only, and one metric name is tracked with several value types.
