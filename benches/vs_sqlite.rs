@@ -10,6 +10,8 @@
 //! - `MM_BENCH_RESULTS`: file to write this run's figures to, as `store,key,value` lines.
 //! - `MM_BENCH_SUMMARIZE`: comma-separated result files; prints the median table of those
 //!   runs and measures nothing.
+//! - `MM_BENCH_READS_ONLY`: when set, runs W1 to W3 on modelmetrics alone and prints no table,
+//!   so that a profiler sees the reads of the full-size workload without SQLite's share.
 
 #[path = "vs_sqlite/car_loan.rs"]
 mod car_loan;
@@ -41,6 +43,7 @@ struct Config {
     dir: Option<PathBuf>,
     results: Option<PathBuf>,
     summarize: Option<Vec<PathBuf>>,
+    reads_only: bool,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             dir: path("MM_BENCH_DIR"),
             results: path("MM_BENCH_RESULTS"),
             summarize,
+            reads_only: std::env::var_os("MM_BENCH_READS_ONLY").is_some(),
         })
     }
 }
@@ -89,6 +93,9 @@ fn run() -> BenchResult<()> {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
     };
+    if config.reads_only {
+        return phases::reads_alone(root.path(), config.predictions);
+    }
     let results = phases::run_all(root.path(), config.predictions)?;
     let elapsed = started.elapsed();
     if let Some(path) = &config.results {

@@ -1,5 +1,5 @@
 //! `scan_metrics` visits the rows that `read_metrics` returns, in the same order and with the
-//! same inline and delayed metrics. The stores mix single predictions with batches that fill
+//! same inline and delayed metrics, and `scan_selected` the same rows with the metrics named. The stores mix single predictions with batches that fill
 //! more than one block. Metrics are present in some rows only and tracked with several value
 //! types. Delayed metrics lie in the head, in segments and in stored orphans, and a repeated
 //! label's latest value wins. Deletions are checked before and after compaction removed them.
@@ -35,6 +35,45 @@ fn check_window(store: &Store, model: &str, start: i64, end: i64) -> Result<(), 
         prop_assert_eq!(scanned, read, "row {} of {}", i, window);
     }
     prop_assert_eq!(mismatches, Vec::<String>::new(), "accessors in {}", window);
+    check_selected(store, model, (start, end), &rows)
+}
+
+/// Inline and delayed names that `scan_selected` is asked for: out of order, repeated, and
+/// with a name no row has.
+const SELECTED: [&str; 4] = ["x", "score", "absent", "x"];
+const SELECTED_DELAYED: [&str; 2] = ["label", "absent"];
+
+/// Checks that `scan_selected` visits the rows of `read_metrics`, `rows`, each with only the
+/// metrics named in `SELECTED` and `SELECTED_DELAYED`.
+fn check_selected(
+    store: &Store,
+    model: &str,
+    (start, end): (i64, i64),
+    rows: &[Prediction],
+) -> Result<(), TestCaseError> {
+    let mut visited = Vec::new();
+    store
+        .scan_selected(model, (start, end), &SELECTED, &SELECTED_DELAYED, |row| {
+            visited.push(row.to_prediction());
+        })
+        .unwrap();
+    let keep = |metrics: &Metrics, names: &[&str]| {
+        let kept = metrics.iter().filter(|m| names.contains(&m.name.as_str()));
+        Metrics(kept.cloned().collect())
+    };
+    let expected: Vec<Prediction> = rows
+        .iter()
+        .map(|row| Prediction {
+            metrics: keep(&row.metrics, &SELECTED),
+            delayed: keep(&row.delayed, &SELECTED_DELAYED),
+            ..row.clone()
+        })
+        .collect();
+    let window = format!("{model} [{start}, {end})");
+    prop_assert_eq!(visited.len(), expected.len(), "selected rows of {}", window);
+    for (i, (scanned, read)) in visited.iter().zip(&expected).enumerate() {
+        prop_assert_eq!(scanned, read, "selected row {} of {}", i, window);
+    }
     Ok(())
 }
 
@@ -158,4 +197,34 @@ proptest! {
             check_window(&case.store, model, i64::MIN, i64::MAX)?;
         }
     }
+}
+
+/// A row's debug form shows that row's fields and metrics, not the slice it borrows from.
+#[test]
+fn debug_form_shows_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let uuids: Vec<_> = (1..=3).map(support::uuid).collect();
+    for (i, uuid) in uuids.iter().enumerate() {
+        let metrics = Metrics::new().with("score", i as f64 / 4.0);
+        store.track_metrics("m", *uuid, i as i64, &metrics).unwrap();
+    }
+    store
+        .track_delayed_metrics(uuids[1], 10, &Metrics::new().with("label", true))
+        .unwrap();
+    let mut shown = Vec::new();
+    store
+        .scan_metrics("m", 0, 10, |row| shown.push(format!("{row:?}")))
+        .unwrap();
+    assert_eq!(shown.len(), 3);
+    for (i, text) in shown.iter().enumerate() {
+        for (j, uuid) in uuids.iter().enumerate() {
+            assert_eq!(text.contains(&uuid.to_string()), i == j, "row {i}: {text}");
+        }
+        assert!(
+            text.contains(&format!("\"score\": F64({:?})", i as f64 / 4.0)),
+            "{text}"
+        );
+    }
+    assert!(shown[1].contains("\"label\": Bool(true)"), "{}", shown[1]);
 }

@@ -94,17 +94,29 @@ fn scored(prediction: &modelmetrics::Prediction) -> BenchResult<Scored> {
 }
 
 /// Converts one visited prediction into its score and label, as `scored` does.
+#[inline]
 fn scored_ref(row: &PredictionRef<'_>) -> BenchResult<Scored> {
-    let score = row
-        .metric("score")
-        .and_then(ValueRef::as_f64)
-        .ok_or_else(|| format!("prediction {} has no f64 score", row.uuid()))?;
-    let label = match row.delayed_metric("label") {
-        None => None,
-        Some(ValueRef::Bool(label)) => Some(label),
-        Some(other) => return Err(format!("label {} is not a bool", other.to_value()).into()),
-    };
-    Ok(Scored { score, label })
+    let score = row.metric("score").and_then(ValueRef::as_f64);
+    match (score, row.delayed_metric("label")) {
+        (Some(score), None) => Ok(Scored { score, label: None }),
+        (Some(score), Some(ValueRef::Bool(label))) => Ok(Scored {
+            score,
+            label: Some(label),
+        }),
+        _ => Err(unscored(row)),
+    }
+}
+
+/// Says why `scored_ref` failed for `row`; kept out of line so the common path stays short.
+#[cold]
+#[inline(never)]
+fn unscored(row: &PredictionRef<'_>) -> Box<dyn std::error::Error + Send + Sync> {
+    match row.delayed_metric("label") {
+        Some(label) if label.as_bool().is_none() => {
+            format!("label {} is not a bool", label.to_value()).into()
+        }
+        _ => format!("prediction {} has no f64 score", row.uuid()).into(),
+    }
 }
 
 impl Peer for Ours {
@@ -152,6 +164,7 @@ impl Peer for Ours {
         let mut failure = None;
         let mut metric_count = 0;
         self.store()?.scan_metrics(MODEL, start_ms, end_ms, |row| {
+            std::hint::black_box(row.uuid());
             metric_count += row.metrics().count() + row.delayed().count();
             match scored_ref(&row) {
                 Ok(scored) => rows.push(scored),
@@ -159,6 +172,24 @@ impl Peer for Ours {
             }
         })?;
         std::hint::black_box(metric_count);
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
+    fn read_selected(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        let mut rows = Vec::new();
+        let mut failure = None;
+        let window = (start_ms, end_ms);
+        let store = self.store()?;
+        store.scan_selected(MODEL, window, &["score"], &["label"], |row| {
+            std::hint::black_box(row.uuid());
+            match scored_ref(&row) {
+                Ok(scored) => rows.push(scored),
+                Err(e) => failure = failure.take().or(Some(e)),
+            }
+        })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(rows),

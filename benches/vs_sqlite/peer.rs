@@ -38,6 +38,13 @@ pub trait Peer {
         self.read_window(start_ms, end_ms)
     }
 
+    /// Reads what `read_scores` reads through the store's visitor over borrowed rows, for a
+    /// store that has one, asking for the score and label only. A store without a visitor
+    /// reads as `read_scores` does.
+    fn read_selected(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>> {
+        self.read_scores(start_ms, end_ms)
+    }
+
     /// Reads the UUID, timestamp, score and label of every prediction of `[start_ms, end_ms)`
     /// in timestamp order, and no other metric: what a job that computes ROC AUC needs.
     fn read_scores(&mut self, start_ms: i64, end_ms: i64) -> BenchResult<Vec<Scored>>;

@@ -88,6 +88,23 @@ pub fn run_all(root: &Path, predictions: usize) -> BenchResult<Results> {
     })
 }
 
+/// Runs W1, W2 and W3 on modelmetrics alone, for a profiler.
+pub fn reads_alone(root: &Path, predictions: usize) -> BenchResult<()> {
+    let started = Instant::now();
+    let workload = Workload::generate(predictions);
+    let mut sides = [Side {
+        name: "modelmetrics",
+        peer: Box::new(Ours::open(&root.join("modelmetrics"), Mode::Default)?),
+        figures: Figures::default(),
+    }];
+    ingest(&mut sides, &workload, started)?;
+    track_labels(&mut sides, &workload, started)?;
+    read_windows(&mut sides, predictions, started)?;
+    sides
+        .iter_mut()
+        .try_for_each(|side| side.peer.close().map(drop))
+}
+
 fn ingest(sides: &mut [Side], workload: &Workload, started: Instant) -> BenchResult<()> {
     let count = workload.rows.len();
     for side in sides.iter_mut() {
@@ -136,6 +153,8 @@ enum Read {
     Rows,
     /// Rows visited in place: `Peer::read_visited`.
     Visited,
+    /// The score and label of rows visited in place: `Peer::read_selected`.
+    Selected,
     /// The score and label columns: `Peer::read_scores`.
     Scores,
 }
@@ -151,6 +170,8 @@ fn read_windows(sides: &mut [Side], predictions: usize, started: Instant) -> Ben
         (report::READ_DAY, day, DAY_READS, Read::Rows),
         (report::READ_HOUR_VISITED, hour, HOUR_READS, Read::Visited),
         (report::READ_DAY_VISITED, day, DAY_READS, Read::Visited),
+        (report::READ_HOUR_SELECTED, hour, HOUR_READS, Read::Selected),
+        (report::READ_DAY_SELECTED, day, DAY_READS, Read::Selected),
         (report::READ_HOUR_SCORES, hour, HOUR_READS, Read::Scores),
         (report::READ_DAY_SCORES, day, DAY_READS, Read::Scores),
     ];
@@ -161,6 +182,7 @@ fn read_windows(sides: &mut [Side], predictions: usize, started: Instant) -> Ben
             let (rows, elapsed) = measure::median_timed(repeats, || match read {
                 Read::Rows => peer.read_window(start_ms, end_ms),
                 Read::Visited => peer.read_visited(start_ms, end_ms),
+                Read::Selected => peer.read_selected(start_ms, end_ms),
                 Read::Scores => peer.read_scores(start_ms, end_ms),
             })?;
             let auc = measure::roc_auc(&rows)?;

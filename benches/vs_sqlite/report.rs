@@ -21,6 +21,8 @@ pub const READ_HOUR: &str = "w3_hour_rows_per_s";
 pub const READ_DAY: &str = "w3_day_rows_per_s";
 pub const READ_HOUR_VISITED: &str = "w3_hour_visited_per_s";
 pub const READ_DAY_VISITED: &str = "w3_day_visited_per_s";
+pub const READ_HOUR_SELECTED: &str = "w3_hour_selected_per_s";
+pub const READ_DAY_SELECTED: &str = "w3_day_selected_per_s";
 pub const READ_HOUR_SCORES: &str = "w3_hour_scores_per_s";
 pub const READ_DAY_SCORES: &str = "w3_day_scores_per_s";
 pub const AGGREGATE_READS: &str = "w4_reads_per_s";
@@ -286,6 +288,18 @@ const LINES: &[Line] = &[
     line(
         "W3 last day, rows visited, rows/s",
         READ_DAY_VISITED,
+        Unit::PerSecond,
+        Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W3 1-hour window, score and label rows visited, rows/s",
+        READ_HOUR_SELECTED,
+        Unit::PerSecond,
+        Target::RatioAtLeast(30.0),
+    ),
+    line(
+        "W3 last day, score and label rows visited, rows/s",
+        READ_DAY_SELECTED,
         Unit::PerSecond,
         Target::RatioAtLeast(30.0),
     ),

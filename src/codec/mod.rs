@@ -362,9 +362,15 @@ pub fn decompress_zstd(bytes: &[u8], max_len: usize) -> DecodeResult<Vec<u8>> {
             ),
         )
     };
+    let limit = max_len.min(max_zstd_output(bytes.len()));
+    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(bytes)
+        && let Ok(declared) = usize::try_from(declared)
+        && declared <= limit.min(ZSTD_ONE_CALL_MAX)
+    {
+        return decompress_declared(bytes, declared);
+    }
     // Streaming keeps memory in step with the output actually produced: a damaged frame that
     // declares a huge size, or none, cannot make this allocate more than it decodes.
-    let limit = max_len.min(max_zstd_output(bytes.len()));
     let decoder = zstd::stream::read::Decoder::with_buffer(bytes).map_err(failed)?;
     let mut out = Vec::with_capacity(limit.min(bytes.len().saturating_mul(4)));
     decoder
@@ -382,6 +388,36 @@ pub fn decompress_zstd(bytes: &[u8], max_len: usize) -> DecodeResult<Vec<u8>> {
         ));
     }
     Ok(out)
+}
+
+/// Frames that declare at most this many bytes decompress in one call into a buffer of the
+/// declared size. Larger frames stream, so a damaged header cannot request a large buffer.
+const ZSTD_ONE_CALL_MAX: usize = 1 << 20;
+
+thread_local! {
+    /// The decompression context of this thread, reused by every call so that each chunk does
+    /// not set up zstd's tables and buffers anew.
+    static ZSTD_DCTX: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+        std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
+/// Decompresses `bytes` in one call into a buffer of `declared` bytes, the size its frame
+/// header records. Output past `declared` bytes fails; short output is returned as it is.
+fn decompress_declared(bytes: &[u8], declared: usize) -> DecodeResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(declared);
+    let result = ZSTD_DCTX.with(|dctx| dctx.borrow_mut().decompress(&mut out, bytes));
+    match result {
+        Ok(_) => Ok(out),
+        Err(code) => Err(DecodeError::new(
+            0,
+            format!(
+                "zstd frame of {} bytes does not decompress to the {declared} bytes it \
+                 declares: {}",
+                bytes.len(),
+                zstd::zstd_safe::get_error_name(code)
+            ),
+        )),
+    }
 }
 
 /// Returns the maximum size that zstd frames of `compressed_len` bytes decompress to.

@@ -70,7 +70,7 @@ impl Column {
     }
 
     /// Returns whether row `row` has a value; false past the last row.
-    #[inline]
+    #[inline(always)]
     pub fn is_present(&self, row: usize) -> bool {
         match &self.presence {
             None => row < self.len,
@@ -168,7 +168,7 @@ impl Column {
 
     /// Returns the value of row `row` borrowed from the column, or `None` where the row lacks
     /// the metric or is past the last row.
-    #[inline]
+    #[inline(always)]
     pub fn get_ref(&self, row: usize) -> Option<ValueRef<'_>> {
         if !self.is_present(row) {
             return None;

@@ -5,6 +5,7 @@
 //! with every metric that a segment or head of the snapshot names. Each row then points into
 //! those columns, so visiting a row allocates nothing.
 
+mod named;
 mod row;
 mod value_ref;
 
@@ -14,7 +15,9 @@ use crate::columns::{self, Column, Columns};
 use crate::error::Result;
 use crate::query::{self, Snapshot};
 use crate::segment::Table;
+use named::NamedColumn;
 
+use row::SliceRows;
 pub use row::{MetricsRef, PredictionRef};
 pub use value_ref::ValueRef;
 
@@ -23,18 +26,52 @@ pub use value_ref::ValueRef;
 pub(crate) fn scan_metrics(
     snapshot: &Snapshot,
     model: &str,
-    (start_ms, end_ms): (i64, i64),
-    mut visit: impl FnMut(PredictionRef<'_>),
+    window: (i64, i64),
+    visit: impl FnMut(PredictionRef<'_>),
 ) -> Result<()> {
-    let names = WindowNames::collect(snapshot, model, (start_ms, end_ms));
+    let names = WindowNames::collect(snapshot, model, window);
     let inline: Vec<&str> = names.inline.iter().map(String::as_str).collect();
     let delayed: Vec<&str> = names.delayed.iter().map(String::as_str).collect();
+    scan_names(snapshot, model, window, (&inline, &delayed), visit)
+}
+
+/// Calls `visit` with each prediction of `model` in `[start_ms, end_ms)` as `scan_metrics`
+/// does, with only the inline metrics named in `metrics` and the delayed ones in `delayed`.
+pub(crate) fn scan_selected(
+    snapshot: &Snapshot,
+    model: &str,
+    window: (i64, i64),
+    (metrics, delayed): (&[&str], &[&str]),
+    visit: impl FnMut(PredictionRef<'_>),
+) -> Result<()> {
+    let inline = sorted_unique(metrics);
+    let delayed = sorted_unique(delayed);
+    scan_names(snapshot, model, window, (&inline, &delayed), visit)
+}
+
+/// Returns `names` sorted as `read_metrics` sorts a prediction's metrics, each once.
+fn sorted_unique<'a>(names: &[&'a str]) -> Vec<&'a str> {
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
+}
+
+/// Decodes the window a slice at a time with the metrics `names`, sorted by name, and calls
+/// `visit` with each row.
+fn scan_names(
+    snapshot: &Snapshot,
+    model: &str,
+    (start_ms, end_ms): (i64, i64),
+    (inline, delayed): (&[&str], &[&str]),
+    mut visit: impl FnMut(PredictionRef<'_>),
+) -> Result<()> {
     let mut cursor = start_ms;
     let mut slice_ms = query::FIRST_SLICE_MS;
     while cursor < end_ms {
         let end = cursor.saturating_add(slice_ms).min(end_ms);
-        let slice = columns::read_columns(snapshot, model, (cursor, end), &inline, &delayed)?;
-        visit_slice(model, &slice, (&inline, &delayed), &mut visit);
+        let slice = columns::read_columns(snapshot, model, (cursor, end), inline, delayed)?;
+        visit_slice(model, &slice, (inline, delayed), &mut visit);
         slice_ms = query::next_slice_ms(slice_ms, slice.len());
         cursor = end;
     }
@@ -50,25 +87,24 @@ fn visit_slice(
 ) {
     // Columns without a value in this slice are left out, so a row looks only at the metrics
     // that some row of the slice has.
-    let inline = present_columns(inline, &slice.metrics);
-    let delayed = present_columns(delayed, &slice.delayed);
-    let rows = slice.uuids.iter().zip(&slice.timestamps);
-    for (row, (&uuid, &timestamp_ms)) in rows.enumerate() {
-        visit(PredictionRef {
-            model,
-            uuid,
-            timestamp_ms,
-            row,
-            metrics: &inline,
-            delayed: &delayed,
-        });
+    let rows = SliceRows {
+        model,
+        uuids: &slice.uuids,
+        timestamps: &slice.timestamps,
+        metrics: present_columns(inline, &slice.metrics),
+        delayed: present_columns(delayed, &slice.delayed),
+    };
+    let count = rows.uuids.len().min(rows.timestamps.len());
+    for row in 0..count {
+        visit(rows.row(row));
     }
 }
 
-fn present_columns<'a>(names: &[&'a str], columns: &'a [Column]) -> Vec<(&'a str, &'a Column)> {
+fn present_columns<'a>(names: &[&'a str], columns: &'a [Column]) -> Vec<NamedColumn<'a>> {
     let pairs = names.iter().copied().zip(columns);
     pairs
         .filter(|(_, column)| column.present_count() > 0)
+        .map(|(name, column)| NamedColumn::new(name, column))
         .collect()
 }
 

@@ -1,9 +1,11 @@
 //! One prediction of a scan, borrowed from the columns of the slice it was decoded in.
 
+use std::fmt;
+
 use uuid::Uuid;
 
 use super::ValueRef;
-use crate::columns::Column;
+use super::named::{self, NamedColumn};
 use crate::record::Prediction;
 use crate::value::{Metric, Metrics};
 
@@ -12,38 +14,62 @@ use crate::value::{Metric, Metrics};
 ///
 /// The row lives only during the call that receives it. `to_prediction` copies it into an
 /// owned `Prediction` equal to the one `read_metrics` returns.
-#[derive(Clone, Copy, Debug)]
+///
+/// The row is two words, a reference to its slice and its index there, so handing it to the
+/// visitor copies two words per row.
+#[derive(Clone, Copy)]
 pub struct PredictionRef<'a> {
-    pub(super) model: &'a str,
-    pub(super) uuid: Uuid,
-    pub(super) timestamp_ms: i64,
-    /// The row's index in the slice's columns.
-    pub(super) row: usize,
-    pub(super) metrics: &'a [(&'a str, &'a Column)],
-    pub(super) delayed: &'a [(&'a str, &'a Column)],
+    slice: &'a SliceRows<'a>,
+    /// The row's index in the slice's columns, below `slice.uuids.len()`.
+    row: usize,
+}
+
+/// The decoded columns of one slice of a scan, shared by its rows.
+pub(super) struct SliceRows<'a> {
+    pub model: &'a str,
+    pub uuids: &'a [Uuid],
+    pub timestamps: &'a [i64],
+    /// The inline metrics that some row of the slice has, sorted by name.
+    pub metrics: Vec<NamedColumn<'a>>,
+    /// The delayed metrics that some row of the slice has, sorted by name.
+    pub delayed: Vec<NamedColumn<'a>>,
+}
+
+impl<'a> SliceRows<'a> {
+    /// Returns row `row`, which must be below `self.uuids.len()`.
+    #[inline]
+    pub fn row(&'a self, row: usize) -> PredictionRef<'a> {
+        debug_assert!(row < self.uuids.len() && row < self.timestamps.len());
+        PredictionRef { slice: self, row }
+    }
 }
 
 impl<'a> PredictionRef<'a> {
     #[inline]
     pub fn model(&self) -> &'a str {
-        self.model
+        self.slice.model
     }
 
     #[inline]
     pub fn uuid(&self) -> Uuid {
-        self.uuid
+        // `SliceRows::row` hands out rows below the column lengths only.
+        self.slice.uuids.get(self.row).copied().unwrap_or_default()
     }
 
     #[inline]
     pub fn timestamp_ms(&self) -> i64 {
-        self.timestamp_ms
+        self.slice
+            .timestamps
+            .get(self.row)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Returns the inline metrics, sorted by name.
     #[inline]
     pub fn metrics(&self) -> MetricsRef<'a> {
         MetricsRef {
-            columns: self.metrics.iter(),
+            columns: self.slice.metrics.iter(),
             row: self.row,
         }
     }
@@ -53,7 +79,7 @@ impl<'a> PredictionRef<'a> {
     #[inline]
     pub fn delayed(&self) -> MetricsRef<'a> {
         MetricsRef {
-            columns: self.delayed.iter(),
+            columns: self.slice.delayed.iter(),
             row: self.row,
         }
     }
@@ -61,47 +87,44 @@ impl<'a> PredictionRef<'a> {
     /// Returns the value of the inline metric `name`, or `None` when the prediction lacks it.
     #[inline]
     pub fn metric(&self, name: &str) -> Option<ValueRef<'a>> {
-        find(self.metrics, name)?.get_ref(self.row)
+        named::find(&self.slice.metrics, name)?.get_ref(self.row)
     }
 
     /// Returns the latest value of the delayed metric `name`, or `None` when none was tracked.
     #[inline]
     pub fn delayed_metric(&self, name: &str) -> Option<ValueRef<'a>> {
-        find(self.delayed, name)?.get_ref(self.row)
+        named::find(&self.slice.delayed, name)?.get_ref(self.row)
     }
 
     /// Copies the row into an owned [`Prediction`].
     pub fn to_prediction(&self) -> Prediction {
         Prediction {
-            model: self.model.to_owned(),
-            uuid: self.uuid,
-            timestamp_ms: self.timestamp_ms,
+            model: self.model().to_owned(),
+            uuid: self.uuid(),
+            timestamp_ms: self.timestamp_ms(),
             metrics: self.metrics().to_metrics(),
             delayed: self.delayed().to_metrics(),
         }
     }
 }
 
-/// Columns up to this count are searched in order, comparing lengths before bytes, which
-/// settles most names without a call to `memcmp`. Longer lists are searched by bisection.
-const LINEAR_SEARCH_MAX: usize = 8;
-
-#[inline]
-fn find<'a>(columns: &'a [(&'a str, &'a Column)], name: &str) -> Option<&'a Column> {
-    if columns.len() <= LINEAR_SEARCH_MAX {
-        let same = |column_name: &str| column_name.len() == name.len() && column_name == name;
-        let found = columns.iter().find(|(column_name, _)| same(column_name));
-        return found.map(|(_, column)| *column);
+/// Shows the fields of the row alone, not the slice it borrows from.
+impl fmt::Debug for PredictionRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PredictionRef")
+            .field("model", &self.model())
+            .field("uuid", &self.uuid())
+            .field("timestamp_ms", &self.timestamp_ms())
+            .field("metrics", &self.metrics())
+            .field("delayed", &self.delayed())
+            .finish()
     }
-    let found = columns.binary_search_by(|(column_name, _)| (*column_name).cmp(name));
-    let index = found.ok()?;
-    columns.get(index).map(|(_, column)| *column)
 }
 
 /// The metrics of one [`PredictionRef`]: an iterator over `(name, value)` pairs in name order.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MetricsRef<'a> {
-    columns: std::slice::Iter<'a, (&'a str, &'a Column)>,
+    columns: std::slice::Iter<'a, NamedColumn<'a>>,
     row: usize,
 }
 
@@ -116,6 +139,13 @@ impl MetricsRef<'_> {
     }
 }
 
+/// Shows the remaining metrics as a map from name to value.
+impl fmt::Debug for MetricsRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.clone()).finish()
+    }
+}
+
 impl<'a> Iterator for MetricsRef<'a> {
     type Item = (&'a str, ValueRef<'a>);
 
@@ -123,6 +153,6 @@ impl<'a> Iterator for MetricsRef<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let row = self.row;
         self.columns
-            .find_map(|&(name, column)| Some((name, column.get_ref(row)?)))
+            .find_map(|named| Some((named.name, named.column.get_ref(row)?)))
     }
 }

@@ -195,6 +195,22 @@ impl ReadOnlyStore {
         crate::rows::scan_metrics(&self.snapshot(), model, (start_ms, end_ms), visit)
     }
 
+    /// Calls `visit` with each prediction of `model` with `start_ms <= timestamp < end_ms` in
+    /// the view, with only the metrics named, as [`Store::scan_selected`] does.
+    pub fn scan_selected(
+        &self,
+        model: &str,
+        (start_ms, end_ms): (i64, i64),
+        metrics: &[&str],
+        delayed: &[&str],
+        visit: impl FnMut(crate::PredictionRef<'_>),
+    ) -> Result<()> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        let window = (start_ms, end_ms);
+        crate::rows::scan_selected(&self.snapshot(), model, window, (metrics, delayed), visit)
+    }
+
     /// Returns the aggregate metrics of `model` whose window overlaps `[start_ms, end_ms)` in
     /// the view, as [`Store::read_aggregate_metrics`] does.
     pub fn read_aggregate_metrics(
