@@ -211,6 +211,21 @@ impl ReadOnlyStore {
         crate::rows::scan_selected(&self.snapshot(), model, window, (metrics, delayed), visit)
     }
 
+    /// Returns the predictions of `model` with `start_ms <= timestamp < end_ms` in the view as
+    /// columns of the metrics named, as [`Store::read_columns`] does.
+    pub fn read_columns(
+        &self,
+        model: &str,
+        (start_ms, end_ms): (i64, i64),
+        metrics: &[&str],
+        delayed: &[&str],
+    ) -> Result<crate::columns::Columns> {
+        crate::value::validate_model(model)?;
+        crate::value::validate_window(start_ms, end_ms)?;
+        let snapshot = self.snapshot();
+        crate::columns::read_columns(&snapshot, model, (start_ms, end_ms), metrics, delayed)
+    }
+
     /// Returns the aggregate metrics of `model` whose window overlaps `[start_ms, end_ms)` in
     /// the view, as [`Store::read_aggregate_metrics`] does.
     pub fn read_aggregate_metrics(

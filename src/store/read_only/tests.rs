@@ -149,6 +149,37 @@ fn view_joins_segments_and_log() {
 }
 
 #[test]
+fn view_reads_columns_as_writer_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), manual_flush()).unwrap();
+    track(&store, 0..10);
+    label(&store, 3);
+    store.flush().unwrap();
+    track(&store, 10..15);
+    label(&store, 12);
+
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    let window = (ALL_START, ALL_END);
+    let viewed = reader
+        .read_columns(MODEL, window, &["n"], &["label"])
+        .unwrap();
+    let written = store
+        .read_columns(MODEL, window, &["n"], &["label"])
+        .unwrap();
+    assert_eq!(viewed, written);
+    assert_eq!(viewed.len(), 15);
+    let numbers: Vec<i64> = (0..15).collect();
+    assert_eq!(viewed.metrics[0].as_i64(), Some(&numbers[..]));
+    let labelled: Vec<usize> = (0..15)
+        .filter(|&row| viewed.delayed[0].is_present(row))
+        .collect();
+    assert_eq!(labelled, [3, 12]);
+
+    let error = reader.read_columns("", window, &["n"], &[]).unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+}
+
+#[test]
 fn refresh_adds_records_tracked_since() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with(dir.path(), manual_flush()).unwrap();
