@@ -47,7 +47,7 @@ pub use error::{Error, Result};
 pub use options::{Compaction, Durability, Options, Retention, RollupTier};
 pub use query::ReadMetrics;
 pub use record::{Aggregate, NewAggregate, NewDelayed, NewPrediction, OrphanedDelayed, Prediction};
-pub use rows::{MetricsRef, PredictionRef, ValueRef};
+pub use rows::{MetricsRef, PredictionRef, ScanControl, ValueRef};
 pub use store::{ReadOnlyStore, Store};
 pub use tiers::TieredWindow;
 pub use uuid::Uuid;

@@ -8,6 +8,8 @@
 mod store_ops;
 mod support;
 
+use std::ops::ControlFlow;
+
 use modelmetrics::{Metrics, Prediction, PredictionRef, Store, Value};
 use proptest::prelude::*;
 use store_ops::{Case, DELAYED, INLINE, MODELS, op, options};
@@ -196,6 +198,54 @@ proptest! {
         for model in MODELS {
             check_window(&case.store, model, i64::MIN, i64::MAX)?;
         }
+    }
+}
+
+/// A visitor that returns `Break` ends the scan after that row, in the first slice or a later
+/// one, and one that returns `Continue` visits every row.
+#[test]
+fn break_ends_scan_after_its_row() {
+    const HOUR_MS: i64 = 3_600_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // One prediction every 10 minutes for 3 days: the scan reads several slices.
+    let total = 3 * 24 * 6;
+    for step in 0..total {
+        let metrics = Metrics::new().with("score", step as f64);
+        let uuid = support::uuid(u128::from(step as u64) + 1);
+        store
+            .track_metrics("m", uuid, step * HOUR_MS / 6, &metrics)
+            .unwrap();
+    }
+    store.flush().unwrap();
+
+    for stop_after in [1, 5, 200, total] {
+        let mut seen = Vec::new();
+        store
+            .scan_metrics("m", i64::MIN, i64::MAX, |row| {
+                seen.push(row.timestamp_ms());
+                if seen.len() as i64 == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        let expected: Vec<i64> = (0..stop_after).map(|step| step * HOUR_MS / 6).collect();
+        assert_eq!(seen, expected, "stop after {stop_after}");
+
+        let mut selected = 0;
+        store
+            .scan_selected("m", (i64::MIN, i64::MAX), &["score"], &[], |_| {
+                selected += 1;
+                if selected == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        assert_eq!(selected, stop_after, "selected, stop after {stop_after}");
     }
 }
 

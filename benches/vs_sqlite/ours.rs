@@ -2,6 +2,7 @@
 //! mode.
 
 use std::iter::zip;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -167,8 +168,14 @@ impl Peer for Ours {
             std::hint::black_box(row.uuid());
             metric_count += row.metrics().count() + row.delayed().count();
             match scored_ref(&row) {
-                Ok(scored) => rows.push(scored),
-                Err(e) => failure = failure.take().or(Some(e)),
+                Ok(scored) => {
+                    rows.push(scored);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
             }
         })?;
         std::hint::black_box(metric_count);
@@ -186,8 +193,14 @@ impl Peer for Ours {
         store.scan_selected(MODEL, window, &["score"], &["label"], |row| {
             std::hint::black_box(row.uuid());
             match scored_ref(&row) {
-                Ok(scored) => rows.push(scored),
-                Err(e) => failure = failure.take().or(Some(e)),
+                Ok(scored) => {
+                    rows.push(scored);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
             }
         })?;
         match failure {

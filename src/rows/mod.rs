@@ -10,6 +10,7 @@ mod row;
 mod value_ref;
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
 use crate::columns::{self, Column, Columns};
 use crate::error::Result;
@@ -21,13 +22,34 @@ use row::SliceRows;
 pub use row::{MetricsRef, PredictionRef};
 pub use value_ref::ValueRef;
 
+/// What a scan's visitor returns: `()` to go on to the next row, or a `ControlFlow<()>` whose
+/// `Break` ends the scan after the row it was returned for.
+pub trait ScanControl {
+    /// Returns whether the scan stops after this row.
+    fn stops(&self) -> bool;
+}
+
+impl ScanControl for () {
+    #[inline]
+    fn stops(&self) -> bool {
+        false
+    }
+}
+
+impl ScanControl for ControlFlow<()> {
+    #[inline]
+    fn stops(&self) -> bool {
+        self.is_break()
+    }
+}
+
 /// Calls `visit` with each prediction of `model` in `[start_ms, end_ms)`, in the order and with
 /// the metrics that `read_metrics` returns for the same snapshot.
-pub(crate) fn scan_metrics(
+pub(crate) fn scan_metrics<C: ScanControl>(
     snapshot: &Snapshot,
     model: &str,
     window: (i64, i64),
-    visit: impl FnMut(PredictionRef<'_>),
+    visit: impl FnMut(PredictionRef<'_>) -> C,
 ) -> Result<()> {
     let names = WindowNames::collect(snapshot, model, window);
     let inline: Vec<&str> = names.inline.iter().map(String::as_str).collect();
@@ -37,12 +59,12 @@ pub(crate) fn scan_metrics(
 
 /// Calls `visit` with each prediction of `model` in `[start_ms, end_ms)` as `scan_metrics`
 /// does, with only the inline metrics named in `metrics` and the delayed ones in `delayed`.
-pub(crate) fn scan_selected(
+pub(crate) fn scan_selected<C: ScanControl>(
     snapshot: &Snapshot,
     model: &str,
     window: (i64, i64),
     (metrics, delayed): (&[&str], &[&str]),
-    visit: impl FnMut(PredictionRef<'_>),
+    visit: impl FnMut(PredictionRef<'_>) -> C,
 ) -> Result<()> {
     let inline = sorted_unique(metrics);
     let delayed = sorted_unique(delayed);
@@ -58,33 +80,36 @@ fn sorted_unique<'a>(names: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Decodes the window a slice at a time with the metrics `names`, sorted by name, and calls
-/// `visit` with each row.
-fn scan_names(
+/// `visit` with each row until it returns a break.
+fn scan_names<C: ScanControl>(
     snapshot: &Snapshot,
     model: &str,
     (start_ms, end_ms): (i64, i64),
     (inline, delayed): (&[&str], &[&str]),
-    mut visit: impl FnMut(PredictionRef<'_>),
+    mut visit: impl FnMut(PredictionRef<'_>) -> C,
 ) -> Result<()> {
     let mut cursor = start_ms;
     let mut slice_ms = query::FIRST_SLICE_MS;
     while cursor < end_ms {
         let end = cursor.saturating_add(slice_ms).min(end_ms);
         let slice = columns::read_columns(snapshot, model, (cursor, end), inline, delayed)?;
-        visit_slice(model, &slice, (inline, delayed), &mut visit);
+        if visit_slice(model, &slice, (inline, delayed), &mut visit).is_break() {
+            break;
+        }
         slice_ms = query::next_slice_ms(slice_ms, slice.len());
         cursor = end;
     }
     Ok(())
 }
 
-/// Calls `visit` with each row of `slice`, whose columns hold the metrics `names`.
-fn visit_slice(
+/// Calls `visit` with each row of `slice`, whose columns hold the metrics `names`, and breaks
+/// at the first row for which `visit` asks to stop.
+fn visit_slice<C: ScanControl>(
     model: &str,
     slice: &Columns,
     (inline, delayed): (&[&str], &[&str]),
-    visit: &mut impl FnMut(PredictionRef<'_>),
-) {
+    visit: &mut impl FnMut(PredictionRef<'_>) -> C,
+) -> ControlFlow<()> {
     // Columns without a value in this slice are left out, so a row looks only at the metrics
     // that some row of the slice has.
     let rows = SliceRows {
@@ -96,8 +121,11 @@ fn visit_slice(
     };
     let count = rows.uuids.len().min(rows.timestamps.len());
     for row in 0..count {
-        visit(rows.row(row));
+        if visit(rows.row(row)).stops() {
+            return ControlFlow::Break(());
+        }
     }
+    ControlFlow::Continue(())
 }
 
 fn present_columns<'a>(names: &[&'a str], columns: &'a [Column]) -> Vec<NamedColumn<'a>> {

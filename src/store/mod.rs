@@ -46,7 +46,7 @@ use crate::manifest::{Deletion, Manifest};
 use crate::options::Options;
 use crate::query::{self, ReadMetrics, Snapshot};
 use crate::record::{Aggregate, OrphanedDelayed, Prediction};
-use crate::rows::PredictionRef;
+use crate::rows::{PredictionRef, ScanControl};
 use crate::tiers::TieredWindow;
 use crate::wal::Wal;
 
@@ -189,6 +189,9 @@ impl Store {
     /// nothing: a loop over a window runs many times faster than one over `read_metrics`.
     /// Memory grows with a slice and with the head, not with the window.
     ///
+    /// The visitor returns `()`, or a `ControlFlow<()>` (see [`ScanControl`]): `Break` ends the
+    /// scan after that row, and the call returns `Ok(())`.
+    ///
     /// ```
     /// # fn main() -> modelmetrics::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
@@ -213,15 +216,26 @@ impl Store {
     /// store.scan_metrics("m", 0, 100, |row| owned.push(row.to_prediction()))?;
     /// let read: Vec<_> = store.read_metrics("m", 0, 100)?.collect::<Result<_, _>>()?;
     /// assert_eq!(owned, read);
+    ///
+    /// // The first prediction with a score above one half, and no row after it.
+    /// let mut first_high = None;
+    /// store.scan_metrics("m", 0, 100, |row| {
+    ///     if row.metric("score").and_then(ValueRef::as_f64) > Some(0.5) {
+    ///         first_high = Some(row.uuid());
+    ///         return std::ops::ControlFlow::Break(());
+    ///     }
+    ///     std::ops::ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!(first_high, Some(second));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn scan_metrics(
+    pub fn scan_metrics<C: ScanControl>(
         &self,
         model: &str,
         start_ms: i64,
         end_ms: i64,
-        visit: impl FnMut(PredictionRef<'_>),
+        visit: impl FnMut(PredictionRef<'_>) -> C,
     ) -> Result<()> {
         crate::value::validate_model(model)?;
         crate::value::validate_window(start_ms, end_ms)?;
@@ -258,13 +272,13 @@ impl Store {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn scan_selected(
+    pub fn scan_selected<C: ScanControl>(
         &self,
         model: &str,
         (start_ms, end_ms): (i64, i64),
         metrics: &[&str],
         delayed: &[&str],
-        visit: impl FnMut(PredictionRef<'_>),
+        visit: impl FnMut(PredictionRef<'_>) -> C,
     ) -> Result<()> {
         crate::value::validate_model(model)?;
         crate::value::validate_window(start_ms, end_ms)?;

@@ -183,12 +183,12 @@ impl ReadOnlyStore {
 
     /// Calls `visit` with each prediction of `model` with `start_ms <= timestamp < end_ms` in
     /// the view, as [`Store::scan_metrics`] does.
-    pub fn scan_metrics(
+    pub fn scan_metrics<C: crate::ScanControl>(
         &self,
         model: &str,
         start_ms: i64,
         end_ms: i64,
-        visit: impl FnMut(crate::PredictionRef<'_>),
+        visit: impl FnMut(crate::PredictionRef<'_>) -> C,
     ) -> Result<()> {
         crate::value::validate_model(model)?;
         crate::value::validate_window(start_ms, end_ms)?;
@@ -197,13 +197,13 @@ impl ReadOnlyStore {
 
     /// Calls `visit` with each prediction of `model` with `start_ms <= timestamp < end_ms` in
     /// the view, with only the metrics named, as [`Store::scan_selected`] does.
-    pub fn scan_selected(
+    pub fn scan_selected<C: crate::ScanControl>(
         &self,
         model: &str,
         (start_ms, end_ms): (i64, i64),
         metrics: &[&str],
         delayed: &[&str],
-        visit: impl FnMut(crate::PredictionRef<'_>),
+        visit: impl FnMut(crate::PredictionRef<'_>) -> C,
     ) -> Result<()> {
         crate::value::validate_model(model)?;
         crate::value::validate_window(start_ms, end_ms)?;
