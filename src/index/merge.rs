@@ -29,7 +29,7 @@ use std::time::Instant;
 use super::run::{IndexRun, RunIter};
 use super::writer::{RunShape, RunWriter};
 use super::{IndexEntry, RunInfo, UuidSource};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::StoreIo;
 
 /// Minimum number of runs in a size tier for `plan_merge` to merge them.
@@ -89,8 +89,13 @@ pub fn merge(
         inputs,
         (keep, &dropped),
         source,
+        &|| false,
     )
 }
+
+/// A merge asks whether it is cancelled once per this many entries read. Tests ask more often,
+/// so that the small runs of a test store can be cancelled.
+const CANCEL_CHECK_ENTRIES: u64 = if cfg!(test) { 64 } else { 1 << 16 };
 
 /// The entries a merge drops, known in advance, so that the new run's segment table and
 /// bloom filter are sized for what it keeps.
@@ -103,6 +108,9 @@ pub(crate) struct Dropped {
 }
 
 /// Merges `inputs` like `merge`, writing the new run through `io`.
+///
+/// Every `CANCEL_CHECK_ENTRIES` entries it calls `cancelled`, and when that returns true it
+/// stops with `Error::Closed`, leaving the unfinished run file for the caller to remove.
 pub(crate) fn merge_with(
     io: Arc<dyn StoreIo>,
     dir: &Path,
@@ -110,6 +118,7 @@ pub(crate) fn merge_with(
     inputs: &[Arc<IndexRun>],
     (keep, dropped): (&dyn Fn(&IndexEntry) -> bool, &Dropped),
     source: &dyn UuidSource,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<IndexRun> {
     let started = Instant::now();
     let input_entries: u64 = inputs.iter().map(|run| run.info().entries).sum();
@@ -125,7 +134,13 @@ pub(crate) fn merge_with(
     let mut writer = RunWriter::create_with(io, dir, new_id, expected, shape)?;
     let mut merger = Merger::new(inputs, source)?;
     let mut kept = 0u64;
+    let mut read = 0u64;
     while let Some(entry) = merger.next_entry()? {
+        read += 1;
+        if read.is_multiple_of(CANCEL_CHECK_ENTRIES) && cancelled() {
+            log::info!("index merge into run {new_id} cancelled after {read} entries");
+            return Err(Error::Closed);
+        }
         if keep(&entry) {
             writer.push(&entry)?;
             kept += 1;

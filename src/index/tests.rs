@@ -531,6 +531,48 @@ fn merge_drops_entries_by_keep() {
 }
 
 #[test]
+fn merge_stops_when_cancelled() {
+    let dir = TempDir::new().unwrap();
+    let inputs: Vec<Vec<IndexEntry>> = (1..=2).map(|seed| predictions(40_000, seed)).collect();
+    let source = MapSource::of(&inputs.concat());
+    let runs: Vec<Arc<IndexRun>> = (1..)
+        .zip(&inputs)
+        .map(|(id, entries)| Arc::new(IndexRun::write(dir.path(), id, entries.clone()).unwrap()))
+        .collect();
+    let asked = std::cell::Cell::new(0);
+    let cancelled = || {
+        asked.set(asked.get() + 1);
+        true
+    };
+    let io = crate::io::os_io();
+    let keep = (&|_: &IndexEntry| true) as &dyn Fn(&IndexEntry) -> bool;
+    let result = merge_with(
+        io,
+        dir.path(),
+        3,
+        &runs,
+        (keep, &Dropped::default()),
+        &source,
+        &cancelled,
+    );
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    assert_eq!(asked.get(), 1);
+
+    let io = crate::io::os_io();
+    let merged = merge_with(
+        io,
+        dir.path(),
+        4,
+        &runs,
+        (keep, &Dropped::default()),
+        &source,
+        &|| false,
+    )
+    .unwrap();
+    assert_eq!(merged.info().entries, 80_000);
+}
+
+#[test]
 fn merge_of_nothing_is_empty_run() {
     let dir = TempDir::new().unwrap();
     let source = MapSource::default();

@@ -331,6 +331,7 @@ fn close_waits_for_held_merge() {
     io.hold();
     let tracked = fill_until_merge(&store);
     assert!(wait_until(|| io.is_held()), "no merge reached the gate");
+    let runs = run_count(&store);
 
     std::thread::scope(|scope| {
         let closing = scope.spawn(|| store.close());
@@ -341,6 +342,11 @@ fn close_waits_for_held_merge() {
         assert!(closed.is_ok(), "close returned {closed:?}");
     });
     assert_eq!(io.attempts(), 1);
+    // The released merge saw `closed` and stopped, so its inputs are still the listed runs.
+    let listed = crate::manifest::Manifest::load(dir.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(listed.index_runs.len(), runs);
     check_reopened(dir.path(), tracked);
 }
 

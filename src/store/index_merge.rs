@@ -78,6 +78,9 @@ fn merge_planned(
         &inputs,
         (&|_| true, &keep_all),
         segments,
+        // `close` sets `closed` before it waits for a running merge, so a long merge stops
+        // early instead of holding `close` up. Its inputs stay listed and merge after a reopen.
+        &|| inner.closed.load(Ordering::SeqCst),
     );
     let run = match merged {
         Ok(run) => run,

@@ -132,6 +132,10 @@ fn run(inner: &Inner, stop: &Receiver<()>) {
             continue;
         }
         let outcome = index_merge::merge_index_runs(inner);
+        // A merge cancelled by `close` is not a failure to retry: the thread is told to stop.
+        if matches!(outcome, Err(Error::Closed)) {
+            return;
+        }
         schedule.record(inner, outcome);
     }
 }

@@ -469,9 +469,10 @@ impl Store {
             .inspect_err(|e| self.inner.set_poison(e))
     }
 
-    /// Flushes the head, syncs and closes the store, and stops its background threads. It waits
-    /// for an index merge in progress to finish, and merges no more runs itself: the next open
-    /// merges them after its first flush, if the merge policy selects them.
+    /// Flushes the head, syncs and closes the store, and stops its background threads. An index
+    /// merge in progress stops within 65,536 entries and leaves its input runs as they were.
+    /// `close` merges no runs itself: the next open merges them after its first flush, if the
+    /// merge policy selects them.
     ///
     /// After `close` the log contains no records, so the next open replays nothing, and the
     /// directory is unlocked, so it can be opened again while this value still exists. Calling
