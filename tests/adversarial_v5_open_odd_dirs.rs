@@ -108,7 +108,8 @@ fn links_named_like_store_files_are_rejected() {
     assert_eq!(names(&dangling), ["MANIFEST"]);
 }
 
-/// A directory or FIFO named like a store file in a new directory is not a store file.
+/// A directory or FIFO named like a store file in a new directory is not a store file, nor is
+/// a file whose name is not UTF-8.
 #[test]
 fn special_files_named_like_store_files_are_rejected() {
     let root = tempfile::tempdir().unwrap();
@@ -127,6 +128,16 @@ fn special_files_named_like_store_files_are_rejected() {
     fs::create_dir_all(seg_dir.join(&segment)).unwrap();
     assert_rejected(open_in_time(&seg_dir), "directory named like a segment");
     assert_eq!(names(&seg_dir), [segment]);
+
+    // A name that is not UTF-8 but reads like a log file once its invalid byte is replaced.
+    let raw_dir = root.path().join("raw");
+    fs::create_dir(&raw_dir).unwrap();
+    let mut raw_name = log.clone().into_bytes();
+    raw_name.insert(4, 0xff);
+    let raw_path = raw_dir.join(std::ffi::OsStr::from_bytes(&raw_name));
+    fs::write(&raw_path, b"not a log").unwrap();
+    assert_rejected(open_in_time(&raw_dir), "name that is not UTF-8");
+    assert_eq!(fs::read(&raw_path).unwrap(), b"not a log");
 }
 
 /// Entries that an existing store did not write keep their place and content through opens,

@@ -47,16 +47,20 @@ fn score(n: u64) -> Value {
     }
 }
 
+fn track(store: &Store, n: u64) -> modelmetrics::Result<()> {
+    let metrics = Metrics::new()
+        .with("n", n as i64)
+        .with("score", score(n))
+        .with("pad", vec![7u8; 64]);
+    store.track_metrics(MODEL, uuid(u128::from(n)), T0 + n as i64, &metrics)
+}
+
 /// Tracks up to `MAX_PREDICTIONS` predictions until `stop` is set or the store closes, and
 /// returns how many it tracked. `acked` counts the predictions whose call returned.
 fn writer(store: &Store, acked: &AtomicU64, stop: &AtomicBool) -> u64 {
     let mut n = 0;
     while !stop.load(Ordering::Acquire) && n < MAX_PREDICTIONS {
-        let metrics = Metrics::new()
-            .with("n", n as i64)
-            .with("score", score(n))
-            .with("pad", vec![7u8; 64]);
-        match store.track_metrics(MODEL, uuid(u128::from(n)), T0 + n as i64, &metrics) {
+        match track(store, n) {
             Ok(()) => {}
             Err(Error::Closed) => break,
             Err(other) => panic!("tracking {n} failed: {other}"),
@@ -236,4 +240,32 @@ fn scans_see_a_prefix_through_compaction_and_close() {
     let counts = adversarial::count_by_uuid(&rows);
     assert!(counts.values().all(|&count| count == 1), "duplicated rows");
     store.close().unwrap();
+}
+
+/// A scan holds no lock while it calls its visitor, so the visitor may track, flush and
+/// compact on the same store. The scan returns the rows of the snapshot it took at its start.
+#[test]
+fn visitor_may_track_flush_and_compact() {
+    const BEFORE: u64 = 3_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path(), options()).unwrap();
+    for n in 0..BEFORE {
+        track(&store, n).unwrap();
+    }
+    let mut visited = 0;
+    store
+        .scan_metrics(MODEL, i64::MIN, i64::MAX, |row| {
+            assert_eq!(row.timestamp_ms(), T0 + visited as i64, "row {visited}");
+            track(&store, BEFORE + visited).unwrap();
+            visited += 1;
+            if visited % 1_000 == 0 {
+                store.flush().unwrap();
+                store.compact().unwrap();
+            }
+        })
+        .unwrap();
+    assert_eq!(visited, BEFORE, "rows visited");
+    let rows = read_all(&store, MODEL);
+    assert_eq!(prefix_problem(&rows, 2 * BEFORE), None);
+    assert_eq!(rows.len() as u64, 2 * BEFORE, "rows after the scan");
 }
