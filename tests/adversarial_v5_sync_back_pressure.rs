@@ -1,8 +1,8 @@
-//! Durable writers (`Durability::Sync`) on many threads with the smallest head, so that the
-//! head fills every few calls and writers flush it themselves under back-pressure. Meanwhile
-//! the background thread and compaction flush and merge too. Every prediction UUID is tried by two
-//! threads at once, through single calls, row batches and columnar batches, and delayed
-//! metrics arrive for UUIDs that may be anywhere between the head and a segment.
+//! Durable writers (`Durability::Sync`) on many threads with the smallest head, which fills
+//! every few calls. The background thread flushes it, a writer that finds it at twice its size
+//! flushes it itself, and compaction and index merges run meanwhile. Every prediction UUID is
+//! tried by two threads at once, through single calls, row batches and columnar batches, and
+//! delayed metrics arrive for UUIDs that may be anywhere between the head and a segment.
 //!
 //! Exactly one of the two tries of a UUID may succeed, the other must fail with
 //! `Error::DuplicatePrediction`, and the store must return each acknowledged prediction exactly
