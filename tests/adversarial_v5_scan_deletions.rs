@@ -106,6 +106,53 @@ fn check_retracked(store: &Store, stage: &str) {
     );
 }
 
+/// An orphaned label that a prediction adopted goes with that prediction's deletion: neither
+/// a reopen nor a new prediction of the same UUID after the purge brings it back.
+#[test]
+fn adopted_orphan_goes_with_its_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let key = uuid(2);
+    store
+        .track_delayed_metrics(key, T0, &Metrics::new().with("label", "early"))
+        .unwrap();
+    store.flush().unwrap();
+    store
+        .track_metrics("m", key, T0, &Metrics::new().with("v", 1i64))
+        .unwrap();
+    store.flush().unwrap();
+    let adopted = agreed_rows(&store, "m", "adopted");
+    assert_eq!(label(&adopted[0]), Some(&Value::Str("early".into())));
+    store.delete_prediction(key).unwrap();
+    assert!(agreed_rows(&store, "m", "deleted").is_empty());
+    let orphans = store.orphaned_delayed_metrics().unwrap();
+    assert!(orphans.is_empty(), "deleted: {orphans:?}");
+
+    store.close().unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(agreed_rows(&store, "m", "reopened").is_empty());
+    let orphans = store.orphaned_delayed_metrics().unwrap();
+    assert!(orphans.is_empty(), "reopened: {orphans:?}");
+
+    store.compact().unwrap();
+    store
+        .track_metrics("m", key, T0 + 9, &Metrics::new().with("v", 2i64))
+        .unwrap();
+    for stage in ["head", "flushed"] {
+        if stage == "flushed" {
+            store.flush().unwrap();
+        }
+        let rows = agreed_rows(&store, "m", stage);
+        assert_eq!(rows.len(), 1, "{stage}: rows");
+        assert_eq!(
+            label(&rows[0]),
+            None,
+            "{stage}: the deleted label came back"
+        );
+    }
+}
+
 /// A model deleted with rows in segments and in the head hides them, keeps the rows tracked
 /// after the deletion, and leaves the model whose id it is a prefix of alone.
 #[test]
