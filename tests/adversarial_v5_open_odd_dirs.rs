@@ -1,7 +1,8 @@
 //! `Store::open` on directories with odd contents: symbolic links named like store files,
-//! directories and FIFOs named like segment or log files, and a dangling `MANIFEST` link. A
-//! rejected open changes nothing that is there. An accepted one leaves entries it does not own
-//! alone, and no open hangs or panics.
+//! directories and FIFOs named like segment or log files, a dangling `MANIFEST` link, and links
+//! at `LOCK` and `MANIFEST.tmp` of an existing store. A rejected open changes nothing that is
+//! there. An accepted one leaves entries it does not own alone and never writes through a
+//! link, and no open hangs or panics.
 
 mod support;
 
@@ -212,4 +213,49 @@ fn fifo_named_like_live_log_does_not_hang_open() {
     drop(store);
     let store = open_in_time(dir.path()).unwrap();
     assert_eq!(read_all(&store, MODEL).len(), 2);
+}
+
+/// Links named `LOCK` and `MANIFEST.tmp` in an existing store point to a file of someone else.
+/// The store writes both names, and it must not write through the links: the linked file keeps
+/// its content, whether the open fails or the store goes on.
+#[test]
+fn store_never_writes_through_links() {
+    for name in ["LOCK", "MANIFEST.tmp"] {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("precious.txt");
+        fs::write(&target, b"keep me").unwrap();
+        let dir = root.path().join("store");
+        let store = Store::open(&dir).unwrap();
+        store
+            .track_metrics(MODEL, uuid(0), 0, &metric("x", 1.0))
+            .unwrap();
+        store.close().unwrap();
+        drop(store);
+        let _ = fs::remove_file(dir.join(name));
+        symlink(&target, dir.join(name)).unwrap();
+
+        if let Ok(store) = open_in_time(&dir) {
+            for n in 1..3 {
+                store
+                    .track_metrics(MODEL, uuid(n), n as i64, &metric("x", 1.0))
+                    .unwrap();
+                let flushed = store.flush();
+                println!("{name}: flush {n} with the link in place: {flushed:?}");
+            }
+            store.close().unwrap();
+            drop(store);
+            let store = open_in_time(&dir).unwrap();
+            assert_eq!(
+                read_all(&store, MODEL).len(),
+                3,
+                "{name}: rows after reopen"
+            );
+            store.close().unwrap();
+        }
+        assert_eq!(
+            fs::read(&target).unwrap(),
+            b"keep me",
+            "{name}: the linked file changed"
+        );
+    }
 }
