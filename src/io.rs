@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +35,8 @@ pub(crate) trait StoreFile: Write + Seek + Send {
 
 /// The file-system calls that a flush and the write-ahead log make.
 pub(crate) trait StoreIo: Send + Sync {
-    /// Opens `path` for writing, creating it.
+    /// Opens `path` for writing, creating it. `OsIo` fails with `ELOOP` where `path` is a
+    /// symbolic link, instead of writing to the file it points to.
     fn create(&self, path: &Path, mode: CreateMode) -> io::Result<Box<dyn StoreFile>>;
 
     /// Renames `from` to `to`, replacing `to`.
@@ -93,7 +94,8 @@ impl StoreFile for File {
 impl StoreIo for OsIo {
     fn create(&self, path: &Path, mode: CreateMode) -> io::Result<Box<dyn StoreFile>> {
         let mut options = OpenOptions::new();
-        options.write(true);
+        // A link at `path` is someone else's: `Truncate` would empty the file it points to.
+        options.write(true).custom_flags(libc::O_NOFOLLOW);
         match mode {
             CreateMode::Truncate => options.create(true).truncate(true),
             CreateMode::New => options.create_new(true),

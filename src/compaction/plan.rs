@@ -147,6 +147,10 @@ pub(crate) fn is_small(bytes: u64, target_bytes: u64) -> bool {
 /// twice the target size in all, that is not in `unproductive`. A run is unproductive when an
 /// earlier merge of it gave as many segments as it read, because its rows fall into that many
 /// partitions.
+///
+/// NOTE: the sizes within a run are not compared, so a segment just under half the target
+/// merges again with every few new small segments. With a small head under a steady writer,
+/// each step then rewrites that segment for a few flushes' worth of new rows.
 fn plan_merge(
     segments: &[SegmentInfo],
     target_bytes: u64,

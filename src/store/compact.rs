@@ -42,6 +42,10 @@ const MAX_STEPS_PER_CALL: u32 = 64;
 /// Runs compaction steps until the plan is empty; returns how many ran.
 pub(crate) fn compact(inner: &Inner) -> Result<u32> {
     let mut unproductive = inner.compaction_lock.lock();
+    // `close` takes the lock after setting `closed`, to wait for a compaction in progress.
+    if inner.closed.load(Ordering::SeqCst) {
+        return Err(crate::error::Error::Closed);
+    }
     let mut steps = 0;
     if let Some(purge) = purge::plan(inner)? {
         run_step(

@@ -13,6 +13,10 @@ use crate::manifest::{Deletion, ManifestError};
 pub(crate) fn delete(inner: &Inner, target: impl FnOnce(u64) -> Deletion) -> Result<()> {
     inner.check_poison()?;
     let _flushing = inner.flush_lock.lock();
+    // A `close` that started before this call may have flushed and unlocked the directory.
+    if inner.closed.load(Ordering::SeqCst) {
+        return Err(crate::error::Error::Closed);
+    }
     // Under the writer lock no call is between taking its seq and inserting its record, so
     // every record up to `last_seq` is acknowledged or about to be.
     let seq_limit = {

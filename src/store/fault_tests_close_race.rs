@@ -158,3 +158,32 @@ fn close_racing_durable_writers_loses_no_ack() {
         check_close_race(None, Duration::from_millis(close_after_ms));
     }
 }
+
+/// A deletion that waits for `flush_lock` while `close` runs must not write its manifest
+/// once it gets the lock, because `close` may have unlocked the directory by then. The test
+/// holds the lock and sets `closed` as `close` does first.
+#[test]
+fn deletion_waiting_on_close_writes_no_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let metrics = Metrics::new().with("x", 1.0);
+    store
+        .track_metrics("m", Uuid::from_u128(1), 0, &metrics)
+        .unwrap();
+    let flushing = store.inner.flush_lock.lock();
+    let deleting = {
+        let store = Arc::clone(&store);
+        thread::spawn(move || store.delete_model("m"))
+    };
+    // Long enough for the deletion to pass its first check and wait on the lock.
+    thread::sleep(Duration::from_millis(100));
+    store.inner.closed.store(true, Ordering::SeqCst);
+    drop(flushing);
+
+    let deleted = deleting.join().unwrap();
+    assert!(matches!(deleted, Err(Error::Closed)), "{deleted:?}");
+    let manifest = crate::manifest::Manifest::load(dir.path())
+        .unwrap()
+        .unwrap();
+    assert!(manifest.deletions.is_empty(), "{:?}", manifest.deletions);
+}

@@ -36,6 +36,10 @@ pub(super) fn merge_index_runs(inner: &Inner) -> Result<Merged> {
         return Ok(Merged::Busy);
     };
     loop {
+        // `close` takes `index_lock` after setting `closed`, to wait for a merge in progress.
+        if inner.closed.load(Ordering::SeqCst) {
+            return Ok(Merged::Done);
+        }
         let (index, segments) = {
             let state = inner.state.read();
             (state.index.clone(), Arc::clone(&state.segments))

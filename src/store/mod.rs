@@ -472,7 +472,8 @@ impl Store {
     /// Flushes the head, syncs and closes the store, and stops its background threads. An index
     /// merge in progress stops within 65,536 entries and leaves its input runs as they were.
     /// `close` merges no runs itself: the next open merges them after its first flush, if the
-    /// merge policy selects them.
+    /// merge policy selects them. A `compact` or `flush` running on another thread ends its
+    /// current step first, so the store changes no file once `close` has returned.
     ///
     /// After `close` the log contains no records, so the next open replays nothing, and the
     /// directory is unlocked, so it can be opened again while this value still exists. Calling
@@ -496,6 +497,11 @@ impl Store {
             None => Ok(()),
         };
         let stopped = compactor_stopped.and(stopped).and(merger_stopped);
+        // A `compact` or `flush` that another thread called before `close` may still be
+        // writing. Their locks wait for them, and `closed`, set above, keeps them from starting
+        // another step, so that nothing changes the directory once its lock is released.
+        drop(self.inner.compaction_lock.lock());
+        drop(self.inner.index_lock.lock());
         let closed = open::close(&self.inner);
         // Released last, so that no other store can open the directory while this one writes.
         self.inner.dir_lock.lock().take();

@@ -262,6 +262,13 @@ impl Wal {
             match self.io.remove(&path) {
                 Ok(()) => removed += 1,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                // A directory named like a log file was never one of the log's files.
+                Err(error) if error.kind() == io::ErrorKind::IsADirectory => {
+                    log::warn!(
+                        "not removing {}: it is named like a log file but is a directory",
+                        path.display()
+                    );
+                }
                 Err(error) => return Err(error).io_context("remove write-ahead log file", &path),
             }
         }
