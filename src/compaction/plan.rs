@@ -144,36 +144,58 @@ pub(crate) fn is_small(bytes: u64, target_bytes: u64) -> bool {
 }
 
 /// Finds the first run of at least `MIN_MERGE_INPUTS` adjacent small segments, of at most
-/// twice the target size in all, that is not in `unproductive`. A run is unproductive when an
-/// earlier merge of it gave as many segments as it read, because its rows fall into that many
-/// partitions.
+/// twice the target size in all, in which no segment is larger than the others together, and
+/// that is not in `unproductive`. A run is unproductive when an earlier merge of it gave as
+/// many segments as it read, because its rows fall into that many partitions.
 ///
-/// NOTE: the sizes within a run are not compared, so a segment just under half the target
-/// merges again with every few new small segments. With a small head under a steady writer,
-/// each step then rewrites that segment for a few flushes' worth of new rows.
+/// The size rule keeps merges tiered: a segment is rewritten only once the segments merged
+/// with it bring at least as many bytes, so each byte is rewritten about once per doubling of
+/// its segment, not once per few new flushes.
 fn plan_merge(
     segments: &[SegmentInfo],
     target_bytes: u64,
     unproductive: &HashSet<Vec<u64>>,
 ) -> Option<Vec<u64>> {
-    let mut run: Vec<u64> = Vec::new();
-    let mut run_bytes = 0u64;
-    let mut candidates: Vec<Vec<u64>> = Vec::new();
-    for segment in segments {
-        let small = is_small(segment.bytes, target_bytes);
-        if !small || run_bytes.saturating_add(segment.bytes) > target_bytes.saturating_mul(2) {
-            candidates.push(std::mem::take(&mut run));
-            run_bytes = 0;
-        }
-        if small {
-            run.push(segment.id);
-            run_bytes = run_bytes.saturating_add(segment.bytes);
+    let limit = target_bytes.saturating_mul(2);
+    let small: Vec<Vec<&SegmentInfo>> = segments
+        .split(|segment| !is_small(segment.bytes, target_bytes))
+        .map(|run| run.iter().collect())
+        .collect();
+    for run in &small {
+        for start in 0..run.len() {
+            let rest = run.get(start..).unwrap_or_default();
+            if let Some(group) = tiered_group(rest, limit, unproductive) {
+                return Some(group);
+            }
         }
     }
-    candidates.push(run);
-    candidates
-        .into_iter()
-        .find(|run| run.len() >= MIN_MERGE_INPUTS && !unproductive.contains(run))
+    None
+}
+
+/// Returns the ids of the longest prefix of `run` that `plan_merge` may merge: at least
+/// `MIN_MERGE_INPUTS` segments, at most `limit` bytes, no segment larger than the others
+/// together, and not in `unproductive`.
+fn tiered_group(
+    run: &[&SegmentInfo],
+    limit: u64,
+    unproductive: &HashSet<Vec<u64>>,
+) -> Option<Vec<u64>> {
+    let (mut total, mut largest) = (0u64, 0u64);
+    let mut best = None;
+    for (len, segment) in (1..).zip(run) {
+        total = total.saturating_add(segment.bytes);
+        largest = largest.max(segment.bytes);
+        if total > limit {
+            break;
+        }
+        if len >= MIN_MERGE_INPUTS && largest <= total - largest {
+            let ids: Vec<u64> = run.iter().take(len).map(|segment| segment.id).collect();
+            if !unproductive.contains(&ids) {
+                best = Some(ids);
+            }
+        }
+    }
+    best
 }
 
 /// Groups the segments whose ids are in `ids` into runs adjacent in data order.
@@ -351,6 +373,85 @@ mod tests {
                 group: vec![5, 6, 7, 8]
             })
         );
+    }
+
+    /// Plans a merge of segments of the given sizes, in percent of the target size.
+    fn merge_of(percents: &[u64]) -> Option<Step> {
+        let target = Compaction::default().target_segment_bytes;
+        let segments: Vec<_> = (1..)
+            .zip(percents)
+            .map(|(id, percent)| info(id, target / 100 * percent, 0, 1))
+            .collect();
+        plan(
+            &segments,
+            &marks(10),
+            &Compaction::default(),
+            &HashSet::new(),
+        )
+    }
+
+    #[test]
+    fn large_segment_waits_for_as_many_bytes() {
+        // A segment of 45 % merges with no three segments of 1 %.
+        assert_eq!(merge_of(&[45, 1, 1, 1]), None);
+        // Four new segments merge among themselves, and leave the large one alone.
+        let group = vec![2, 3, 4, 5];
+        assert_eq!(merge_of(&[45, 1, 1, 1, 1]), Some(Step::Merge { group }));
+        // Once the others bring as many bytes, the large one merges with them.
+        let group = vec![1, 2, 3, 4];
+        assert_eq!(merge_of(&[20, 10, 5, 5]), Some(Step::Merge { group }));
+    }
+
+    #[test]
+    fn merge_takes_longest_group_under_twice_target() {
+        let group = vec![1, 2, 3, 4, 5, 6];
+        let step = merge_of(&[30, 30, 30, 30, 30, 30, 30]);
+        assert_eq!(step, Some(Step::Merge { group }));
+    }
+
+    /// Flushes `flushes` segments of `bytes` each into one time range, runs the merges that
+    /// `plan` asks for after each flush, and returns the bytes the merges wrote per byte
+    /// flushed. A merge writes one segment of its inputs' total size.
+    fn merge_amplification(flushes: u64, bytes: u64) -> f64 {
+        let policy = Compaction::default();
+        let mut segments: Vec<SegmentInfo> = Vec::new();
+        let mut written = 0u64;
+        let mut next_id = 0;
+        for _ in 0..flushes {
+            next_id += 1;
+            segments.push(info(next_id, bytes, 0, 1));
+            while let Some(Step::Merge { group }) =
+                plan(&segments, &marks(10), &policy, &HashSet::new())
+            {
+                let merged: u64 = segments
+                    .iter()
+                    .filter(|s| group.contains(&s.id))
+                    .map(|s| s.bytes)
+                    .sum();
+                written += merged;
+                let at = segments.iter().position(|s| s.id == group[0]).unwrap();
+                segments.retain(|s| !group.contains(&s.id));
+                next_id += 1;
+                segments.insert(at, info(next_id, merged, 0, 1));
+            }
+        }
+        written as f64 / (flushes * bytes) as f64
+    }
+
+    #[test]
+    fn small_flushes_are_rewritten_few_times() {
+        let target = Compaction::default().target_segment_bytes;
+        for (flushes, bytes) in [
+            (2_000, target / 100),
+            (500, target / 7),
+            (3_000, target / 333),
+        ] {
+            let amplification = merge_amplification(flushes, bytes);
+            assert!(
+                amplification <= 6.0,
+                "{flushes} flushes of {bytes} bytes: {amplification:.1} bytes written per byte"
+            );
+        }
     }
 
     #[test]

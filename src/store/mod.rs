@@ -385,8 +385,12 @@ impl Store {
     /// merges the UUID index's runs that the merge policy selects, in the calling thread. If a
     /// merge or a compaction has locked the runs at that moment, the call does not wait, and the
     /// store's index merge thread merges them later.
+    ///
+    /// A poisoned store returns `Error::Poisoned` and writes nothing, as `close` does, so the
+    /// records of its log stay where a reopen replays them.
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;
+        self.inner.check_poison()?;
         flush::flush_and_merge(&self.inner)
     }
 
@@ -605,5 +609,35 @@ mod tests {
             store.inner.check_poison(),
             Err(Error::Poisoned { reason }) if reason.contains("fdatasync failed")
         ));
+    }
+
+    #[test]
+    fn poisoned_store_flush_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let metrics = crate::Metrics::new().with("x", 1.0);
+        store
+            .track_metrics("m", Uuid::from_u128(1), 0, &metrics)
+            .unwrap();
+        let files = |dir: &std::path::Path| -> Vec<String> {
+            let entries = std::fs::read_dir(dir).unwrap();
+            let mut names: Vec<String> = entries
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = files(dir.path());
+        let failure = Error::Poisoned {
+            reason: "fdatasync failed".into(),
+        };
+        store.inner.set_poison(&failure);
+
+        let flushed = store.flush();
+        assert!(
+            matches!(flushed, Err(Error::Poisoned { .. })),
+            "{flushed:?}"
+        );
+        assert_eq!(files(dir.path()), before);
     }
 }

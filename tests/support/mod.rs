@@ -47,9 +47,23 @@ pub fn check_in_stages(
     let before = modelmetrics::manifest::Manifest::load(dir)
         .unwrap()
         .unwrap();
-    for n in 0..3u128 {
+    // Compaction merges a segment only with segments that are as large together, so the
+    // fillers, at least three, carry more bytes than the largest segment, in bytes zstd cannot
+    // shrink.
+    let largest = before
+        .segments
+        .iter()
+        .map(|id| {
+            let name = modelmetrics::segment::segment_file_name(*id);
+            std::fs::metadata(dir.join(name)).unwrap().len()
+        })
+        .max()
+        .unwrap_or(0);
+    let payload_len = (largest as usize / 2 + 64).min(4 << 20);
+    let fillers = (largest as usize / payload_len + 1).max(3) as u128;
+    for n in 0..fillers {
         let uuid = modelmetrics::Uuid::from_u128(0xf111_0000_0000_4000_8000_0000_0000_0000 | n);
-        let filler = modelmetrics::Metrics::new().with("filler", 1i64);
+        let filler = modelmetrics::Metrics::new().with("filler", noise(payload_len, n as u64));
         store
             .track_metrics("stage-filler", uuid, 0, &filler)
             .unwrap();
@@ -62,13 +76,26 @@ pub fn check_in_stages(
     // With a segment of the test's own, four small segments are there to merge.
     if !before.segments.is_empty() {
         assert!(
-            after.segments.len() < before.segments.len() + 3,
+            after.segments.len() < before.segments.len() + fillers as usize,
             "compaction merged nothing: {} segments",
             after.segments.len()
         );
     }
     check(&store, Stage::Compacted);
     store.close().unwrap();
+}
+
+/// Returns `len` pseudo-random bytes from `seed`.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
 }
 
 /// Returns every prediction of `model` in `[start, end)`, failing the test on a read error.
