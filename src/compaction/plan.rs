@@ -148,7 +148,7 @@ pub(crate) fn is_small(bytes: u64, target_bytes: u64) -> bool {
 /// that is not in `unproductive`. A run is unproductive when an earlier merge of it gave as
 /// many segments as it read, because its rows fall into that many partitions.
 ///
-/// The size rule keeps merges tiered: a segment is rewritten only once the segments merged
+/// The size rule keeps merges tiered. A segment is rewritten only once the segments merged
 /// with it bring at least as many bytes, so each byte is rewritten about once per doubling of
 /// its segment, not once per few new flushes.
 fn plan_merge(
@@ -410,7 +410,7 @@ mod tests {
     }
 
     /// Flushes `flushes` segments of `bytes` each into one time range, runs the merges that
-    /// `plan` asks for after each flush, and returns the bytes the merges wrote per byte
+    /// `plan` returns after each flush, and returns the bytes the merges wrote per byte
     /// flushed. A merge writes one segment of its inputs' total size.
     fn merge_amplification(flushes: u64, bytes: u64) -> f64 {
         let policy = Compaction::default();

@@ -93,8 +93,8 @@ pub fn merge(
     )
 }
 
-/// A merge asks whether it is cancelled once per this many entries read. Tests ask more often,
-/// so that the small runs of a test store can be cancelled.
+/// A merge checks whether it is cancelled once per this many entries read. Tests check more
+/// often, so that the small runs of a test store can be cancelled.
 const CANCEL_CHECK_ENTRIES: u64 = if cfg!(test) { 64 } else { 1 << 16 };
 
 /// The entries a merge drops, known in advance, so that the new run's segment table and

@@ -22,8 +22,8 @@ use row::SliceRows;
 pub use row::{MetricsRef, PredictionRef};
 pub use value_ref::ValueRef;
 
-/// What a scan's visitor returns: `()` to go on to the next row, or a `ControlFlow<()>` whose
-/// `Break` ends the scan after the row it was returned for.
+/// The return type of a scan's visitor: `()` to go on to the next row, or a `ControlFlow<()>`
+/// whose `Break` ends the scan after the row it was returned for.
 pub trait ScanControl {
     /// Returns whether the scan stops after this row.
     fn stops(&self) -> bool;
@@ -103,7 +103,7 @@ fn scan_names<C: ScanControl>(
 }
 
 /// Calls `visit` with each row of `slice`, whose columns hold the metrics `names`, and breaks
-/// at the first row for which `visit` asks to stop.
+/// at the first row for which `visit` returns a break.
 fn visit_slice<C: ScanControl>(
     model: &str,
     slice: &Columns,

@@ -132,7 +132,7 @@ fn run(inner: &Inner, stop: &Receiver<()>) {
             continue;
         }
         let outcome = index_merge::merge_index_runs(inner);
-        // A merge cancelled by `close` is not a failure to retry: the thread is told to stop.
+        // A merge cancelled by `close` is not a failure to retry: `close` is stopping the thread.
         if matches!(outcome, Err(Error::Closed)) {
             return;
         }
