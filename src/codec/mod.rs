@@ -371,10 +371,11 @@ pub fn decompress_zstd(bytes: &[u8], max_len: usize) -> DecodeResult<Vec<u8>> {
     }
     // Streaming keeps memory in step with the output actually produced: a damaged frame that
     // declares a huge size, or none, cannot make this allocate more than it decodes.
-    let decoder = zstd::stream::read::Decoder::with_buffer(bytes).map_err(failed)?;
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(bytes)
+        .map_err(failed)?
+        .single_frame();
     let mut out = Vec::with_capacity(limit.min(bytes.len().saturating_mul(4)));
-    decoder
-        .single_frame()
+    (&mut decoder)
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
         .map_err(failed)?;
@@ -384,6 +385,17 @@ pub fn decompress_zstd(bytes: &[u8], max_len: usize) -> DecodeResult<Vec<u8>> {
             format!(
                 "zstd frame of {} bytes decompresses to more than {limit} bytes",
                 bytes.len()
+            ),
+        ));
+    }
+    // The one-call path rejects bytes after the frame; so does this one.
+    let trailing = decoder.finish().len();
+    if trailing > 0 {
+        return Err(DecodeError::new(
+            bytes.len() - trailing,
+            format!(
+                "zstd frame of {} bytes is followed by {trailing} more bytes",
+                bytes.len() - trailing
             ),
         ));
     }
@@ -501,6 +513,9 @@ pub(crate) mod testing {
         }
     }
 }
+
+#[cfg(test)]
+mod zstd_frames;
 
 #[cfg(test)]
 mod tests {

@@ -295,6 +295,9 @@ pub(crate) fn align_down(ms: i64, step: i64) -> i64 {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::options::{Retention, RollupTier};
