@@ -11,7 +11,7 @@
 //! - `MM_BENCH_SUMMARIZE`: comma-separated result files; prints the median table of those
 //!   runs and measures nothing.
 //! - `MM_BENCH_READS_ONLY`: when set, runs W1 to W3 on modelmetrics alone and prints no table,
-//!   so that a profiler sees the reads of the full-size workload without SQLite's share.
+//!   so that a profile of the full-size reads contains no SQLite work.
 
 #[path = "vs_sqlite/car_loan.rs"]
 mod car_loan;
