@@ -414,7 +414,8 @@ thread_local! {
 }
 
 /// Decompresses `bytes` in one call into a buffer of `declared` bytes, the size its frame
-/// header records. Output past `declared` bytes fails; short output is returned as it is.
+/// header records. zstd checks the output against that size, so a frame that produces more or
+/// fewer bytes fails, as do bytes after the frame.
 fn decompress_declared(bytes: &[u8], declared: usize) -> DecodeResult<Vec<u8>> {
     let mut out = Vec::with_capacity(declared);
     let result = ZSTD_DCTX.with(|dctx| dctx.borrow_mut().decompress(&mut out, bytes));
