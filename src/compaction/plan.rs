@@ -157,11 +157,7 @@ fn plan_merge(
     unproductive: &HashSet<Vec<u64>>,
 ) -> Option<Vec<u64>> {
     let limit = target_bytes.saturating_mul(2);
-    let small: Vec<Vec<&SegmentInfo>> = segments
-        .split(|segment| !is_small(segment.bytes, target_bytes))
-        .map(|run| run.iter().collect())
-        .collect();
-    for run in &small {
+    for run in segments.split(|segment| !is_small(segment.bytes, target_bytes)) {
         for start in 0..run.len() {
             let rest = run.get(start..).unwrap_or_default();
             if let Some(group) = tiered_group(rest, limit, unproductive) {
@@ -176,7 +172,7 @@ fn plan_merge(
 /// `MIN_MERGE_INPUTS` segments, at most `limit` bytes, no segment larger than the others
 /// together, and not in `unproductive`.
 fn tiered_group(
-    run: &[&SegmentInfo],
+    run: &[SegmentInfo],
     limit: u64,
     unproductive: &HashSet<Vec<u64>>,
 ) -> Option<Vec<u64>> {
