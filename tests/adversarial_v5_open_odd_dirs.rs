@@ -192,7 +192,7 @@ fn existing_store_leaves_foreign_entries_alone() {
 /// opening it for reading would block until a writer comes. The open takes it for a log file
 /// torn before its header, and the store goes on tracking.
 #[test]
-fn fifo_named_like_live_log_does_not_hang_open() {
+fn open_with_fifo_log_does_not_hang() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store

@@ -60,8 +60,8 @@ fn check_selected(
         })
         .unwrap();
     let keep = |metrics: &Metrics, names: &[&str]| {
-        let kept = metrics.iter().filter(|m| names.contains(&m.name.as_str()));
-        Metrics(kept.cloned().collect())
+        let named = metrics.iter().filter(|m| names.contains(&m.name.as_str()));
+        Metrics(named.cloned().collect())
     };
     let expected: Vec<Prediction> = rows
         .iter()
@@ -262,12 +262,12 @@ fn debug_form_shows_one_row() {
     store
         .track_delayed_metrics(uuids[1], 10, &Metrics::new().with("label", true))
         .unwrap();
-    let mut shown = Vec::new();
+    let mut debug_forms = Vec::new();
     store
-        .scan_metrics("m", 0, 10, |row| shown.push(format!("{row:?}")))
+        .scan_metrics("m", 0, 10, |row| debug_forms.push(format!("{row:?}")))
         .unwrap();
-    assert_eq!(shown.len(), 3);
-    for (i, text) in shown.iter().enumerate() {
+    assert_eq!(debug_forms.len(), 3);
+    for (i, text) in debug_forms.iter().enumerate() {
         for (j, uuid) in uuids.iter().enumerate() {
             assert_eq!(text.contains(&uuid.to_string()), i == j, "row {i}: {text}");
         }
@@ -276,5 +276,9 @@ fn debug_form_shows_one_row() {
             "{text}"
         );
     }
-    assert!(shown[1].contains("\"label\": Bool(true)"), "{}", shown[1]);
+    assert!(
+        debug_forms[1].contains("\"label\": Bool(true)"),
+        "{}",
+        debug_forms[1]
+    );
 }

@@ -539,9 +539,9 @@ fn merge_stops_when_cancelled() {
         .zip(&inputs)
         .map(|(id, entries)| Arc::new(IndexRun::write(dir.path(), id, entries.clone()).unwrap()))
         .collect();
-    let asked = std::cell::Cell::new(0);
+    let checks = std::cell::Cell::new(0);
     let cancelled = || {
-        asked.set(asked.get() + 1);
+        checks.set(checks.get() + 1);
         true
     };
     let io = crate::io::os_io();
@@ -556,7 +556,7 @@ fn merge_stops_when_cancelled() {
         &cancelled,
     );
     assert!(matches!(result, Err(Error::Closed)), "{result:?}");
-    assert_eq!(asked.get(), 1);
+    assert_eq!(checks.get(), 1);
 
     let io = crate::io::os_io();
     let merged = merge_with(

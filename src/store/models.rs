@@ -69,15 +69,23 @@ mod tests {
     fn deleted_model_listed_only_with_later_predictions() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let one = Metrics::new().with("x", 1.0);
-        store.track_metrics("a", Uuid::new_v4(), 0, &one).unwrap();
+        let metrics = Metrics::new().with("x", 1.0);
+        store
+            .track_metrics("a", Uuid::new_v4(), 0, &metrics)
+            .unwrap();
         store.flush().unwrap();
-        store.track_metrics("a", Uuid::new_v4(), 5, &one).unwrap();
-        store.track_metrics("b", Uuid::new_v4(), 0, &one).unwrap();
+        store
+            .track_metrics("a", Uuid::new_v4(), 5, &metrics)
+            .unwrap();
+        store
+            .track_metrics("b", Uuid::new_v4(), 0, &metrics)
+            .unwrap();
         store.delete_model("a").unwrap();
         assert_eq!(store.models().unwrap(), ["b"]);
 
-        store.track_metrics("a", Uuid::new_v4(), 1, &one).unwrap();
+        store
+            .track_metrics("a", Uuid::new_v4(), 1, &metrics)
+            .unwrap();
         assert_eq!(store.models().unwrap(), ["a", "b"]);
         store.flush().unwrap();
         assert_eq!(store.models().unwrap(), ["a", "b"]);
